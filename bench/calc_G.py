@@ -1,0 +1,90 @@
+"""Curvature-product speed against the matrix-product limit.
+
+Builds the MNIST-demo network ``[784, 1024, 512, 256, 32, 10]`` (ReLU hidden
+layers, Softmax output, CrossEntropy), caches a batch of N=2000 float32
+examples, and prints the time of ``calc_G`` and ``calc_grad`` divided by the
+time of the same matrix products issued directly with NumPy:
+
+* ``calc_G``: 4 GEMMs per weight matrix (``R_a @ W``, ``a @ V``,
+  ``a^T @ delta``, ``delta @ W^T``), 2 for the first one (its input has no
+  R-term and needs no backpropagated error);
+* ``calc_grad``: 2 GEMMs per weight matrix, 1 for the first.
+
+Usage: ``python bench/calc_G.py [--N 2000] [--repeats 20]``.
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+import hessianfree as hf
+
+SHAPE = [784, 1024, 512, 256, 32, 10]
+
+
+def best_time(func, repeats):
+    """Median wall time of ``func()`` over ``repeats`` runs (after a warm-up)."""
+    func()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def direct_gemms(shape, N, rng, dtype=np.float32):
+    """Callables issuing the calc_G and calc_grad GEMMs directly."""
+    acts = [rng.standard_normal((N, n)).astype(dtype) for n in shape]
+    deltas = [rng.standard_normal((N, n)).astype(dtype) for n in shape]
+    Ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in zip(shape, shape[1:])]
+    outs = [np.empty((N, n), dtype) for n in shape]
+    grads = [np.empty_like(W) for W in Ws]
+
+    def G():
+        for i, W in enumerate(Ws):
+            np.matmul(acts[i], W, out=outs[i + 1])            # a @ V
+            if i > 0:
+                np.matmul(acts[i], W, out=outs[i + 1])        # R_a @ W
+                np.matmul(deltas[i + 1], W.T, out=outs[i])    # delta @ W^T
+            np.matmul(acts[i].T, deltas[i + 1], out=grads[i])  # a^T @ delta
+
+    def grad():
+        for i, W in enumerate(Ws):
+            if i > 0:
+                np.matmul(deltas[i + 1], W.T, out=outs[i])
+            np.matmul(acts[i].T, deltas[i + 1], out=grads[i])
+    return G, grad
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--N", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+
+    net = hf.FFNet(SHAPE, layers=[hf.nl.Linear()] + [hf.nl.ReLU()] * 4 + [hf.nl.Softmax()],
+                   loss_type=hf.loss_funcs.CrossEntropy(), rng=rng)
+    x = rng.random((args.N, SHAPE[0]), dtype=np.float32)
+    t = np.eye(SHAPE[-1], dtype=np.float32)[rng.integers(0, SHAPE[-1], args.N)]
+    net.cache_minibatch(x, t)
+    v = rng.standard_normal(net.n_params).astype(np.float32)
+    out = np.empty_like(v)
+
+    limit_G, limit_grad = direct_gemms(SHAPE, args.N, rng)
+    t_G = best_time(lambda: net.calc_G(v, damping=1.0, out=out), args.repeats)
+    t_limit_G = best_time(limit_G, args.repeats)
+    t_grad = best_time(net.calc_grad, args.repeats)
+    t_limit_grad = best_time(limit_grad, args.repeats)
+
+    print(f"network {SHAPE}, N={args.N}, float32, median of {args.repeats}")
+    print(f"calc_G:    {t_G * 1e3:8.2f} ms   GEMM limit {t_limit_G * 1e3:8.2f} ms   "
+          f"ratio {t_G / t_limit_G:.3f}")
+    print(f"calc_grad: {t_grad * 1e3:8.2f} ms   GEMM limit {t_limit_grad * 1e3:8.2f} ms   "
+          f"ratio {t_grad / t_limit_grad:.3f}")
+
+
+if __name__ == "__main__":
+    main()

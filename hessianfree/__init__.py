@@ -1,0 +1,24 @@
+"""Hessian-free optimization for feed-forward and recurrent neural networks.
+
+Typical use::
+
+    import hessianfree as hf
+    net = hf.FFNet([2, 5, 1])
+    net.run_epochs(inputs, targets, optimizer=hf.opt.HessianFree(CG_iter=2))
+"""
+
+__version__ = "1.0.0.dev0"
+
+from hessianfree import gpu  # noqa: E402
+from hessianfree.gpu import gpu_enabled  # noqa: E402
+from hessianfree import nonlinearities  # noqa: E402
+from hessianfree import nonlinearities as nl  # noqa: E402
+from hessianfree import loss_funcs  # noqa: E402
+from hessianfree import optimizers  # noqa: E402
+from hessianfree import optimizers as opt  # noqa: E402
+from hessianfree.ffnet import FFNet  # noqa: E402
+from hessianfree import dataplotter  # noqa: E402
+from hessianfree import demos  # noqa: E402
+
+__all__ = ["FFNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
+           "demos", "dataplotter", "gpu", "gpu_enabled", "__version__"]

@@ -1,0 +1,43 @@
+"""The array backend: NumPy on the CPU, CuPy on the GPU.
+
+The networks and optimizers are written once against an *array module*
+``xp`` (``numpy`` or ``cupy``), so the CPU and GPU run the same algorithm
+code.  Only scalars cross between host and device inside the optimizer.
+"""
+
+import numpy as np
+
+from hessianfree import gpu
+
+
+def get_array_module(use_GPU=False):
+    """Return ``numpy``, or ``cupy`` when ``use_GPU`` is True.
+
+    Raises
+    ------
+    RuntimeError
+        If ``use_GPU`` is True but CuPy or a CUDA device is unavailable.
+    """
+    if not use_GPU:
+        return np
+    if not gpu.gpu_enabled:
+        raise RuntimeError(f"use_GPU=True, but {gpu.unavailable_reason}; "
+                           f"{gpu.INSTALL_HINT}")
+    return gpu.cupy
+
+
+def to_numpy(x):
+    """Return ``x`` as a NumPy array (copying from the device if needed)."""
+    if isinstance(x, np.ndarray) or np.isscalar(x):
+        return np.asarray(x)
+    return x.get()  # cupy.ndarray
+
+
+gpu_enabled = gpu.gpu_enabled
+
+
+def array_module(x):
+    """Return the array module (``numpy`` or ``cupy``) that ``x`` belongs to."""
+    if isinstance(x, np.ndarray) or gpu.cupy is None:
+        return np
+    return gpu.cupy.get_array_module(x)

@@ -1,0 +1,744 @@
+"""Feed-forward networks trained with Hessian-free optimization.
+
+:class:`FFNet` holds the weights as one flat vector and computes the three
+quantities the optimizers need on a cached minibatch: the loss, its gradient
+(backpropagation) and Gauss-Newton matrix-vector products (one R-forward and
+one backward pass; Schraudolph 2002, Pearlmutter 1994).  The recurrent
+network :class:`hessianfree.rnnet.RNNet` reuses these pieces per time step.
+"""
+
+import copy
+import numbers
+
+import numpy as np
+
+from hessianfree import backend
+from hessianfree import derivative_checks as dc
+from hessianfree import loss_funcs
+from hessianfree import nonlinearities as nl
+from hessianfree import training
+from hessianfree import validation as val
+from hessianfree.optimizers import Optimizer
+
+INIT_TYPES = ("sparse", "uniform", "gaussian")
+
+
+def apply_derivative(d, x, out, transpose=False):
+    """Multiply ``x`` by a layer's activation derivative.
+
+    Parameters
+    ----------
+    d : (..., n) or (..., n, n) array
+        Elementwise derivative, or per-example Jacobian with
+        ``d[..., i, j] = da_i / dx_j``.
+    x : (..., n) array
+        Vector to multiply (an R-input going forward, an error going back).
+    out : (..., n) array
+        Result buffer; may be ``x`` itself for elementwise derivatives.
+    transpose : bool
+        Multiply by the transposed Jacobian (used going backward).
+    """
+    xp = backend.array_module(x)
+    if d.ndim == x.ndim:
+        return xp.multiply(d, x, out=out)
+    if transpose:
+        xp.matmul(x[..., None, :], d, out=out[..., None, :])
+    else:
+        xp.matmul(d, x[..., None], out=out[..., None])
+    return out
+
+
+def _as_rng(rng):
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (np.random.RandomState, np.random.Generator)):
+        return rng
+    raise TypeError("rng must be a numpy.random.RandomState or "
+                    f"numpy.random.Generator, got {type(rng).__name__}")
+
+
+class FFNet:
+    """A feed-forward network trained with Hessian-free optimization.
+
+    Parameters
+    ----------
+    shape : list of int
+        Number of units in each layer, input layer first.
+    layers : Nonlinearity, str, or list of them
+        One nonlinearity (the input layer then becomes Linear), or one per
+        layer; names such as ``"Tanh"`` resolve to the built-ins.
+    conns : dict of int -> list of int, optional
+        ``conns[pre]`` lists the later layers that layer ``pre`` projects to.
+        Defaults to a chain ``{0: [1], 1: [2], ...}``.
+    loss_type : LossFunction or list of LossFunction
+        The loss to minimise; a list is summed as a
+        :class:`~hessianfree.loss_funcs.LossSet`.
+    W_init_params : dict, optional
+        Keyword arguments for :meth:`init_weights` (``coeff``, ``biases``,
+        ``init_type``; each a scalar or one value per weight matrix).
+    use_GPU : bool
+        Run on an NVIDIA GPU through CuPy.
+    load_weights : array_like or str, optional
+        Initial parameter vector, or the name of a ``.npy`` file holding one.
+    debug : bool
+        Use float64 and check the gradient and curvature products against
+        finite differences while training (small networks only).
+    rng : numpy.random.RandomState or numpy.random.Generator, optional
+        Source of all randomness (initial weights, minibatches).
+    dtype : numpy dtype
+        Floating point type of weights and activations (float32 default).
+
+    Notes
+    -----
+    Parameter layout: one flat vector ``W``.  For each connection, in
+    ascending ``pre`` and then in the order ``conns[pre]`` lists ``post``,
+    the ``(n_pre, n_post)`` weight matrix in row-major order followed by the
+    ``n_post`` biases.
+    """
+
+    def __init__(self, shape, layers=nl.Logistic(), conns=None,
+                 loss_type=loss_funcs.SquaredError(), W_init_params=None,
+                 use_GPU=False, load_weights=None, debug=False, rng=None,
+                 dtype=np.float32):
+        shape = val.check_shape(shape)
+        layers = self._resolve_layers(layers, len(shape))
+        conns = self._check_conns(conns, len(shape))
+        self._check_layer_kinds(layers)
+        loss_type = loss_funcs.resolve_loss(loss_type)
+        loss_type.check_layers(layers)
+        dtype = np.dtype(np.float64 if debug else dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"dtype must be a floating point type, got {dtype}")
+        rng = _as_rng(rng)
+        if W_init_params is not None and not isinstance(W_init_params, dict):
+            raise TypeError("W_init_params must be a dict of init_weights "
+                            f"arguments, got {type(W_init_params).__name__}")
+        self.xp = backend.get_array_module(use_GPU)
+
+        self.shape, self.layers, self.conns = shape, layers, conns
+        self.n_layers = len(shape)
+        self.back_conns = {i: [pre for pre in sorted(conns) if i in conns[pre]]
+                           for i in range(self.n_layers)}
+        self.loss_type, self.dtype, self.rng = loss_type, dtype, rng
+        self.use_GPU, self.debug = use_GPU, debug
+        self._optimizer = None
+        self.inputs = self.targets = None
+        self.activations = self.d_activations = None
+        self.best_W, self.best_error = None, np.inf
+        self.plots = {}
+        self.compute_offsets()
+
+        W = (self._load_weights(load_weights) if load_weights is not None
+             else self._initial_weights(W_init_params))
+        self.W = self.xp.asarray(W, dtype=self.dtype)
+
+    # ----------------------------------------------------------------- setup
+    @staticmethod
+    def _resolve_layers(layers, n_layers):
+        if isinstance(layers, (list, tuple)):
+            if len(layers) != n_layers:
+                raise ValueError(f"layers has {len(layers)} entries but shape "
+                                 f"has {n_layers} layers")
+            return [nl.resolve(layer) for layer in layers]
+        layer = nl.resolve(layers)
+        if layer.stateful and not isinstance(layer, nl.Plant):
+            # each layer needs a state of its own
+            return [nl.Linear()] + [copy.deepcopy(layer) for _ in range(n_layers - 1)]
+        return [nl.Linear()] + [layer] * (n_layers - 1)
+
+    @staticmethod
+    def _check_layer_kinds(layers):
+        stateful = [i for i, layer in enumerate(layers) if layer.stateful]
+        if stateful:
+            raise TypeError(f"layers {stateful} are stateful nonlinearities, which "
+                            f"evolve over time: use hessianfree.RNNet")
+
+    @staticmethod
+    def _check_conns(conns, n_layers):
+        if conns is None:
+            return {i: [i + 1] for i in range(n_layers - 1)}
+        if not isinstance(conns, dict):
+            raise TypeError(f"conns must be a dict pre -> list of post layers, "
+                            f"got {type(conns).__name__}")
+        checked = {}
+        for pre, posts in conns.items():
+            if not isinstance(pre, numbers.Integral) or not 0 <= pre < n_layers:
+                raise ValueError(f"conns key {pre!r} is not a layer index in "
+                                 f"[0, {n_layers})")
+            if isinstance(posts, numbers.Integral) or not hasattr(posts, "__iter__"):
+                raise TypeError(f"conns[{pre}] must be a list of layer indices, "
+                                f"got {posts!r}")
+            posts = list(posts)
+            for post in posts:
+                if not isinstance(post, numbers.Integral) or not pre < post < n_layers:
+                    raise ValueError(
+                        f"conns[{pre}] contains {post!r}: connections must go "
+                        f"from a layer to a later layer in ({pre}, {n_layers})")
+            if len(set(posts)) != len(posts):
+                raise ValueError(f"conns[{pre}] lists a layer twice: {posts}")
+            checked[int(pre)] = [int(p) for p in posts]
+        missing = [i for i in range(1, n_layers)
+                   if not any(i in posts for posts in checked.values())]
+        if missing:
+            raise ValueError(f"conns gives layers {missing} no input connection")
+        return checked
+
+    def _connection_shapes(self):
+        return [(self.shape[pre], self.shape[post]) for pre, post in self._conn_list()]
+
+    def _conn_list(self):
+        """All weight matrices ``(pre, post)`` in parameter-vector order."""
+        return [(pre, post) for pre in sorted(self.conns)
+                for post in self.conns[pre]]
+
+    def compute_offsets(self):
+        """Compute where each connection's weights live in the flat vector.
+
+        Sets ``self.offsets[(pre, post)] = (start, weights_end, biases_end)``
+        and ``self.n_params``; returns the offsets.
+        """
+        self.offsets = {}
+        start = 0
+        for pre, post in self._conn_list():
+            w_end = start + self.shape[pre] * self.shape[post]
+            self.offsets[(pre, post)] = (start, w_end, w_end + self.shape[post])
+            start = w_end + self.shape[post]
+        self.n_params = start
+        return self.offsets
+
+    def get_weights(self, params, conn):
+        """Views of one connection's weights and biases in ``params``.
+
+        Parameters
+        ----------
+        params : (n_params,) array
+            A parameter vector laid out like ``W``.
+        conn : tuple of int
+            ``(pre, post)`` layer indices.
+
+        Returns
+        -------
+        weights : (n_pre, n_post) array view
+        biases : (n_post,) array view
+        """
+        start, w_end, b_end = self.offsets[conn]
+        pre, post = conn
+        return (params[start:w_end].reshape(self.shape[pre], self.shape[post]),
+                params[w_end:b_end])
+
+    def init_weights(self, shapes, coeff=1.0, biases=0.0, init_type="sparse"):
+        """Initial weights for a list of weight-matrix shapes.
+
+        Parameters
+        ----------
+        shapes : list of (n_pre, n_post)
+            One entry per weight matrix.
+        coeff, biases, init_type : scalar/str, or list with one per matrix
+            ``"sparse"``: each unit gets ``min(15, n_pre)`` nonzero incoming
+            weights drawn from :math:`\\mathcal{N}(0, 1) \\cdot coeff`
+            (Martens 2010 §5); ``"uniform"``:
+            :math:`U(-coeff/\\sqrt{n_{pre}}, coeff/\\sqrt{n_{pre}})`;
+            ``"gaussian"``: :math:`\\mathcal{N}(0, 1) \\cdot coeff`.
+            Biases are set to ``biases``.
+
+        Returns
+        -------
+        (n_params,) ndarray
+            The weights laid out as in ``W`` (on the host, float64).
+        """
+        n = len(shapes)
+        coeff, biases, init_type = (
+            self._per_matrix(value, name, n) for value, name in
+            ((coeff, "coeff"), (biases, "biases"), (init_type, "init_type")))
+        for t in init_type:
+            if t not in INIT_TYPES:
+                raise ValueError(f"init_type must be one of {INIT_TYPES}, got {t!r}")
+        parts = []
+        for (n_pre, n_post), c, b, t in zip(shapes, coeff, biases, init_type):
+            parts.append(self._init_matrix(n_pre, n_post, c, t).ravel())
+            parts.append(np.full(n_post, b, dtype=np.float64))
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    @staticmethod
+    def _per_matrix(value, name, n):
+        if isinstance(value, (list, tuple, np.ndarray)):
+            if len(value) != n:
+                raise ValueError(f"{name} has {len(value)} entries but there are "
+                                 f"{n} weight matrices")
+            return list(value)
+        return [value] * n
+
+    def _init_matrix(self, n_pre, n_post, coeff, init_type):
+        if init_type == "uniform":
+            bound = coeff / np.sqrt(n_pre)
+            return self.rng.uniform(-bound, bound, size=(n_pre, n_post))
+        if init_type == "gaussian":
+            return self.rng.standard_normal((n_pre, n_post)) * coeff
+        W = np.zeros((n_pre, n_post))
+        k = min(15, n_pre)
+        for j in range(n_post):
+            rows = self.rng.permutation(n_pre)[:k]
+            W[rows, j] = self.rng.standard_normal(k) * coeff
+        return W
+
+    def _initial_weights(self, W_init_params):
+        return self.init_weights(self._connection_shapes(), **(W_init_params or {}))
+
+    def _load_weights(self, load_weights):
+        if isinstance(load_weights, str):
+            load_weights = np.load(load_weights)
+        W = load_weights.get() if hasattr(load_weights, "get") else np.asarray(load_weights)
+        if W.dtype.kind != "f":
+            raise TypeError(f"load_weights must hold floating point values, got "
+                            f"dtype {W.dtype}")
+        if W.shape != (self.n_params,):
+            raise ValueError(f"load_weights must have shape ({self.n_params},) for "
+                             f"this network, got {W.shape}")
+        if not np.all(np.isfinite(W)):
+            raise ValueError("load_weights contains NaN or inf")
+        return W
+
+    @property
+    def optimizer(self):
+        """The optimizer used by :meth:`run_epochs` (setting it sets ``.net``)."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError("optimizer must be a hessianfree.optimizers.Optimizer, "
+                            f"got {type(optimizer).__name__}")
+        optimizer.net = self
+        self._optimizer = optimizer
+
+    # --------------------------------------------------------- forward pass
+    def _check_params(self, params):
+        if params is None:
+            return self.W
+        if getattr(params, "shape", None) != (self.n_params,):
+            raise ValueError(f"params must have shape ({self.n_params},), got "
+                             f"{getattr(params, 'shape', type(params).__name__)}")
+        return params
+
+    def _layer_input(self, i, acts, params, out=None):
+        """Input to layer ``i``: the sum of ``acts[pre] @ W + b`` over its
+        incoming connections (``acts`` are 2-D, one time step for RNNs)."""
+        xp = self.xp
+        for k, pre in enumerate(self.back_conns[i]):
+            W, b = self.get_weights(params, (pre, i))
+            if k == 0:
+                out = xp.matmul(acts[pre], W, out=out)
+                out += b
+            else:
+                out += xp.matmul(acts[pre], W)
+                out += b
+        return out
+
+    def forward(self, inputs, params=None, deriv=False):
+        """Run inputs through the network.
+
+        Parameters
+        ----------
+        inputs : (batch, n_in) array_like
+            Input vectors.
+        params : (n_params,) array, optional
+            Parameters to use instead of ``self.W``.
+        deriv : bool
+            Also return each layer's activation derivative.
+
+        Returns
+        -------
+        activations : list of (batch, n_i) arrays
+            Every layer's output; ``forward(x)[-1]`` is the network output.
+        d_activations : list of arrays
+            Only with ``deriv=True``: ``d_activation`` of each layer.
+        """
+        params = self._check_params(params)
+        inputs = val.as_batch(inputs, "inputs", self.shape[0], 2, self.dtype, self.xp)
+        acts, d_acts = [None] * self.n_layers, [None] * self.n_layers
+        for i, layer in enumerate(self.layers):
+            x = inputs if i == 0 else self._layer_input(i, acts, params)
+            acts[i] = layer.activation(x)
+            if deriv:
+                d_acts[i] = layer.d_activation(x, acts[i])
+        return (acts, d_acts) if deriv else acts
+
+    # --------------------------------------------------------------- errors
+    def _as_targets(self, targets, inputs):
+        targets = val.as_batch(targets, "targets", self.shape[-1], inputs.ndim,
+                               self.dtype, self.xp, allow_nan=True)
+        if targets.shape[:-1] != inputs.shape[:-1]:
+            raise ValueError(f"targets shape {tuple(targets.shape)} does not match "
+                             f"inputs shape {tuple(inputs.shape)} (all but the last "
+                             f"axis must agree)")
+        return targets
+
+    def error(self, W=None, inputs=None, targets=None, loss_type=None):
+        """Loss (``loss_type.batch_loss``) of the network.
+
+        Parameters
+        ----------
+        W : (n_params,) array, optional
+            Parameters (default ``self.W``).
+        inputs, targets : arrays, optional
+            Data (default: the cached minibatch).
+        loss_type : LossFunction, optional
+            Evaluate this loss instead of the network's (e.g.
+            ``ClassificationError()`` on a test set).
+
+        Returns
+        -------
+        float
+        """
+        if inputs is None:
+            if self.inputs is None:
+                raise ValueError("no cached minibatch: pass inputs and targets "
+                                 "or call cache_minibatch first")
+            inputs, targets = self.inputs, self.targets
+        elif targets is None:
+            raise ValueError("targets must be given with inputs")
+        acts = self._forward_for_error(inputs, W)
+        targets = self._as_targets(targets, acts[0])
+        loss = self.loss_type if loss_type is None else loss_type
+        return float(loss.batch_loss(acts, targets))
+
+    def _forward_for_error(self, inputs, W):
+        return self.forward(inputs, W)
+
+    def _host(self, x):
+        return backend.to_numpy(x)
+
+    def _epoch_data(self, inputs, targets, minibatch_size):
+        """This epoch's training data (a random minibatch, or all of it)."""
+        if isinstance(inputs, nl.Plant):
+            raise TypeError("a Plant generates inputs over time: use it with "
+                            "hessianfree.RNNet")
+        idx = training.select_minibatch(self.rng, inputs.shape[0], minibatch_size)
+        if idx is None:
+            return inputs, targets
+        idx = self.xp.asarray(idx)
+        return inputs[idx], targets[idx]
+
+    def run_epochs(self, inputs, targets, optimizer, max_epochs=100,
+                   minibatch_size=None, test=None, test_err=None, target_err=1e-6,
+                   plotting=False, file_output=None, print_period=10):
+        """Train the network.
+
+        Parameters
+        ----------
+        inputs : array or Plant
+            Training inputs, ``(batch, n_in)`` (``(batch, time, n_in)`` for
+            RNNet), or a :class:`~hessianfree.nonlinearities.Plant` that
+            generates inputs and targets (then ``targets=None``).
+        targets : array or None
+            Training targets; NaN entries mean "no target".
+        optimizer : Optimizer
+            E.g. ``hf.opt.HessianFree(CG_iter=50)`` or ``hf.opt.SGD()``.
+        max_epochs : int
+            Maximum number of epochs (weight updates).
+        minibatch_size : int, optional
+            Examples drawn at random each epoch (default: all).
+        test : tuple (test_inputs, test_targets), optional
+            Held-out data.  Training stops when the test error is higher than
+            it was 10 epochs earlier.
+        test_err : LossFunction, optional
+            Error used on the test data (default: the network's loss).
+        target_err : float
+            Stop once the (test, else training) error is below this.
+        plotting : bool
+            Write the plot series to ``<file_output or "HF">_plots.pkl``
+            every epoch (see :func:`hessianfree.dataplotter.run`).
+        file_output : str, optional
+            File name prefix; the best weights are saved to
+            ``<file_output>_weights.npy`` every epoch.
+        print_period : int or None
+            Print progress every this many epochs (None: silent).
+
+        Returns
+        -------
+        list of float
+            The (test, else training) error after each epoch.  The weights with
+            the lowest of these are kept in ``best_W`` (error ``best_error``);
+            ``W`` holds the last weights.
+        """
+        return training.run_epochs(
+            self, inputs, targets, optimizer, max_epochs=max_epochs,
+            minibatch_size=minibatch_size, test=test, test_err=test_err,
+            target_err=target_err, plotting=plotting, file_output=file_output,
+            print_period=print_period)
+
+    def cache_minibatch(self, inputs, targets, minibatch=None):
+        """Store a minibatch and its activations for the derivative passes.
+
+        Parameters
+        ----------
+        inputs, targets : arrays
+            The data.
+        minibatch : int or array of int, optional
+            A number of examples to draw at random (with ``self.rng``), or the
+            indices of the examples to use.  Default: all of them.
+        """
+        if minibatch is not None:
+            if isinstance(minibatch, numbers.Integral):
+                n = len(inputs)
+                minibatch = self.rng.permutation(n)[:min(int(minibatch), n)]
+            minibatch = np.asarray(minibatch)
+            inputs, targets = inputs[minibatch], targets[minibatch]
+        inputs = val.as_batch(inputs, "inputs", self.shape[0], self._data_ndim,
+                              self.dtype, self.xp)
+        targets = self._as_targets(targets, inputs)
+        self._cache_activations(inputs)
+        self.inputs, self.targets = inputs, targets
+        self._cache_curvature_terms()
+
+    #: Number of axes of the data (batch, units); RNNet adds time.
+    _data_ndim = 2
+
+    def _cache_activations(self, inputs):
+        """Run the forward pass and keep activations and derivatives, both as
+        the user sees them (``activations``) and in the internal layout the
+        derivative passes use (``_acts``; the same arrays for FFNet)."""
+        acts, d_acts = self.forward(inputs, deriv=True)
+        self.activations, self.d_activations = acts, d_acts
+        self._acts, self._d_acts = acts, d_acts
+
+    def _internal(self, x):
+        """A user-layout array (batch first) in the internal layout."""
+        return x
+
+    def _external(self, x):
+        """An internal-layout array in the user layout (batch first)."""
+        return x
+
+    def _cache_curvature_terms(self):
+        """Precompute what every curvature product on this batch reuses."""
+        self._buffers = {}
+        self._scale = self.dtype.type(1.0 / self.inputs.shape[0])
+        d2 = self.loss_type.d2_loss(self.activations, self.targets)
+        self._d2_loss = [None if d is None else self._internal(d * self._scale)
+                         for d in d2]
+
+    def _buffer(self, name, i, shape):
+        key = (name, i)
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape:
+            buf = self._buffers[key] = self.xp.empty(shape, dtype=self.dtype)
+        return buf
+
+    # ------------------------------------------------- gradient and curvature
+    def _weight_grads(self, acts, deltas, out):
+        """Write ``acts[pre]^T deltas[post]`` and the bias sums into ``out``
+        for every connection (leading axes are flattened, so recurrent nets
+        pass whole sequences)."""
+        xp = self.xp
+        for pre, post in self._conn_list():
+            W, b = self.get_weights(out, (pre, post))
+            a = acts[pre].reshape(-1, acts[pre].shape[-1])
+            d = deltas[post].reshape(-1, deltas[post].shape[-1])
+            xp.matmul(a.T, d, out=W)
+            xp.matmul(self._ones(d.shape[0]), d, out=b)
+
+    def _ones(self, n):
+        ones = self._buffers.get("ones")
+        if ones is None or ones.shape[0] != n:
+            ones = self._buffers["ones"] = self.xp.ones(n, dtype=self.dtype)
+        return ones
+
+    def _layer_error(self, i, deltas, error, out):
+        """Backpropagated error at layer ``i``'s output: its own loss error
+        plus ``deltas[post] @ W^T`` over its outgoing connections."""
+        xp = self.xp
+        posts = self.conns.get(i, [])
+        if not posts:
+            return error
+        for k, post in enumerate(posts):
+            W, _ = self.get_weights(self.W, (i, post))
+            if k == 0:
+                xp.matmul(deltas[post], W.T, out=out)
+            else:
+                out += xp.matmul(deltas[post], W.T)
+        if error is not None:
+            out += error
+        return out
+
+    def _backward(self, errors, out):
+        """Backpropagate per-layer errors and write the parameter gradient
+        into ``out`` (already scaled: the errors carry the 1/batch)."""
+        deltas = [None] * self.n_layers
+        for i in range(self.n_layers - 1, 0, -1):
+            e = self._error_buffer(i, deltas, errors[i], self._acts[i].shape)
+            deltas[i] = apply_derivative(self._d_acts[i], e,
+                                         self._buffer("delta", i, e.shape),
+                                         transpose=True)
+        self._weight_grads(self._acts, deltas, out)
+        return out
+
+    def _error_buffer(self, i, deltas, error, shape):
+        """:meth:`_layer_error` in a reused buffer (zeros if nothing arrives)."""
+        e = self._layer_error(i, deltas, error, self._buffer("error", i, shape))
+        if e is None:
+            e = self._buffer("error", i, shape)
+            e[...] = 0
+        return e
+
+    def _check_cached(self):
+        if self.activations is None:
+            raise ValueError("no cached minibatch: call cache_minibatch first")
+
+    def calc_grad(self):
+        """Gradient of the loss on the cached minibatch at ``W``.
+
+        Returns
+        -------
+        (n_params,) array
+            :math:`\\nabla_W \\frac{1}{N}\\sum_n L_n`.
+        """
+        self._check_cached()
+        errors = [None if e is None else self._internal(e * self._scale)
+                  for e in self.loss_type.d_loss(self.activations, self.targets)]
+        return self._gradient(errors)
+
+    def _gradient(self, errors):
+        """Backpropagate the scaled loss errors into a new gradient vector."""
+        return self._backward(errors, self.xp.empty(self.n_params, dtype=self.dtype))
+
+    def _R_forward(self, v):
+        """R-forward pass (Pearlmutter 1994): the directional derivative
+        :math:`J v` of every layer's activation; returns the list."""
+        xp = self.xp
+        R_acts = [None] * self.n_layers
+        for i in range(1, self.n_layers):
+            R_in = self._R_layer_input(i, self._acts, R_acts, v)
+            out = R_in if self._d_acts[i].ndim == R_in.ndim else \
+                self._buffer("R_act", i, R_in.shape)
+            R_acts[i] = apply_derivative(self._d_acts[i], R_in, out)
+        return R_acts
+
+    def _R_layer_input(self, i, acts, R_acts, v):
+        """R-input of layer ``i`` from its feed-forward connections:
+        :math:`\\sum_{pre} (a_{pre} V + R a_{pre} W) + V_b` (2-D arrays)."""
+        xp = self.xp
+        R_in = self._layer_input(i, acts, v,
+                                 out=self._buffer("R_in", i, acts[i].shape))
+        for pre in self.back_conns[i]:
+            if R_acts[pre] is not None:
+                W, _ = self.get_weights(self.W, (pre, i))
+                R_in += xp.matmul(R_acts[pre], W, out=self._buffer("tmp", i, R_in.shape))
+        return R_in
+
+    def calc_G(self, v, damping=0, out=None):
+        """Gauss-Newton matrix-vector product on the cached minibatch.
+
+        .. math:: (J^T H_L J + \\lambda I) v
+
+        with :math:`J` the Jacobian of all layers' activations with respect to
+        the parameters and :math:`H_L` the (diagonal) second derivative of the
+        loss with respect to those activations (Schraudolph 2002).
+
+        Parameters
+        ----------
+        v : (n_params,) array
+            Vector to multiply.
+        damping : float
+            Tikhonov damping :math:`\\lambda`.
+        out : (n_params,) array, optional
+            Buffer for the result.
+
+        Returns
+        -------
+        (n_params,) array
+        """
+        self._check_cached()
+        R_acts = self._R_forward(v)
+        errors = [None] * self.n_layers
+        for i, d2 in enumerate(self._d2_loss):
+            if d2 is not None and R_acts[i] is not None:
+                errors[i] = self.xp.multiply(
+                    d2, R_acts[i], out=self._buffer("R_err", i, d2.shape))
+        if out is None:
+            out = self.xp.empty(self.n_params, dtype=self.dtype)
+        self._backward(errors, out)
+        if damping:
+            out += self.dtype.type(damping) * v
+        return out
+
+    # ------------------------------------------------------ derivative checks
+    def _host_float64(self, x):
+        return backend.to_numpy(x).astype(np.float64)
+
+    def _check_eps(self):
+        return 1e-6 if self.dtype == np.float64 else 1e-3
+
+    def _check_tols(self):
+        return (1e-4, 1e-6) if self.dtype == np.float64 else (5e-2, 5e-3)
+
+    def _W_as(self, W):
+        return self.xp.asarray(W, dtype=self.dtype)
+
+    def check_grad(self, grad):
+        """Compare ``grad`` with a finite-difference gradient of :meth:`error`.
+
+        Raises
+        ------
+        DerivativeCheckError
+            If they disagree (use ``debug=True``/float64 for tight checks).
+        """
+        W0 = self._host_float64(self.W)
+        numeric = dc.central_difference(
+            lambda W: self.error(self._W_as(W)), W0, self._check_eps())[0]
+        dc.assert_close("gradient", self._host_float64(grad), numeric,
+                        *self._check_tols())
+
+    def _fd_jacobian(self):
+        """Finite-difference Jacobian of all activations (concatenated)."""
+        def all_acts(W):
+            acts = self._forward_cached(self._W_as(W))
+            return np.concatenate([self._host_float64(a).ravel() for a in acts[1:]])
+        return dc.central_difference(all_acts, self._host_float64(self.W),
+                                     self._check_eps())
+
+    def _forward_cached(self, W):
+        return self.forward(self.inputs, W)
+
+    def check_J(self):
+        """Compare the R-forward pass with a finite-difference Jacobian.
+
+        Raises
+        ------
+        DerivativeCheckError
+        """
+        self._check_cached()
+        numeric = self._fd_jacobian()
+        analytic = np.zeros_like(numeric)
+        for k in range(self.n_params):
+            e_k = self.xp.zeros(self.n_params, dtype=self.dtype)
+            e_k[k] = 1
+            R_acts = self._R_forward(e_k)
+            analytic[:, k] = np.concatenate(
+                [self._host_float64(self._external(a)).ravel() for a in R_acts[1:]])
+        dc.assert_close("Jacobian (R-forward)", analytic, numeric, *self._check_tols())
+
+    def explicit_G(self, damping=0):
+        """Form the damped Gauss-Newton matrix explicitly from a
+        finite-difference Jacobian: :math:`J^T H_L J + \\lambda I`
+        (for checks on small networks)."""
+        self._check_cached()
+        J = self._fd_jacobian()
+        d2_loss = self.loss_type.d2_loss(self.activations, self.targets)
+        d2 = np.concatenate([
+            np.zeros(self.activations[i].size) if d is None
+            else self._host_float64(d).ravel() * float(self._scale)
+            for i, d in enumerate(d2_loss) if i > 0])
+        return J.T @ (d2[:, None] * J) + damping * np.eye(self.n_params)
+
+    def check_G(self, G_v, v, damping=0):
+        """Compare a curvature product ``G_v`` with the explicitly formed
+        :meth:`explicit_G` times ``v``.
+
+        Raises
+        ------
+        DerivativeCheckError
+        """
+        expected = self.explicit_G(damping) @ self._host_float64(v)
+        dc.assert_close("Gauss-Newton product", self._host_float64(G_v), expected,
+                        *self._check_tols())

@@ -1,0 +1,504 @@
+"""Layer nonlinearities.
+
+A nonlinearity maps a layer's summed input ``x`` to its activation
+``a = f(x)`` and supplies the derivative that backpropagation and the
+Gauss-Newton product (Schraudolph 2002; Martens 2010) need.  Three kinds
+exist, told apart by two attributes:
+
+- element-wise (``elementwise = True``, ``stateful = False``):
+  ``d_activation(x, a)`` returns :math:`f'(x)` with the shape of ``x``;
+- non-element-wise (``elementwise = False``, e.g. :class:`Softmax`):
+  ``d_activation`` returns the Jacobian of every example, shape
+  ``(..., n, n)`` with ``J[..., i, j] = d a_i / d x_j`` (row = output unit);
+- stateful (``stateful = True``, e.g. :class:`Continuous`): ``activation``
+  advances an internal state :math:`s` by one time step and
+  ``d_activation`` returns three element-wise derivatives stacked on a new
+  last axis, shape ``(..., n, 3)``: :math:`\\partial s_t / \\partial x_t`,
+  :math:`\\partial s_t / \\partial s_{t-1}` and
+  :math:`\\partial a_t / \\partial s_t`.
+
+All array code uses NumPy functions that dispatch to CuPy, so the same
+objects run on the CPU and the GPU.  ``activation`` never modifies its
+input in place.
+"""
+
+import numbers
+
+import numpy as np
+import scipy.special
+
+from hessianfree.backend import array_module
+
+
+class Nonlinearity:
+    """Base class for layer nonlinearities.
+
+    Parameters
+    ----------
+    stateful : bool
+        True if the nonlinearity has internal state; its
+        :meth:`d_activation` then returns ``d_input``, ``d_state`` and
+        ``d_output`` stacked on the last axis (see :class:`Continuous`).
+
+    Notes
+    -----
+    Subclasses implement :meth:`activation` and :meth:`d_activation`.
+    A subclass whose derivative is not element-wise sets the class
+    attribute ``elementwise = False`` and returns a Jacobian.
+    """
+
+    elementwise = True
+
+    def __init__(self, stateful=False):
+        self.stateful = bool(stateful)
+
+    def activation(self, x):
+        """Apply the nonlinearity.
+
+        Parameters
+        ----------
+        x : (..., n) array
+            Summed input to the layer.
+
+        Returns
+        -------
+        (..., n) array
+            The activation :math:`a = f(x)`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement activation(x)")
+
+    def d_activation(self, x, a):
+        """Derivative of the activation with respect to the input.
+
+        Parameters
+        ----------
+        x : (..., n) array
+            Input that was passed to :meth:`activation`.
+        a : (..., n) array
+            The value ``activation(x)`` returned (saves recomputing it).
+
+        Returns
+        -------
+        array
+            ``(..., n)`` :math:`f'(x)` if ``elementwise``; ``(..., n, n)``
+            Jacobian ``J[..., i, j] = d a_i / d x_j`` otherwise; ``(..., n,
+            3)`` ``[d_input, d_state, d_output]`` if ``stateful``.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement d_activation(x, a)")
+
+    def reset(self, init=None):
+        """Reset the internal state (no-op for stateless nonlinearities)."""
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def _check_positive(value, name, allow_zero=False):
+    """Return ``value`` as a float, or raise if it is not a positive number."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+    return float(value)
+
+
+def _expit(x):
+    """Logistic sigmoid :math:`1 / (1 + e^{-x})` without overflow warnings."""
+    if isinstance(x, np.ndarray):
+        return scipy.special.expit(x)
+    return 0.5 * np.tanh(0.5 * x) + 0.5  # CuPy (or scalars): same function
+
+
+class Linear(Nonlinearity):
+    """Linear activation (passes inputs unchanged).
+
+    :math:`f(x) = x`
+
+    Notes
+    -----
+    ``activation`` returns ``x`` itself, not a copy.
+    """
+
+    def activation(self, x):
+        return x
+
+    def d_activation(self, x, a):
+        return array_module(x).ones_like(x)
+
+
+class Tanh(Nonlinearity):
+    """Hyperbolic tangent.
+
+    :math:`f(x) = \\tanh(x)`, :math:`f'(x) = 1 - f(x)^2`
+    """
+
+    def activation(self, x):
+        return np.tanh(x)
+
+    def d_activation(self, x, a):
+        return 1 - a * a
+
+
+class Logistic(Nonlinearity):
+    """Logistic sigmoid.
+
+    :math:`f(x) = 1 / (1 + e^{-x})`, :math:`f'(x) = f(x) (1 - f(x))`
+
+    Uses :func:`scipy.special.expit` for NumPy arrays and the equivalent
+    :math:`(1 + \\tanh(x/2)) / 2` otherwise (CuPy), so large inputs do not
+    overflow.
+    """
+
+    def activation(self, x):
+        return _expit(x)
+
+    def d_activation(self, x, a):
+        return a * (1 - a)
+
+
+class ReLU(Nonlinearity):
+    """Rectified linear unit, clipped above.
+
+    :math:`f(x) = \\min(\\max(x, 0), max)`; the derivative is 1 on
+    :math:`0 < x < max` and 0 elsewhere.
+
+    Parameters
+    ----------
+    max : float
+        Upper bound on the activation, to help avoid numerical blow-up.
+    """
+
+    def __init__(self, max=1e10):  # noqa: A002 (public name of the parameter)
+        super().__init__()
+        self.max = _check_positive(max, "max")
+
+    def activation(self, x):
+        return np.clip(x, 0, self.max)
+
+    def d_activation(self, x, a):
+        return ((x > 0) & (x < self.max)).astype(x.dtype)
+
+    def __repr__(self):
+        return f"ReLU(max={self.max!r})"
+
+
+class Gaussian(Nonlinearity):
+    """Gaussian bump.
+
+    :math:`f(x) = e^{-x^2}`, :math:`f'(x) = -2 x f(x)`
+    """
+
+    def activation(self, x):
+        return np.exp(-(x * x))
+
+    def d_activation(self, x, a):
+        return -2 * x * a
+
+
+class Softmax(Nonlinearity):
+    """Softmax over the last axis.
+
+    :math:`f(x)_i = e^{x_i} / \\sum_j e^{x_j}`, computed after subtracting
+    :math:`\\max_j x_j` so large inputs do not overflow.
+
+    ``d_activation`` returns the Jacobian of each example, shape
+    ``(..., n, n)``: :math:`J_{ij} = a_i (\\delta_{ij} - a_j)`.
+    """
+
+    elementwise = False
+
+    def activation(self, x):
+        e = x - x.max(axis=-1, keepdims=True)
+        np.exp(e, out=e)
+        e /= e.sum(axis=-1, keepdims=True)
+        return e
+
+    def d_activation(self, x, a):
+        eye = array_module(a).eye(a.shape[-1], dtype=a.dtype)
+        return a[..., :, None] * (eye - a[..., None, :])
+
+
+class SoftLIF(Nonlinearity):
+    """Firing rate of a leaky integrate-and-fire neuron with a soft threshold.
+
+    .. math::
+
+        j(x) = \\sigma \\log(1 + e^{x / \\sigma}), \\qquad
+        f(x) = \\frac{amp}{\\tau_{ref} + \\tau_{RC} \\log(1 + 1 / j(x))}
+
+    i.e. the LIF rate curve applied to a soft-rectified input (Hunsberger &
+    Eliasmith 2015, "Spiking deep networks with LIF neurons",
+    arXiv:1510.08829).  The derivative is
+
+    .. math::
+
+        f'(x) = \\frac{\\tau_{RC}}{amp} f(x)^2
+                \\frac{\\mathrm{expit}(x / \\sigma)}{j (1 + j)}.
+
+    Where :math:`j` is below the smallest normal number of the dtype
+    (:math:`j \\approx 0`, far below threshold) the output and the derivative
+    are 0, so very negative or positive inputs give neither warnings nor
+    non-finite values.
+
+    Parameters
+    ----------
+    sigma : float
+        Smoothness of the threshold (> 0).
+    tau_rc : float
+        LIF membrane (RC) time constant (> 0).
+    tau_ref : float
+        LIF refractory period (>= 0).
+    amp : float
+        Scale of the output (> 0).
+    """
+
+    def __init__(self, sigma=1, tau_rc=0.02, tau_ref=0.002, amp=0.01):
+        super().__init__()
+        self.sigma = _check_positive(sigma, "sigma")
+        self.tau_rc = _check_positive(tau_rc, "tau_rc")
+        self.tau_ref = _check_positive(tau_ref, "tau_ref", allow_zero=True)
+        self.amp = _check_positive(amp, "amp")
+
+    def _rectify(self, x):
+        """Soft-rectified input :math:`j`, clipped below at ``tiny``."""
+        tiny = np.finfo(x.dtype).tiny
+        j = self.sigma * np.logaddexp(0, x / self.sigma)
+        return np.maximum(j, tiny), j >= tiny
+
+    def activation(self, x):
+        j, active = self._rectify(x)
+        rate = self.amp / (self.tau_ref + self.tau_rc * np.log1p(1 / j))
+        rate *= active
+        return rate
+
+    def d_activation(self, x, a):
+        j, active = self._rectify(x)
+        slope = _expit(x / self.sigma) / j / (1 + j)
+        slope *= (self.tau_rc / self.amp) * a * a * active
+        return slope
+
+    def __repr__(self):
+        return (f"SoftLIF(sigma={self.sigma!r}, tau_rc={self.tau_rc!r}, "
+                f"tau_ref={self.tau_ref!r}, amp={self.amp!r})")
+
+
+class Continuous(Nonlinearity):
+    """A nonlinearity applied to a low-pass filtered (continuous-time) state.
+
+    Each call of :meth:`activation` advances the state one Euler step of
+    :math:`ds/dt = (x - s) / \\tau` and applies ``base`` to it:
+
+    .. math::
+
+        s_t = s_{t-1} + \\frac{dt}{\\tau} (x_t - s_{t-1}), \\qquad
+        a_t = base(s_t)
+
+    :meth:`d_activation` returns, stacked on a new last axis (shape
+    ``(..., n, 3)``),
+    :math:`[\\partial s_t/\\partial x_t, \\partial s_t/\\partial s_{t-1},
+    \\partial a_t/\\partial s_t] = [dt/\\tau, 1 - dt/\\tau, base'(s_t)]`.
+    It must be called after the :meth:`activation` of the same step (it
+    uses the current state).
+
+    Parameters
+    ----------
+    base : Nonlinearity, type or str
+        Element-wise, stateless output nonlinearity (anything
+        :func:`resolve` accepts).
+    tau : float
+        Time constant of the input filter (> 0); larger means a slower state.
+    dt : float
+        Simulation time step (> 0).
+
+    Attributes
+    ----------
+    state : (..., n) array or None
+        The filter state :math:`s`; None after :meth:`reset` until the next
+        :meth:`activation`.
+    """
+
+    def __init__(self, base, tau=1.0, dt=1.0):
+        super().__init__(stateful=True)
+        base = resolve(base)
+        if not base.elementwise or base.stateful:
+            raise TypeError(f"base must be an element-wise, stateless "
+                            f"Nonlinearity, got {base!r}")
+        self.base = base
+        self.tau = _check_positive(tau, "tau")
+        self.dt = _check_positive(dt, "dt")
+        self.coeff = self.dt / self.tau
+        self.state = None
+
+    def activation(self, x):
+        if self.state is None:
+            state = array_module(x).zeros_like(x)
+        else:
+            state = self._check_state(x)
+        self.state = state + self.coeff * (x - state)  # a new array
+        return self.base.activation(self.state)
+
+    def _check_state(self, x):
+        """Return the state in ``x``'s dtype, checking its shape."""
+        try:
+            shape = np.broadcast_shapes(self.state.shape, x.shape)
+        except ValueError:
+            shape = None
+        if shape != x.shape:
+            raise ValueError(f"x has shape {x.shape}, which does not match "
+                             f"the state's shape {self.state.shape} (set "
+                             f"with reset(init))")
+        return array_module(x).asarray(self.state, dtype=x.dtype)
+
+    def d_activation(self, x, a):
+        if self.state is None:
+            raise RuntimeError("d_activation needs the state of the step: "
+                               "call activation(x) first")
+        xp = array_module(x)
+        d = xp.empty(x.shape + (3,), dtype=x.dtype)
+        d[..., 0] = self.coeff
+        d[..., 1] = 1 - self.coeff
+        d[..., 2] = self.base.d_activation(self.state, a)
+        return d
+
+    def reset(self, init=None):
+        """Reset the state.
+
+        Parameters
+        ----------
+        init : array or None
+            Initial state (copied); it must broadcast to the input shape.
+            None means zeros shaped like the next input.
+        """
+        if init is None:
+            self.state = None
+        elif hasattr(init, "copy") and hasattr(init, "shape"):
+            self.state = init.copy()
+        else:
+            self.state = np.array(init, dtype=np.float64)
+
+    def __repr__(self):
+        return f"Continuous({self.base!r}, tau={self.tau!r}, dt={self.dt!r})"
+
+
+class Plant(Nonlinearity):
+    """Base class for a plant that generates a network's inputs on line.
+
+    A plant is a dynamical system in a closed loop with a recurrent network:
+    at each time step the network's output drives the plant
+    (:meth:`__call__`), and the plant's new state is the network's next
+    input.  It also serves as a stateful layer (usually the input layer);
+    by default that layer passes its input through unchanged and the plant's
+    dynamics are not differentiated (``d_activation`` returns ``[1, 0,
+    1]``), so subclasses that want gradients through the plant override
+    :meth:`d_activation`.
+
+    Subclasses implement :meth:`__call__`, :meth:`get_vecs` and
+    :meth:`reset`.
+
+    Parameters
+    ----------
+    stateful : bool
+        Plants have state, so this is True.
+    """
+
+    def __init__(self, stateful=True):
+        super().__init__(stateful=stateful)
+
+    def __call__(self, x):
+        """Advance the plant one step.
+
+        Parameters
+        ----------
+        x : (batch, n_out) array
+            The network's output on the previous time step.
+
+        Returns
+        -------
+        (batch, n_in) array
+            The network's input on the next time step.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement __call__(x): take the "
+            f"network's output at the previous step, shape (batch, n_out), "
+            f"and return its next input, shape (batch, n_in)")
+
+    def get_vecs(self):
+        """Return the ``(inputs, targets)`` generated since the last reset.
+
+        Returns
+        -------
+        inputs : (batch, time, n_in) array
+        targets : (batch, time, n_out) array
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement get_vecs(): return the "
+            f"(inputs, targets) arrays, each (batch, time, n), generated "
+            f"since the last reset")
+
+    def reset(self, init=None):
+        """Reset the plant to its initial state.
+
+        Parameters
+        ----------
+        init : array or None
+            Overrides the default initial state.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement reset(init=None): return "
+            f"the plant to its initial state (or to init)")
+
+    def activation(self, x):
+        return x
+
+    def d_activation(self, x, a):
+        d = array_module(x).zeros(x.shape + (3,), dtype=x.dtype)
+        d[..., 0] = 1
+        d[..., 2] = 1
+        return d
+
+
+_BUILTINS = (Linear, Tanh, Logistic, ReLU, Gaussian, Softmax, SoftLIF)
+_BY_NAME = {cls.__name__.lower(): cls for cls in _BUILTINS}
+
+
+def resolve(layer):
+    """Turn a layer specification into a :class:`Nonlinearity` instance.
+
+    Parameters
+    ----------
+    layer : Nonlinearity, type or str
+        An instance (returned as is), a subclass (instantiated with no
+        arguments) or the name of a built-in, case-insensitive (``"Tanh"``,
+        ``"relu"``, ``"softmax"``, ...).
+
+    Returns
+    -------
+    Nonlinearity
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the known names).
+    TypeError
+        For anything else.
+    """
+    if isinstance(layer, Nonlinearity):
+        return layer
+    if isinstance(layer, type) and issubclass(layer, Nonlinearity):
+        try:
+            return layer()
+        except TypeError as e:
+            raise TypeError(f"layer class {layer.__name__} cannot be created "
+                            f"without arguments; pass an instance") from e
+    if isinstance(layer, str):
+        try:
+            return _BY_NAME[layer.lower()]()
+        except KeyError:
+            known = ", ".join(cls.__name__ for cls in _BUILTINS)
+            raise ValueError(f"unknown nonlinearity {layer!r}; known names "
+                             f"(case-insensitive): {known}") from None
+    raise TypeError(f"layer must be a Nonlinearity, a Nonlinearity subclass "
+                    f"or a name, got {type(layer).__name__}: {layer!r}")

@@ -1,0 +1,146 @@
+"""run_epochs end to end: the reference demos' networks reach the errors the
+original package's demos reach, and the loop's bookkeeping (best weights,
+stopping rules, plot and weight files) does what the contract says."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+import hessianfree as hf
+
+XOR_IN = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+XOR_OUT = np.array([[0], [1], [1], [0]], dtype=np.float32)
+XOR_ONEHOT = np.array([[1, 0], [0, 1], [0, 1], [1, 0]], dtype=np.float32)
+
+
+def hf_opt(**kwargs):
+    kwargs.setdefault("plotting", False)
+    return hf.opt.HessianFree(**kwargs)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_xor_with_hf_reaches_1e5_in_40_epochs(seed):
+    net = hf.FFNet([2, 5, 1], rng=np.random.RandomState(seed))
+    net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=2), max_epochs=40,
+                   print_period=None)
+    assert net.error(inputs=XOR_IN, targets=XOR_OUT) < 1e-5
+
+
+def test_crossentropy_softmax_xor():
+    net = hf.FFNet([2, 5, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Softmax()],
+                   loss_type=hf.loss_funcs.CrossEntropy(), rng=np.random.RandomState(0))
+    net.run_epochs(XOR_IN, XOR_ONEHOT, optimizer=hf_opt(CG_iter=2), max_epochs=40,
+                   print_period=None)
+    assert net.error(inputs=XOR_IN, targets=XOR_ONEHOT) < 1e-2
+    assert net.error(inputs=XOR_IN, targets=XOR_ONEHOT,
+                     loss_type=hf.loss_funcs.ClassificationError()) == 0
+
+
+def test_skip_connections_xor():
+    net = hf.FFNet([2, 5, 5, 1], layers=hf.nl.Tanh(),
+                   conns={0: [1, 2], 1: [2, 3], 2: [3]}, rng=np.random.RandomState(0))
+    net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=2), max_epochs=40,
+                   print_period=None)
+    assert net.error(inputs=XOR_IN, targets=XOR_OUT) < 1e-4
+
+
+def test_softlif_net_learns_xor():
+    net = hf.FFNet([2, 10, 1], layers=[hf.nl.Linear(), hf.nl.SoftLIF(), hf.nl.Linear()],
+                   rng=np.random.RandomState(0),
+                   W_init_params={"coeff": 10.0, "init_type": "gaussian"})
+    net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=10), max_epochs=60,
+                   print_period=None)
+    assert net.error(inputs=XOR_IN, targets=XOR_OUT) < 1e-3
+
+
+@pytest.mark.parametrize("sparse", [hf.loss_funcs.SparseL1, hf.loss_funcs.SparseL2])
+def test_sparsity_constraint_lowers_hidden_activity(sparse):
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 4)).astype(np.float32)
+    t = (x[:, :2] * x[:, 2:]).astype(np.float32)
+
+    def train(loss_type):
+        net = hf.FFNet([4, 20, 2], layers=[hf.nl.Linear(), hf.nl.Logistic(),
+                                          hf.nl.Linear()],
+                       loss_type=loss_type, rng=np.random.RandomState(1))
+        net.run_epochs(x, t, optimizer=hf_opt(CG_iter=20), max_epochs=30,
+                       print_period=None)
+        return net
+
+    plain = train(hf.loss_funcs.SquaredError())
+    sparse_net = train([hf.loss_funcs.SquaredError(), sparse(0.1)])
+    mse = hf.loss_funcs.SquaredError()
+    assert sparse_net.error(inputs=x, targets=t, loss_type=mse) < 0.01
+    assert (np.mean(sparse_net.forward(x)[1])
+            < 0.5 * np.mean(plain.forward(x)[1]))
+
+
+def test_sgd_learns_xor():
+    net = hf.FFNet([2, 5, 1], rng=np.random.RandomState(0),
+                   W_init_params={"init_type": "gaussian"})
+    net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf.opt.SGD(l_rate=1), max_epochs=5000,
+                   print_period=None)
+    out = net.forward(XOR_IN)[-1]
+    assert np.all(np.abs(out - XOR_OUT) < 0.2)
+
+
+def test_debug_mode_checks_derivatives_while_training():
+    net = hf.FFNet([2, 4, 1], debug=True, rng=np.random.RandomState(0))
+    assert net.W.dtype == np.float64
+    net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=3), max_epochs=3,
+                   print_period=None)
+
+
+def test_minibatches_best_weights_and_test_error():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 3)).astype(np.float32)
+    t = np.tanh(x @ rng.standard_normal((3, 2))).astype(np.float32)
+    net = hf.FFNet([3, 8, 2], layers=hf.nl.Tanh(), rng=np.random.RandomState(0))
+    errors = net.run_epochs(x[:200], t[:200], optimizer=hf_opt(CG_iter=10),
+                            max_epochs=8, minibatch_size=50,
+                            test=(x[200:], t[200:]), print_period=None)
+    assert len(errors) == 8
+    assert net.best_error == pytest.approx(min(errors))
+    assert net.error(W=net.best_W, inputs=x[200:], targets=t[200:]) == \
+        pytest.approx(min(errors), rel=1e-5)
+    assert errors[-1] < errors[0]
+
+
+def test_stops_at_target_error():
+    net = hf.FFNet([2, 5, 1], rng=np.random.RandomState(0))
+    errors = net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=2),
+                            max_epochs=200, target_err=1e-2, print_period=None)
+    assert errors[-1] < 1e-2 and all(e >= 1e-2 for e in errors[:-1])
+    assert len(errors) < 200
+
+
+def test_stops_when_test_error_rises():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 5)).astype(np.float32)
+    t = rng.standard_normal((20, 1)).astype(np.float32)  # pure noise: overfits
+    net = hf.FFNet([5, 40, 1], layers=hf.nl.Tanh(), rng=np.random.RandomState(0))
+    errors = net.run_epochs(x[:10], t[:10], optimizer=hf_opt(CG_iter=50),
+                            max_epochs=200, test=(x[10:], t[10:]), print_period=None)
+    assert len(errors) < 200
+    assert errors[-1] > errors[-11]
+
+
+def test_plot_and_weight_files(tmp_path):
+    prefix = str(tmp_path / "run")
+    net = hf.FFNet([2, 5, 1], rng=np.random.RandomState(0))
+    net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf.opt.HessianFree(CG_iter=2),
+                   max_epochs=5, plotting=True, file_output=prefix, print_period=None)
+    with open(prefix + "_plots.pkl", "rb") as f:
+        plots = pickle.load(f)
+    assert len(plots["training error (log)"]) == 5
+    assert any("damping" in name for name in plots)
+    np.testing.assert_array_equal(np.load(prefix + "_weights.npy"), net.best_W)
+
+
+def test_progress_printing(capsys):
+    net = hf.FFNet([2, 5, 1], rng=np.random.RandomState(0))
+    net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=2), max_epochs=4,
+                   print_period=2)
+    out = capsys.readouterr().out
+    assert "epoch 0" in out and "epoch 2" in out and "epoch 1:" not in out

@@ -17,8 +17,16 @@ from hessianfree import loss_funcs  # noqa: E402
 from hessianfree import optimizers  # noqa: E402
 from hessianfree import optimizers as opt  # noqa: E402
 from hessianfree.ffnet import FFNet  # noqa: E402
-from hessianfree import dataplotter  # noqa: E402
-from hessianfree import demos  # noqa: E402
+from hessianfree.rnnet import RNNet  # noqa: E402
 
-__all__ = ["FFNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
+
+def __getattr__(name):
+    # demos and dataplotter import lazily, so that ``python -m
+    # hessianfree.demos`` does not find its module already imported
+    if name in ("demos", "dataplotter"):
+        import importlib
+        return importlib.import_module(f"hessianfree.{name}")
+    raise AttributeError(f"module 'hessianfree' has no attribute {name!r}")
+
+__all__ = ["FFNet", "RNNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
            "demos", "dataplotter", "gpu", "gpu_enabled", "__version__"]

@@ -1,0 +1,101 @@
+"""Tests for hessianfree.demos: the feed-forward demos learn, the CLI works."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import hessianfree as hf
+from hessianfree import demos
+from hessianfree.backend import to_numpy
+
+XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+XOR = np.array([0, 1, 1, 0])
+
+
+def output(net):
+    return to_numpy(net.forward(XOR_INPUTS)[-1])
+
+
+def test_xor_data():
+    inputs, targets = demos._xor_data()
+    assert inputs.dtype == targets.dtype == np.float32
+    np.testing.assert_array_equal(targets[:, 0], XOR)
+    np.testing.assert_array_equal(inputs, XOR_INPUTS)
+    _, one_hot = demos._xor_data(one_hot=True)
+    np.testing.assert_array_equal(one_hot.argmax(axis=1), XOR)
+    np.testing.assert_array_equal(one_hot.sum(axis=1), 1)
+
+
+def test_registry_and_errors():
+    assert {"xor", "crossentropy", "connections"} <= set(demos.DEMOS)
+    assert demos.get_demo("xor") is demos.xor
+    with pytest.raises(ValueError, match="unknown demo 'nope'.*xor"):
+        demos.get_demo("nope")
+
+
+def test_run_demo_passes_plots_only_when_accepted(monkeypatch):
+    calls = []
+    monkeypatch.setitem(demos.DEMOS, "with_plots",
+                        lambda plots=True: calls.append(plots))
+    monkeypatch.setitem(demos.DEMOS, "without_plots",
+                        lambda x=1: calls.append(x))
+    demos.run_demo("with_plots", plots=False)
+    demos.run_demo("without_plots", plots=False, x=3)
+    assert calls == [False, 3]
+
+
+def test_main_unknown_name_lists_demos(capsys):
+    with pytest.raises(SystemExit) as info:
+        demos.main(["nope"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown demo 'nope'" in err
+    assert "xor" in err and "connections" in err
+
+
+def test_main_list(capsys):
+    assert demos.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("xor", "crossentropy", "connections"):
+        assert name in out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_xor_hf_learns(seed, capsys):
+    net = demos.xor(rng=np.random.RandomState(seed))
+    out = output(net)
+    assert out.shape == (4, 1)
+    np.testing.assert_array_equal(out[:, 0] > 0.5, XOR.astype(bool))
+    assert net.error(inputs=XOR_INPUTS, targets=XOR[:, None]) < 0.01
+    assert "final error" in capsys.readouterr().out
+
+
+def test_xor_sgd_learns():
+    net = demos.xor(use_hf=False, rng=np.random.RandomState(0))
+    np.testing.assert_array_equal(output(net)[:, 0] > 0.5, XOR.astype(bool))
+
+
+def test_crossentropy_learns():
+    net = demos.crossentropy(rng=np.random.RandomState(0))
+    out = output(net)
+    assert out.shape == (4, 2)
+    np.testing.assert_allclose(out.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(out.argmax(axis=1), XOR)
+
+
+def test_connections_learns():
+    net = demos.connections(rng=np.random.RandomState(0))
+    np.testing.assert_array_equal(output(net)[:, 0] > 0.5, XOR.astype(bool))
+
+
+def test_cli_runs_headless(tmp_path):
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(hf.__file__)))
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=package_root)
+    result = subprocess.run(
+        [sys.executable, "-m", "hessianfree.demos", "xor", "--no-plots"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "final error" in result.stdout

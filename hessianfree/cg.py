@@ -1,0 +1,325 @@
+"""Conjugate gradient for the damped quadratic model of Hessian-free
+optimization.
+
+:func:`conjugate_gradient` minimises
+
+.. math:: \\phi(x) = \\tfrac12 x^T A x - b^T x
+
+for a symmetric matrix :math:`A` that is only available through products
+:math:`A v`.  In :class:`hessianfree.optimizers.HessianFree`,
+:math:`A = G + \\lambda I` (damped Gauss-Newton matrix) and :math:`b = -\\nabla f`.
+
+The function is written once against an array module: vectors stay NumPy or
+CuPy arrays, and only scalars (dot products) come back to the host.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hessianfree.backend import array_module
+
+#: Stopped by Martens' (2010, §4.4) relative-progress test.
+CONVERGED_RELATIVE_PROGRESS = "converged_relative_progress"
+#: The (preconditioned) residual fell below ``res_tol`` times that of ``b``.
+CONVERGED_RESIDUAL = "converged_residual"
+#: Ran ``max_iters`` iterations.
+MAX_ITERS = "max_iters"
+#: Met a direction with :math:`d^T A d \le 0`.
+NEGATIVE_CURVATURE = "negative_curvature"
+#: A NaN or inf appeared (in :math:`A d`, :math:`\alpha`, :math:`\beta` or the
+#: residual).
+NONFINITE = "nonfinite"
+#: The callback asked to stop.
+CALLBACK_STOP = "callback_stop"
+
+STATUSES = (CONVERGED_RELATIVE_PROGRESS, CONVERGED_RESIDUAL, MAX_ITERS,
+            NEGATIVE_CURVATURE, NONFINITE, CALLBACK_STOP)
+
+#: Growth factor of the iterate storage grid (Martens 2010, §4.6).
+GRID_BASE = 1.3
+
+
+@dataclass(frozen=True)
+class CGResult:
+    """Outcome of :func:`conjugate_gradient`.
+
+    Attributes
+    ----------
+    x : (n,) array
+        Final iterate (the last finite one if the run hit a non-finite value).
+    iterates : list of (int, (n,) array)
+        ``(iteration, copy of x)`` at the iterations of :func:`storage_grid`
+        that were reached, plus the final iteration (always the last entry).
+    n_iters : int
+        Number of completed iterations (the iteration number of ``x``).
+    values : list of float
+        :math:`\\phi` at each stored iterate (same order as ``iterates``).
+    status : str
+        One of :data:`STATUSES`.
+    """
+
+    x: object
+    iterates: list
+    n_iters: int
+    values: list
+    status: str
+
+    @property
+    def value(self):
+        """:math:`\\phi(x)` of the final iterate."""
+        return self.values[-1]
+
+
+def storage_grid(max_iters, base=GRID_BASE):
+    """Iteration numbers at which CG keeps a copy of its iterate.
+
+    The grid :math:`\\lceil 1.3^k \\rceil,\\ k = 0, 1, \\dots` of Martens (2010,
+    §4.6) is dense early and geometric later, so backtracking can choose among
+    O(log n) candidates.
+
+    Parameters
+    ----------
+    max_iters : int
+        Largest iteration number.
+    base : float
+        Growth factor (> 1).
+
+    Returns
+    -------
+    list of int
+        Sorted, unique iteration numbers in ``[1, max_iters]``.
+    """
+    grid, k = [], 0
+    while True:
+        i = math.ceil(base ** k)
+        if i > max_iters:
+            return grid
+        if not grid or i != grid[-1]:
+            grid.append(i)
+        k += 1
+
+
+def relative_progress_met(values, i, rel_tol):
+    """Martens' (2010, §4.4) relative-progress termination test.
+
+    With :math:`k = \\max(10, \\lceil 0.1 i \\rceil)`, stop when :math:`i > k`,
+    :math:`\\phi_i < 0` and
+
+    .. math:: \\frac{\\phi_i - \\phi_{i-k}}{\\phi_i} < k \\, \\epsilon .
+
+    Parameters
+    ----------
+    values : sequence of float
+        :math:`\\phi_0, \\dots, \\phi_i` (indexed by iteration).
+    i : int
+        Current iteration.
+    rel_tol : float
+        :math:`\\epsilon` (Martens uses 0.0005).
+
+    Returns
+    -------
+    bool
+    """
+    k = max(10, math.ceil(0.1 * i))
+    if i <= k or values[i] >= 0:
+        return False
+    return (values[i] - values[i - k]) / values[i] < k * rel_tol
+
+
+def _check_args(b, x0, max_iters, precond, min_iters, rel_tol, res_tol):
+    if getattr(b, "ndim", None) != 1:
+        raise ValueError("b must be a 1-D array of shape (n,), got "
+                         f"{getattr(b, 'shape', type(b).__name__)}")
+    if b.dtype.kind != "f":
+        raise TypeError(f"b must have a floating dtype, got {b.dtype}")
+    for name, v in (("x0", x0), ("precond", precond)):
+        if v is not None and getattr(v, "shape", None) != b.shape:
+            raise ValueError(f"{name} must have the shape of b {b.shape}, got "
+                             f"{getattr(v, 'shape', type(v).__name__)}")
+    for name, v in (("max_iters", max_iters), ("min_iters", min_iters)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+    for name, v in (("rel_tol", rel_tol), ("res_tol", res_tol)):
+        if v is not None and not (isinstance(v, (int, float, np.floating))
+                                  and 0 <= v < math.inf):
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    xp = array_module(b)
+    if x0 is not None and not bool(xp.isfinite(x0).all()):
+        raise ValueError("x0 must be finite")
+    if precond is not None and not bool((precond > 0).all()):
+        raise ValueError("precond must be positive (it is the diagonal of M)")
+
+
+class _Workspace:
+    """Everything one CG run works on: the operator, the vectors (allocated
+    once), the :math:`\\phi` history and the stored iterates."""
+
+    def __init__(self, matvec, b, x0, precond):
+        xp = self.xp = array_module(b)
+        self.matvec, self.b, self.x0, self.precond = matvec, b, x0, precond
+        self.x = xp.zeros_like(b) if x0 is None else xp.array(x0, dtype=b.dtype)
+        self.Ad = xp.empty_like(b)
+        self.r = xp.subtract(b, matvec(self.x, self.Ad), out=xp.empty_like(b))
+        self.z = self.r if precond is None else xp.empty_like(b)
+        self.d = xp.empty_like(b)
+        self.tmp = xp.empty_like(b)
+        self.phis = [self.quadratic_value()]
+        self.stored = []
+
+    def precondition(self):
+        """:math:`z = M^{-1} r` with :math:`M = \\mathrm{diag}(P)`; returns z."""
+        if self.precond is not None:
+            self.xp.divide(self.r, self.precond, out=self.z)
+        return self.z
+
+    def axpy(self, alpha, v, y):
+        """:math:`y \\leftarrow y + \\alpha v` without allocating."""
+        self.xp.add(y, self.xp.multiply(v, alpha, out=self.tmp), out=y)
+
+    def quadratic_value(self):
+        """:math:`\\phi(x) = -\\tfrac12 x^T (r + b)`, valid as :math:`r = b - A x`."""
+        xp = self.xp
+        return -0.5 * float(xp.dot(self.x, self.r) + xp.dot(self.x, self.b))
+
+    def residual_floor(self, rz0, res_tol):
+        """Threshold on :math:`r^T M^{-1} r` below which CG has converged."""
+        b = self.b
+        if res_tol is None:
+            res_tol = math.sqrt(np.finfo(b.dtype).eps)
+        bz = float(self.xp.dot(b, b if self.precond is None else b / self.precond))
+        return res_tol ** 2 * (bz if bz > 0 else rz0)
+
+    def restore_finite(self, alpha):
+        """Undo the step :math:`x \\leftarrow x + \\alpha d`; if ``x`` overflowed,
+        go back to the last stored iterate (or ``x0``) and truncate ``phis``."""
+        xp = self.xp
+        self.axpy(-alpha, self.d, self.x)
+        if bool(xp.isfinite(self.x).all()):
+            return
+        i, x_good = self.stored[-1] if self.stored else (0, self.x0)
+        if x_good is None:
+            self.x.fill(0)
+        else:
+            xp.copyto(self.x, x_good)
+        del self.phis[i + 1:]
+
+
+def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
+                       rel_tol=5e-4, store_iterates=True, callback=None,
+                       res_tol=None):
+    """Minimise :math:`\\phi(x) = \\tfrac12 x^T A x - b^T x` by (preconditioned)
+    conjugate gradient.
+
+    Parameters
+    ----------
+    matvec : callable ``matvec(v, out) -> (n,) array``
+        Product :math:`A v` for a symmetric :math:`A`.  ``out`` is a
+        preallocated buffer that it may write into (and return); it must not
+        modify ``v``.
+    b : (n,) array
+        Right-hand side (NumPy or CuPy; it fixes dtype and array module).
+    x0 : (n,) array or None
+        Starting point (warm start, Martens 2010 §4.5); None means zeros.
+        Not modified.
+    max_iters : int
+        Maximum number of iterations (>= 0).
+    precond : (n,) array, optional
+        Positive diagonal :math:`P` of the preconditioner
+        :math:`M = \\mathrm{diag}(P)`, applied as :math:`z = r / P`.
+    min_iters : int
+        The relative-progress test is not applied before this iteration.
+    rel_tol : float
+        :math:`\\epsilon` of the relative-progress test
+        (:func:`relative_progress_met`, Martens 2010 §4.4).
+    store_iterates : bool
+        Keep copies on the :func:`storage_grid` for backtracking; if False
+        only the final iterate is returned in ``iterates``.
+    callback : callable ``callback(i, x, phi) -> bool``, optional
+        Called after each iteration; returning True stops the run.  ``x`` is
+        the working buffer: copy it to keep it.
+    res_tol : float, optional
+        Stop once :math:`\\|r\\|_{M^{-1}} \\le` ``res_tol`` :math:`\\|b\\|_{M^{-1}}`
+        (default :math:`\\sqrt{\\epsilon_{mach}}` of ``b.dtype``).
+
+    Returns
+    -------
+    CGResult
+
+    Notes
+    -----
+    Textbook PCG (Nocedal & Wright 2006, Alg. 5.3) with the early exits of
+    Martens (2010): relative progress (§4.4), negative or zero curvature
+    :math:`d^T A d \\le 0` (the iterate so far is returned) and non-finite
+    values (the last finite iterate is returned).  :math:`\\phi_i` is tracked
+    from the residual, :math:`\\phi_i = -\\tfrac12 x_i^T(r_i + b)`, so an
+    iteration costs one ``matvec``, one preconditioner application and four
+    dot products.  No arrays are allocated per iteration except the stored
+    copies.  NumPy floating-point warnings are silenced inside (a NaN or inf
+    shows up as the status :data:`NONFINITE` instead).
+    """
+    _check_args(b, x0, max_iters, precond, min_iters, rel_tol, res_tol)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        # NaN and inf are reported through the status, not NumPy warnings
+        return _run(matvec, b, x0, max_iters, precond, min_iters, rel_tol,
+                    store_iterates, callback, res_tol)
+
+
+def _run(matvec, b, x0, max_iters, precond, min_iters, rel_tol, store_iterates,
+         callback, res_tol):
+    ws = _Workspace(matvec, b, x0, precond)
+    rz = float(ws.xp.dot(ws.r, ws.precondition()))
+    floor = ws.residual_floor(rz, res_tol)
+    ws.xp.copyto(ws.d, ws.z)
+    if not (math.isfinite(rz) and math.isfinite(ws.phis[0])):
+        status = NONFINITE
+    elif rz <= floor:
+        status = CONVERGED_RESIDUAL
+    else:
+        grid = set(storage_grid(max_iters)) if store_iterates else set()
+        status = _iterate(ws, rz, floor, grid, max_iters, min_iters, rel_tol,
+                          callback)
+    n_iters = len(ws.phis) - 1
+    stored = ws.stored if store_iterates else []
+    if not stored or stored[-1][0] != n_iters:
+        stored.append((n_iters, ws.x.copy()))
+    return CGResult(x=ws.x, iterates=stored, n_iters=n_iters,
+                    values=[ws.phis[i] for i, _ in stored], status=status)
+
+
+def _iterate(ws, rz, floor, grid, max_iters, min_iters, rel_tol, callback):
+    """The CG loop on workspace ``ws``; returns the status."""
+    xp, x, r, d = ws.xp, ws.x, ws.r, ws.d
+    for i in range(1, max_iters + 1):
+        Ad = ws.matvec(d, ws.Ad)
+        dAd = float(xp.dot(d, Ad))
+        if not math.isfinite(dAd):
+            return NONFINITE
+        if dAd <= 0:
+            return NEGATIVE_CURVATURE
+        alpha = rz / dAd
+        if not math.isfinite(alpha):
+            return NONFINITE
+        ws.axpy(alpha, d, x)
+        ws.axpy(-alpha, Ad, r)
+        phi = ws.quadratic_value()
+        rz_new = float(xp.dot(r, ws.precondition()))
+        if not (math.isfinite(phi) and math.isfinite(rz_new)):
+            ws.restore_finite(alpha)
+            return NONFINITE
+        ws.phis.append(phi)
+        if i in grid:
+            ws.stored.append((i, x.copy()))
+        if callback is not None and callback(i, x, phi):
+            return CALLBACK_STOP
+        if rz_new <= floor:
+            return CONVERGED_RESIDUAL
+        if i >= min_iters and relative_progress_met(ws.phis, i, rel_tol):
+            return CONVERGED_RELATIVE_PROGRESS
+        beta, rz = rz_new / rz, rz_new
+        if not math.isfinite(beta):
+            return NONFINITE
+        d *= beta
+        d += ws.z
+    return MAX_ITERS

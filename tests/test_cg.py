@@ -1,0 +1,369 @@
+"""Tests for hessianfree.cg: the CG solver alone, on explicit matrices."""
+
+import math
+import tracemalloc
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from hessianfree import backend
+from hessianfree import cg
+from hessianfree.cg import conjugate_gradient, relative_progress_met, storage_grid
+
+
+@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def xp(request):
+    if request.param == "numpy":
+        return np
+    if not backend.gpu_enabled:
+        pytest.skip("CuPy with a CUDA device is not available")
+    return backend.get_array_module(use_GPU=True)
+
+
+def matvec_of(A):
+    """``matvec(v, out)`` for an explicit matrix, writing into ``out``."""
+    xp = backend.array_module(A)
+    return lambda v, out: xp.dot(A, v, out=out)
+
+
+def random_spd(n, eigenvalues, rng):
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (Q * eigenvalues) @ Q.T
+
+
+def phi(A, b, x):
+    return 0.5 * x @ A @ x - b @ x
+
+
+@dataclass
+class Case:
+    """A linear system with the accuracy CG reaches on it."""
+    name: str
+    A: np.ndarray
+    b: np.ndarray
+    max_iters: int
+    rtol: float  # on the relative residual
+
+
+def make_cases():
+    rng = np.random.default_rng(0)
+    n = 30
+    well = random_spd(n, np.linspace(1, 10, n), rng)
+    ill = random_spd(n, np.logspace(0, 6, n), rng)
+    b = rng.standard_normal(n)
+    return [
+        Case("spd_well_conditioned", well, b, n, 1e-10),
+        Case("ill_conditioned", ill, b, 20 * n, 1e-6),
+        Case("float32", well.astype(np.float32), b.astype(np.float32), 2 * n, 1e-4),
+        Case("diagonal", np.diag(np.arange(1.0, n + 1)), b, n, 1e-10),
+    ]
+
+
+CASES = make_cases()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_named_cases_solve(case, xp):
+    A, b = xp.asarray(case.A), xp.asarray(case.b)
+    res = conjugate_gradient(matvec_of(A), b, None, max_iters=case.max_iters,
+                             rel_tol=0, res_tol=case.rtol / 10)
+    assert res.status in (cg.CONVERGED_RESIDUAL, cg.MAX_ITERS)
+    assert res.x.dtype == case.b.dtype
+    x = backend.to_numpy(res.x).astype(np.float64)
+    residual = np.linalg.norm(case.A @ x - case.b) / np.linalg.norm(case.b)
+    assert residual < case.rtol
+    for _, x_i in res.iterates:
+        assert type(x_i) is type(b) and x_i.dtype == b.dtype
+
+
+def test_spd_solved_exactly_within_n_iterations():
+    rng = np.random.default_rng(1)
+    n = 12
+    A, b = random_spd(n, np.linspace(1, 5, n), rng), rng.standard_normal(n)
+    res = conjugate_gradient(matvec_of(A), b, None, max_iters=n, rel_tol=0, res_tol=0)
+    assert res.n_iters <= n
+    np.testing.assert_allclose(res.x, np.linalg.solve(A, b), rtol=1e-9, atol=1e-12)
+
+
+def test_ill_conditioned_reaches_optimum_value():
+    case = CASES[1]
+    res = conjugate_gradient(matvec_of(case.A), case.b, None,
+                             max_iters=case.max_iters, rel_tol=0, res_tol=1e-9)
+    phi_star = phi(case.A, case.b, np.linalg.solve(case.A, case.b))
+    assert abs(res.value - phi_star) < 1e-8 * abs(phi_star)
+
+
+def test_float32_stays_float32():
+    case = CASES[2]
+    res = conjugate_gradient(matvec_of(case.A), case.b, np.zeros(30, np.float32),
+                             max_iters=60, rel_tol=0, res_tol=1e-6)
+    assert res.x.dtype == np.float32
+    assert all(x.dtype == np.float32 for _, x in res.iterates)
+    assert all(isinstance(v, float) for v in res.values)
+    np.testing.assert_allclose(res.x, np.linalg.solve(case.A.astype(np.float64),
+                                                      case.b), rtol=1e-3, atol=1e-4)
+
+
+def test_warm_start_from_solution_returns_immediately():
+    case = CASES[0]
+    x_star = np.linalg.solve(case.A, case.b)
+    x0 = x_star.copy()
+    res = conjugate_gradient(matvec_of(case.A), case.b, x0, max_iters=100)
+    assert res.status == cg.CONVERGED_RESIDUAL
+    assert res.n_iters == 0
+    assert res.iterates[0][0] == 0 and len(res.iterates) == 1
+    np.testing.assert_array_equal(res.x, x_star)
+    assert res.x is not x0
+    np.testing.assert_array_equal(x0, x_star)  # the caller's x0 is untouched
+
+
+def test_warm_start_near_solution_converges_faster():
+    case = CASES[1]
+    x_star = np.linalg.solve(case.A, case.b)
+    near = x_star + 1e-3 * np.random.default_rng(2).standard_normal(30)
+    kwargs = dict(max_iters=case.max_iters, rel_tol=0, res_tol=1e-7)
+    cold = conjugate_gradient(matvec_of(case.A), case.b, None, **kwargs)
+    warm = conjugate_gradient(matvec_of(case.A), case.b, near, **kwargs)
+    assert cold.status == warm.status == cg.CONVERGED_RESIDUAL
+    assert warm.n_iters < cold.n_iters
+
+
+def test_negative_curvature_stops_with_iterate_so_far():
+    # d_0 = b: d^T A d = 1 > 0, x_1 = (2, 2); then d_1 = (6, 12), d^T A d < 0
+    A, b = np.diag([2.0, -1.0]), np.ones(2)
+    res = conjugate_gradient(matvec_of(A), b, None, max_iters=10)
+    assert res.status == cg.NEGATIVE_CURVATURE
+    assert res.n_iters == 1
+    np.testing.assert_allclose(res.x, [2.0, 2.0])
+    assert res.iterates[-1][0] == 1
+
+
+def test_zero_curvature_stops_at_start():
+    A, b = np.diag([1.0, -1.0]), np.ones(2)
+    res = conjugate_gradient(matvec_of(A), b, None, max_iters=10)
+    assert res.status == cg.NEGATIVE_CURVATURE
+    assert res.n_iters == 0
+    np.testing.assert_array_equal(res.x, [0.0, 0.0])
+
+
+def failing_matvec(A, fail_on_call, value=np.nan):
+    """matvec that returns ``value`` everywhere from call ``fail_on_call`` on."""
+    calls = []
+
+    def matvec(v, out):
+        calls.append(1)
+        np.dot(A, v, out=out)
+        if len(calls) >= fail_on_call:
+            out[:] = value
+        return out
+    return matvec
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_nonfinite_matvec_returns_last_finite_iterate(value):
+    case = CASES[0]
+    # call 1 computes r_0, calls 2 and 3 are iterations 1 and 2
+    res = conjugate_gradient(failing_matvec(case.A, 4, value), case.b, None,
+                             max_iters=50)
+    clean = conjugate_gradient(matvec_of(case.A), case.b, None, max_iters=2)
+    assert res.status == cg.NONFINITE
+    assert res.n_iters == 2
+    assert np.all(np.isfinite(res.x))
+    np.testing.assert_allclose(res.x, clean.x)
+    assert all(np.all(np.isfinite(x)) for _, x in res.iterates)
+    assert all(math.isfinite(v) for v in res.values)
+
+
+def test_nonfinite_initial_residual_returns_x0():
+    case = CASES[0]
+    x0 = np.ones(30)
+    res = conjugate_gradient(failing_matvec(case.A, 1), case.b, x0, max_iters=50)
+    assert res.status == cg.NONFINITE and res.n_iters == 0
+    np.testing.assert_array_equal(res.x, x0)
+
+
+def test_overflowing_alpha_is_nonfinite():
+    n = 4
+    A, b = 1e-310 * np.eye(n), 1e10 * np.ones(n)
+    res = conjugate_gradient(matvec_of(A), b, None, max_iters=10)
+    assert res.status == cg.NONFINITE
+    np.testing.assert_array_equal(res.x, np.zeros(n))
+
+
+def test_storage_grid_is_ceil_of_powers_of_1_3():
+    assert storage_grid(40) == [1, 2, 3, 4, 5, 7, 9, 11, 14, 18, 24, 31, 40]
+    grid = storage_grid(250)
+    assert grid == sorted({math.ceil(1.3 ** k) for k in range(30)} & set(range(251)))
+    assert storage_grid(0) == []
+
+
+def test_iterates_on_geometric_grid_and_include_last():
+    case = CASES[1]
+    seen = {}
+    res = conjugate_gradient(matvec_of(case.A), case.b, None, max_iters=30,
+                             rel_tol=0, res_tol=0,
+                             callback=lambda i, x, p: seen.update({i: x.copy()}))
+    assert res.status == cg.MAX_ITERS and res.n_iters == 30
+    iterations = [i for i, _ in res.iterates]
+    assert iterations == storage_grid(30) + [30]
+    for i, x in res.iterates:
+        np.testing.assert_array_equal(x, seen[i])
+    assert res.iterates[-1][1] is not res.x
+    np.testing.assert_array_equal(res.iterates[-1][1], res.x)
+
+
+def test_store_iterates_false_keeps_only_final():
+    case = CASES[1]
+    res = conjugate_gradient(matvec_of(case.A), case.b, None, max_iters=30,
+                             rel_tol=0, store_iterates=False)
+    assert [i for i, _ in res.iterates] == [res.n_iters]
+    assert len(res.values) == 1
+
+
+def test_values_match_quadratic():
+    case = CASES[1]
+    x0 = np.random.default_rng(3).standard_normal(30)
+    res = conjugate_gradient(matvec_of(case.A), case.b, x0, max_iters=40)
+    assert len(res.values) == len(res.iterates)
+    for (_, x), value in zip(res.iterates, res.values):
+        expected = phi(case.A, case.b, x)
+        assert value == pytest.approx(expected, rel=1e-8, abs=1e-8)
+
+
+def test_values_decrease():
+    case = CASES[1]
+    res = conjugate_gradient(matvec_of(case.A), case.b, None, max_iters=40)
+    assert all(b <= a + 1e-12 for a, b in zip(res.values, res.values[1:]))
+
+
+def test_relative_progress_fires_on_large_problem():
+    n = 2000
+    diag = np.logspace(0, 4, n)
+    b = np.random.default_rng(4).standard_normal(n)
+    phis = [0.0]
+    res = conjugate_gradient(lambda v, out: np.multiply(diag, v, out=out), b, None,
+                             max_iters=1000, callback=lambda i, x, p: phis.append(p))
+    assert res.status == cg.CONVERGED_RELATIVE_PROGRESS
+    i = res.n_iters
+    assert 10 < i < 1000
+    assert relative_progress_met(phis, i, 5e-4)
+    assert not any(relative_progress_met(phis, j, 5e-4) for j in range(1, i))
+    # a tighter tolerance runs longer
+    tight = conjugate_gradient(lambda v, out: np.multiply(diag, v, out=out), b, None,
+                               max_iters=1000, rel_tol=5e-6)
+    assert tight.n_iters > i
+
+
+def test_relative_progress_rule():
+    values = [0.0] + [-1.0] * 11
+    assert not relative_progress_met(values, 10, 5e-4)  # needs i > k = 10
+    assert relative_progress_met(values, 11, 5e-4)  # no progress at all
+    values = [0.0] + [-float(j) for j in range(1, 12)]
+    assert not relative_progress_met(values, 11, 5e-4)  # (-11 + 1) / -11 big
+    assert not relative_progress_met([1.0] * 12, 11, 5e-4)  # phi >= 0
+
+
+def test_min_iters_delays_relative_progress():
+    n = 2000
+    diag = np.logspace(0, 4, n)
+    b = np.random.default_rng(4).standard_normal(n)
+    mv = lambda v, out: np.multiply(diag, v, out=out)  # noqa: E731
+    first = conjugate_gradient(mv, b, None, max_iters=1000)
+    later = conjugate_gradient(mv, b, None, max_iters=1000,
+                               min_iters=first.n_iters + 7)
+    assert later.n_iters >= first.n_iters + 7
+
+
+def test_preconditioning_badly_scaled_system():
+    rng = np.random.default_rng(5)
+    n = 200
+    scale = np.logspace(0, 4, n)
+    C = 0.1 * rng.standard_normal((n, n)) / np.sqrt(n)
+    A = np.sqrt(scale)[:, None] * (np.eye(n) + C @ C.T) * np.sqrt(scale)[None, :]
+    b = rng.standard_normal(n)
+    kwargs = dict(max_iters=2000, rel_tol=0, res_tol=1e-8)
+    plain = conjugate_gradient(matvec_of(A), b, None, **kwargs)
+    pcg = conjugate_gradient(matvec_of(A), b, None, precond=np.diag(A).copy(),
+                             **kwargs)
+    assert pcg.status == cg.CONVERGED_RESIDUAL
+    np.testing.assert_allclose(A @ pcg.x, b, atol=1e-5)
+    assert pcg.n_iters * 5 < plain.n_iters
+
+
+def test_callback_can_stop():
+    case = CASES[1]
+    res = conjugate_gradient(matvec_of(case.A), case.b, None, max_iters=100,
+                             callback=lambda i, x, p: i == 3)
+    assert res.status == cg.CALLBACK_STOP and res.n_iters == 3
+
+
+def test_max_iters_zero_returns_start():
+    case = CASES[0]
+    x0 = np.ones(30)
+    res = conjugate_gradient(matvec_of(case.A), case.b, x0, max_iters=0)
+    assert res.status == cg.MAX_ITERS and res.n_iters == 0
+    np.testing.assert_array_equal(res.x, x0)
+    assert res.values == [pytest.approx(phi(case.A, case.b, x0))]
+
+
+def test_zero_rhs_from_zero_converges_at_once():
+    res = conjugate_gradient(matvec_of(np.eye(3)), np.zeros(3), None, max_iters=5)
+    assert res.status == cg.CONVERGED_RESIDUAL and res.n_iters == 0
+
+
+def test_no_allocation_per_iteration():
+    n = 200_000
+    diag = np.linspace(1, 1e3, n)
+    b = np.ones(n)
+    marks = {}
+
+    def callback(i, x, p):
+        if i == 2:
+            tracemalloc.reset_peak()
+            marks["start"] = tracemalloc.get_traced_memory()[0]
+        elif i == 30:
+            marks["peak"] = tracemalloc.get_traced_memory()[1]
+
+    tracemalloc.start()
+    try:
+        res = conjugate_gradient(lambda v, out: np.multiply(diag, v, out=out), b,
+                                 None, max_iters=30, rel_tol=0, res_tol=0,
+                                 store_iterates=False, callback=callback)
+    finally:
+        tracemalloc.stop()
+    assert res.n_iters == 30
+    assert marks["peak"] - marks["start"] < n * 8 // 4
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(b=np.ones((2, 2))), "b must be a 1-D array"),
+    (dict(x0=np.ones(3)), "x0 must have the shape of b"),
+    (dict(x0=np.array([np.nan, 0])), "x0 must be finite"),
+    (dict(max_iters=-1), "max_iters must be an integer"),
+    (dict(max_iters=2.5), "max_iters must be an integer"),
+    (dict(min_iters=-1), "min_iters must be an integer"),
+    (dict(rel_tol=-1.0), "rel_tol must be a finite number"),
+    (dict(res_tol=np.inf), "res_tol must be a finite number"),
+    (dict(precond=np.ones(3)), "precond must have the shape of b"),
+    (dict(precond=np.array([1.0, 0.0])), "precond must be positive"),
+])
+def test_bad_input(kwargs, match):
+    args = dict(b=np.ones(2), x0=None, max_iters=5)
+    args.update(kwargs)
+    b, x0 = args.pop("b"), args.pop("x0")
+    with pytest.raises(ValueError, match=match):
+        conjugate_gradient(matvec_of(np.eye(2)), b, x0, **args)
+
+
+def test_integer_b_is_type_error():
+    with pytest.raises(TypeError, match="floating dtype"):
+        conjugate_gradient(matvec_of(np.eye(2)), np.ones(2, dtype=int), None,
+                           max_iters=2)
+
+
+def test_result_is_frozen():
+    res = conjugate_gradient(matvec_of(np.eye(2)), np.ones(2), None, max_iters=2)
+    with pytest.raises(AttributeError):
+        res.status = "other"
+    assert res.status in cg.STATUSES

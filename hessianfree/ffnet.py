@@ -8,6 +8,7 @@ network :class:`hessianfree.rnnet.RNNet` reuses these pieces per time step.
 """
 
 import copy
+import dataclasses
 import numbers
 
 import numpy as np
@@ -46,6 +47,26 @@ def apply_derivative(d, x, out, transpose=False):
     else:
         xp.matmul(d, x[..., None], out=out[..., None])
     return out
+
+
+@dataclasses.dataclass
+class BatchCache:
+    """What the derivative passes reuse on one batch (internal layout).
+
+    Attributes
+    ----------
+    acts, d_acts : list of arrays
+        Every layer's activations and activation derivatives.
+    d2_loss : list of arrays or None
+        Diagonal loss curvature per layer, already scaled by ``scale``.
+    scale : float
+        One over the number of examples.
+    """
+
+    acts: list
+    d_acts: list
+    d2_loss: list
+    scale: float
 
 
 def _as_rng(rng):
@@ -487,20 +508,65 @@ class FFNet:
         inputs = val.as_batch(inputs, "inputs", self.shape[0], self._data_ndim,
                               self.dtype, self.xp)
         targets = self._as_targets(targets, inputs)
-        self._cache_activations(inputs)
+        acts, d_acts = self._cache_activations(inputs)
         self.inputs, self.targets = inputs, targets
-        self._cache_curvature_terms()
+        self._buffers = {}
+        self._batch = self._make_cache(acts, d_acts, self.activations, targets)
+        self._curv, self._curv_indices = self._batch, None
 
     #: Number of axes of the data (batch, units); RNNet adds time.
     _data_ndim = 2
 
     def _cache_activations(self, inputs):
-        """Run the forward pass and keep activations and derivatives, both as
-        the user sees them (``activations``) and in the internal layout the
-        derivative passes use (``_acts``; the same arrays for FFNet)."""
+        """Run the forward pass, keep the activations and derivatives as the
+        user sees them (``activations``, ``d_activations``) and return them in
+        the internal layout of the derivative passes (the same for FFNet)."""
         acts, d_acts = self.forward(inputs, deriv=True)
         self.activations, self.d_activations = acts, d_acts
-        self._acts, self._d_acts = acts, d_acts
+        return acts, d_acts
+
+    def _make_cache(self, acts, d_acts, user_acts, targets):
+        """A :class:`BatchCache` with the loss curvature scaled by 1/batch."""
+        scale = self.dtype.type(1.0 / targets.shape[0])
+        d2 = self.loss_type.d2_loss(user_acts, targets)
+        return BatchCache(acts, d_acts, [None if d is None else self._internal(d * scale)
+                                         for d in d2], scale)
+
+    def _take(self, x, indices):
+        """Examples ``indices`` of an internal-layout array."""
+        return x[indices]
+
+    def cache_curvature_batch(self, indices=None):
+        """Use a subset of the cached minibatch for :meth:`calc_G`.
+
+        Martens (2010, §4.3) computes the gradient on a large minibatch and
+        the curvature products on a smaller subset of it, which makes every
+        CG iteration cheaper at little cost in the quality of the step.
+
+        Parameters
+        ----------
+        indices : array of int, optional
+            Examples of the cached minibatch to use; None restores the
+            whole minibatch.
+        """
+        self._check_cached()
+        if indices is None:
+            self._curv, self._curv_indices = self._batch, None
+            return
+        indices = np.asarray(indices)
+        if indices.ndim != 1 or indices.size == 0 or indices.dtype.kind not in "iu":
+            raise ValueError("indices must be a non-empty 1-D array of example "
+                             "indices")
+        if indices.min() < 0 or indices.max() >= self.inputs.shape[0]:
+            raise ValueError(f"indices must lie in [0, {self.inputs.shape[0]})")
+        idx = self.xp.asarray(indices)
+        take = [None if a is None else self._take(a, idx) for a in self._batch.acts]
+        d_take = [None if d is None else self._take(d, idx) for d in self._batch.d_acts]
+        targets = self.targets[idx]
+        self._curv = self._make_cache(take, d_take, [None if a is None else
+                                                     self._external(a) for a in take],
+                                      targets)
+        self._curv_indices = indices
 
     def _internal(self, x):
         """A user-layout array (batch first) in the internal layout."""
@@ -510,38 +576,37 @@ class FFNet:
         """An internal-layout array in the user layout (batch first)."""
         return x
 
-    def _cache_curvature_terms(self):
-        """Precompute what every curvature product on this batch reuses."""
-        self._buffers = {}
-        self._scale = self.dtype.type(1.0 / self.inputs.shape[0])
-        d2 = self.loss_type.d2_loss(self.activations, self.targets)
-        self._d2_loss = [None if d is None else self._internal(d * self._scale)
-                         for d in d2]
-
     def _buffer(self, name, i, shape):
-        key = (name, i)
+        """A scratch array reused by every derivative pass on this batch."""
+        key = (name, i, shape)
         buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape:
+        if buf is None:
             buf = self._buffers[key] = self.xp.empty(shape, dtype=self.dtype)
         return buf
 
     # ------------------------------------------------- gradient and curvature
-    def _weight_grads(self, acts, deltas, out):
+    def _weight_grads(self, acts, deltas, out, squared=None):
         """Write ``acts[pre]^T deltas[post]`` and the bias sums into ``out``
         for every connection (leading axes are flattened, so recurrent nets
-        pass whole sequences)."""
+        pass whole sequences).  With ``squared``, also write the sums of the
+        squared per-example terms, :math:`(a \\circ a)^T (\\delta \\circ
+        \\delta)`, into it."""
         xp = self.xp
         for pre, post in self._conn_list():
-            W, b = self.get_weights(out, (pre, post))
             a = acts[pre].reshape(-1, acts[pre].shape[-1])
             d = deltas[post].reshape(-1, deltas[post].shape[-1])
+            W, b = self.get_weights(out, (pre, post))
             xp.matmul(a.T, d, out=W)
             xp.matmul(self._ones(d.shape[0]), d, out=b)
+            if squared is not None:
+                W, b = self.get_weights(squared, (pre, post))
+                d = d * d
+                xp.matmul((a * a).T, d, out=W)
+                xp.matmul(self._ones(d.shape[0]), d, out=b)
 
     def _ones(self, n):
-        ones = self._buffers.get("ones")
-        if ones is None or ones.shape[0] != n:
-            ones = self._buffers["ones"] = self.xp.ones(n, dtype=self.dtype)
+        ones = self._buffer("ones", 0, (n,))
+        ones[...] = 1
         return ones
 
     def _layer_error(self, i, deltas, error, out):
@@ -561,16 +626,17 @@ class FFNet:
             out += error
         return out
 
-    def _backward(self, errors, out):
-        """Backpropagate per-layer errors and write the parameter gradient
-        into ``out`` (already scaled: the errors carry the 1/batch)."""
+    def _backward(self, errors, out, cache, squared=None):
+        """Backpropagate per-layer errors through the batch ``cache`` and
+        write the parameter gradient into ``out`` (already scaled: the errors
+        carry the 1/batch); see :meth:`_weight_grads` for ``squared``."""
         deltas = [None] * self.n_layers
         for i in range(self.n_layers - 1, 0, -1):
-            e = self._error_buffer(i, deltas, errors[i], self._acts[i].shape)
-            deltas[i] = apply_derivative(self._d_acts[i], e,
+            e = self._error_buffer(i, deltas, errors[i], cache.acts[i].shape)
+            deltas[i] = apply_derivative(cache.d_acts[i], e,
                                          self._buffer("delta", i, e.shape),
                                          transpose=True)
-        self._weight_grads(self._acts, deltas, out)
+        self._weight_grads(cache.acts, deltas, out, squared)
         return out
 
     def _error_buffer(self, i, deltas, error, shape):
@@ -585,33 +651,50 @@ class FFNet:
         if self.activations is None:
             raise ValueError("no cached minibatch: call cache_minibatch first")
 
-    def calc_grad(self):
+    def calc_grad(self, squared=False):
         """Gradient of the loss on the cached minibatch at ``W``.
+
+        Parameters
+        ----------
+        squared : bool
+            Also return the mean of the squared per-example gradients,
+            :math:`\\frac{1}{N}\\sum_n (\\nabla_W L_n)^2` (elementwise), the
+            statistic of Martens' (2010, §4.7) diagonal preconditioner.  For
+            RNNet every time step counts as an example here.
 
         Returns
         -------
-        (n_params,) array
+        grad : (n_params,) array
             :math:`\\nabla_W \\frac{1}{N}\\sum_n L_n`.
+        squared_grad : (n_params,) array
+            Only with ``squared=True``.
         """
         self._check_cached()
-        errors = [None if e is None else self._internal(e * self._scale)
+        scale = self._batch.scale
+        errors = [None if e is None else self._internal(e * scale)
                   for e in self.loss_type.d_loss(self.activations, self.targets)]
-        return self._gradient(errors)
+        if not squared:
+            return self._gradient(errors)
+        grad = self.xp.empty(self.n_params, dtype=self.dtype)
+        sq = self.xp.empty_like(grad)
+        self._backward(errors, grad, self._batch, squared=sq)
+        sq *= self.dtype.type(self.inputs.shape[0])  # the errors carry 1/N; squared 1/N^2
+        return grad, sq
 
     def _gradient(self, errors):
         """Backpropagate the scaled loss errors into a new gradient vector."""
-        return self._backward(errors, self.xp.empty(self.n_params, dtype=self.dtype))
+        return self._backward(errors, self.xp.empty(self.n_params, dtype=self.dtype),
+                              self._batch)
 
-    def _R_forward(self, v):
-        """R-forward pass (Pearlmutter 1994): the directional derivative
-        :math:`J v` of every layer's activation; returns the list."""
-        xp = self.xp
+    def _R_forward(self, v, cache):
+        """R-forward pass (Pearlmutter 1994) over the batch ``cache``: the
+        directional derivative :math:`J v` of every layer's activation."""
         R_acts = [None] * self.n_layers
         for i in range(1, self.n_layers):
-            R_in = self._R_layer_input(i, self._acts, R_acts, v)
-            out = R_in if self._d_acts[i].ndim == R_in.ndim else \
+            R_in = self._R_layer_input(i, cache.acts, R_acts, v)
+            out = R_in if cache.d_acts[i].ndim == R_in.ndim else \
                 self._buffer("R_act", i, R_in.shape)
-            R_acts[i] = apply_derivative(self._d_acts[i], R_in, out)
+            R_acts[i] = apply_derivative(cache.d_acts[i], R_in, out)
         return R_acts
 
     def _R_layer_input(self, i, acts, R_acts, v):
@@ -649,15 +732,16 @@ class FFNet:
         (n_params,) array
         """
         self._check_cached()
-        R_acts = self._R_forward(v)
+        cache = self._curv
+        R_acts = self._R_forward(v, cache)
         errors = [None] * self.n_layers
-        for i, d2 in enumerate(self._d2_loss):
+        for i, d2 in enumerate(cache.d2_loss):
             if d2 is not None and R_acts[i] is not None:
                 errors[i] = self.xp.multiply(
                     d2, R_acts[i], out=self._buffer("R_err", i, d2.shape))
         if out is None:
             out = self.xp.empty(self.n_params, dtype=self.dtype)
-        self._backward(errors, out)
+        self._backward(errors, out, cache)
         if damping:
             out += self.dtype.type(damping) * v
         return out
@@ -698,7 +782,14 @@ class FFNet:
                                      self._check_eps())
 
     def _forward_cached(self, W):
-        return self.forward(self.inputs, W)
+        return self.forward(self._curvature_data()[0], W)
+
+    def _curvature_data(self):
+        """Inputs and targets of the batch :meth:`calc_G` uses."""
+        if self._curv_indices is None:
+            return self.inputs, self.targets
+        idx = self.xp.asarray(self._curv_indices)
+        return self.inputs[idx], self.targets[idx]
 
     def check_J(self):
         """Compare the R-forward pass with a finite-difference Jacobian.
@@ -713,7 +804,7 @@ class FFNet:
         for k in range(self.n_params):
             e_k = self.xp.zeros(self.n_params, dtype=self.dtype)
             e_k[k] = 1
-            R_acts = self._R_forward(e_k)
+            R_acts = self._R_forward(e_k, self._curv)
             analytic[:, k] = np.concatenate(
                 [self._host_float64(self._external(a)).ravel() for a in R_acts[1:]])
         dc.assert_close("Jacobian (R-forward)", analytic, numeric, *self._check_tols())
@@ -724,10 +815,12 @@ class FFNet:
         (for checks on small networks)."""
         self._check_cached()
         J = self._fd_jacobian()
-        d2_loss = self.loss_type.d2_loss(self.activations, self.targets)
+        inputs, targets = self._curvature_data()
+        acts = self.forward(inputs)
+        d2_loss = self.loss_type.d2_loss(acts, targets)
         d2 = np.concatenate([
-            np.zeros(self.activations[i].size) if d is None
-            else self._host_float64(d).ravel() * float(self._scale)
+            np.zeros(acts[i].size) if d is None
+            else self._host_float64(d).ravel() / targets.shape[0]
             for i, d in enumerate(d2_loss) if i > 0])
         return J.T @ (d2[:, None] * J) + damping * np.eye(self.n_params)
 

@@ -1,0 +1,442 @@
+"""Recurrent networks trained with Hessian-free optimization.
+
+:class:`RNNet` is an :class:`~hessianfree.ffnet.FFNet` whose data carry a time
+axis, ``(batch, time, units)``, and whose recurrent layers feed their own
+output back as input on the next time step (Martens & Sutskever 2011).  It
+reuses FFNet's feed-forward pieces for whole sequences at once (one GEMM per
+connection over ``batch * time`` rows) and only steps through time where a
+layer is recurrent or stateful.
+
+Internally, activations are stored time-major, ``(time, batch, units)``, so
+that every time step is one contiguous matrix; the user sees batch-major
+views.
+"""
+
+import numbers
+
+import numpy as np
+
+from hessianfree import nonlinearities as nl
+from hessianfree import validation as val
+from hessianfree.ffnet import FFNet, apply_derivative
+
+
+def _flat(arrays):
+    """``(time, batch, n)`` arrays as ``(time * batch, n)`` views."""
+    return [None if a is None else a.reshape(-1, a.shape[-1]) for a in arrays]
+
+
+class RNNet(FFNet):
+    """A recurrent network trained with Hessian-free optimization.
+
+    Parameters
+    ----------
+    shape : list of int
+        Number of units in each layer, input layer first.
+    rec_layers : list of int, optional
+        Layers with a recurrent connection onto themselves (default: all but
+        the first and last).
+    W_rec_params : dict, optional
+        :meth:`~hessianfree.FFNet.init_weights` arguments for the recurrent
+        matrices (``W_init_params`` covers the feed-forward ones).
+    truncation : tuple (n, k), optional
+        Truncated backpropagation through time for the gradient: every ``n``
+        steps, the errors of those ``n`` steps are propagated back ``k``
+        steps (at least to the start of their own ``n`` steps).  ``None``
+        (default) propagates through the whole sequence.  The Gauss-Newton
+        product always uses whole sequences, so that it stays symmetric
+        positive semi-definite, which conjugate gradient needs.
+    **kwargs
+        Everything :class:`~hessianfree.FFNet` takes (``layers``, ``conns``,
+        ``loss_type``, ``W_init_params``, ``use_GPU``, ``load_weights``,
+        ``debug``, ``rng``, ``dtype``).
+
+    Notes
+    -----
+    Inputs and targets are ``(batch, time, units)``.  The parameter vector
+    holds the feed-forward connections as in FFNet, then, for each recurrent
+    layer in ascending order, its ``(n, n)`` recurrent matrix followed by
+    ``n`` biases that act as the recurrent input on the first time step.
+
+    Stateful nonlinearities (:class:`~hessianfree.nonlinearities.Continuous`,
+    plants, custom ones) keep a state :math:`s_t = f(s_{t-1}, x_t)` with
+    output :math:`a_t = g(s_t)`; both derivative passes use all three of
+    their derivatives (d_input, d_state, d_output).
+    """
+
+    _data_ndim = 3
+
+    def __init__(self, shape, rec_layers=None, W_rec_params=None, truncation=None,
+                 **kwargs):
+        shape = val.check_shape(shape)
+        rec_layers = self._check_rec_layers(rec_layers, len(shape))
+        truncation = self._check_truncation(truncation)
+        if W_rec_params is not None and not isinstance(W_rec_params, dict):
+            raise TypeError("W_rec_params must be a dict of init_weights "
+                            f"arguments, got {type(W_rec_params).__name__}")
+        self.rec_layers, self.truncation = rec_layers, truncation
+        self._W_rec_params = W_rec_params
+        super().__init__(shape, **kwargs)
+
+    # ----------------------------------------------------------------- setup
+    @staticmethod
+    def _check_rec_layers(rec_layers, n_layers):
+        if rec_layers is None:
+            return list(range(1, n_layers - 1))
+        if isinstance(rec_layers, numbers.Integral) or not hasattr(rec_layers, "__iter__"):
+            raise TypeError(f"rec_layers must be a list of layer indices, got "
+                            f"{rec_layers!r}")
+        rec_layers = list(rec_layers)
+        for i in rec_layers:
+            if not isinstance(i, numbers.Integral) or not 0 < i < n_layers:
+                raise ValueError(f"rec_layers contains {i!r}: recurrent layers must "
+                                 f"be in [1, {n_layers}) (the input layer cannot be "
+                                 f"recurrent)")
+        return sorted(set(int(i) for i in rec_layers))
+
+    @staticmethod
+    def _check_truncation(truncation):
+        if truncation is None:
+            return None
+        if (not isinstance(truncation, (tuple, list)) or len(truncation) != 2
+                or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
+                           and n > 0 for n in truncation)):
+            raise ValueError(f"truncation must be None or two positive ints (n, k), "
+                             f"got {truncation!r}")
+        return tuple(int(n) for n in truncation)
+
+    @staticmethod
+    def _check_layer_kinds(layers):
+        pass  # recurrent nets run stateful nonlinearities step by step
+
+    def compute_offsets(self):
+        """Offsets of the feed-forward connections, then of the recurrent
+        ones, ``self.offsets[(i, i)]``; see :meth:`FFNet.compute_offsets`."""
+        super().compute_offsets()
+        start = self.n_params
+        for i in self.rec_layers:
+            w_end = start + self.shape[i] ** 2
+            self.offsets[(i, i)] = (start, w_end, w_end + self.shape[i])
+            start = w_end + self.shape[i]
+        self.n_params = start
+        return self.offsets
+
+    def _initial_weights(self, W_init_params):
+        ff = super()._initial_weights(W_init_params)
+        rec = self.init_weights([(self.shape[i], self.shape[i]) for i in self.rec_layers],
+                                **(self._W_rec_params or {}))
+        return np.concatenate([ff, rec])
+
+    def _steps_in_time(self, i):
+        return i in self.rec_layers or self.layers[i].stateful
+
+    def _internal(self, x):
+        return x.swapaxes(0, 1)
+
+    _external = _internal
+
+    # --------------------------------------------------------- forward pass
+    def forward(self, inputs, params=None, deriv=False, init_activations=None,
+                init_state=None):
+        """Run input sequences through the network.
+
+        Parameters
+        ----------
+        inputs : (batch, time, n_in) array_like or Plant
+            Input sequences, or a plant that generates them in closed loop
+            with the network's output.
+        params : (n_params,) array, optional
+            Parameters to use instead of ``self.W``.
+        deriv : bool
+            Also return each layer's activation derivatives.
+        init_activations : list, optional
+            One entry per layer: None, or the ``(batch, n)`` activations of a
+            recurrent layer on the step before the first; their recurrent
+            input then replaces the recurrent biases on the first step.
+        init_state : list, optional
+            One entry per layer: initial state of a stateful nonlinearity
+            (passed to its ``reset``), or None.
+
+        Returns
+        -------
+        activations : list of (batch, time, n_i) arrays
+        d_activations : list of arrays
+            Only with ``deriv=True``.
+        """
+        params = self._check_params(params)
+        if isinstance(inputs, nl.Plant):
+            source, n_batch = inputs, self._check_plant(inputs)[0]
+        else:
+            inputs = val.as_batch(inputs, "inputs", self.shape[0], 3, self.dtype,
+                                  self.xp)
+            source, n_batch = self._internal(inputs), inputs.shape[0]
+        init_acts = self._check_init(init_activations, "init_activations", n_batch)
+        init_state = self._check_init(init_state, "init_state", None)
+        acts, d_acts = self._run(source, params, deriv, init_acts, init_state)
+        acts = [self._external(a) for a in acts]
+        if deriv:
+            return acts, [self._external(d) for d in d_acts]
+        return acts
+
+    def _check_init(self, init, name, n_batch):
+        if init is None:
+            return None
+        if not isinstance(init, (list, tuple)) or len(init) != self.n_layers:
+            raise TypeError(f"{name} must be a list with one entry (None or an "
+                            f"array) per layer ({self.n_layers})")
+        if n_batch is None:
+            return list(init)
+        return [None if a is None else
+                val.as_batch(a, f"{name}[{i}]", self.shape[i], 2, self.dtype, self.xp)
+                for i, a in enumerate(init)]
+
+    def _run(self, source, params, deriv, init_acts, init_state):
+        """Forward pass in the internal (time-major) layout.
+
+        Layers are processed in order; each gets its feed-forward input for
+        the whole sequence at once, then steps through time only if it is
+        recurrent or stateful.
+        """
+        for i, layer in enumerate(self.layers):
+            if layer.stateful:
+                layer.reset(None if init_state is None else init_state[i])
+        if isinstance(source, nl.Plant):
+            return self._run_closed_loop(source, params, deriv, init_acts)
+        source = self.xp.ascontiguousarray(source)
+        n_steps, n_batch = source.shape[:2]
+        acts, d_acts = [None] * self.n_layers, [None] * self.n_layers
+        for i, layer in enumerate(self.layers):
+            if i == 0:
+                x = source
+            else:
+                x = self._layer_input(i, _flat(acts), params)
+                x = x.reshape(n_steps, n_batch, -1)
+            if self._steps_in_time(i):
+                for t in range(n_steps):
+                    self._step(i, t, x[t], acts, d_acts, params, deriv, init_acts)
+            else:
+                acts[i] = layer.activation(x)
+                if deriv:
+                    d_acts[i] = layer.d_activation(x, acts[i])
+        return acts, d_acts
+
+    def _run_closed_loop(self, plant, params, deriv, init_acts):
+        """Forward pass with a plant: the input at each step is the plant's
+        response to the network's output on the previous step."""
+        n_batch, n_steps = self._check_plant(plant)[:2]
+        acts, d_acts = [None] * self.n_layers, [None] * self.n_layers
+        for t in range(n_steps):
+            for i in range(self.n_layers):
+                if i == 0:
+                    x = plant(acts[-1][t - 1] if t > 0 else None)
+                    x = val.as_batch(x, "the plant's output (its __call__)",
+                                     self.shape[0], 2, self.dtype, self.xp)
+                    if x.shape[0] != n_batch:
+                        raise ValueError(f"the plant returned {x.shape[0]} inputs, "
+                                         f"but plant.shape says {n_batch}")
+                else:
+                    x = self._layer_input(i, [None if a is None else a[t] for a in acts],
+                                          params)
+                self._step(i, t, x, acts, d_acts, params, deriv, init_acts, n_steps)
+        return acts, d_acts
+
+    def _step(self, i, t, x, acts, d_acts, params, deriv, init_acts, n_steps=None):
+        """Advance layer ``i`` by time step ``t`` given its feed-forward input."""
+        if i in self.rec_layers:
+            W_rec, b_rec = self.get_weights(params, (i, i))
+            if t > 0:
+                x = x + self.xp.matmul(acts[i][t - 1], W_rec)
+            elif init_acts is not None and init_acts[i] is not None:
+                x = x + self.xp.matmul(init_acts[i], W_rec)
+            else:
+                x = x + b_rec
+        a = self.layers[i].activation(x)
+        if acts[i] is None:
+            n_steps = n_steps or len(acts[0])
+            acts[i] = self.xp.empty((n_steps,) + a.shape, dtype=self.dtype)
+        acts[i][t] = a
+        if deriv:
+            d = self.layers[i].d_activation(x, a)
+            if d_acts[i] is None:
+                d_acts[i] = self.xp.empty((len(acts[i]),) + d.shape, dtype=self.dtype)
+            d_acts[i][t] = d
+
+    # ---------------------------------------------------------------- plants
+    def _check_plant(self, plant):
+        """Validate a plant against the network; return its ``shape``."""
+        shape = getattr(plant, "shape", None)
+        if shape is None or len(shape) != 3:
+            raise TypeError("a Plant used as inputs needs a shape attribute "
+                            "(batch, time, n_inputs)")
+        shape = [val.check_positive_int(n, f"plant.shape[{k}]")
+                 for k, n in enumerate(shape)]
+        if shape[-1] != self.shape[0]:
+            raise ValueError(f"plant.shape {tuple(shape)} gives {shape[-1]} inputs, "
+                             f"but the network's input layer has {self.shape[0]}")
+        return shape
+
+    def _epoch_data(self, inputs, targets, minibatch_size):
+        if not isinstance(inputs, nl.Plant):
+            return super()._epoch_data(inputs, targets, minibatch_size)
+        inputs.reset()
+        self.forward(inputs)
+        x, t = inputs.get_vecs()
+        try:
+            x = val.as_batch(x, "inputs", self.shape[0], 3, self.dtype, self.xp)
+            t = self._as_targets(t, x)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"plant.get_vecs() does not fit the network: {e}") from e
+        return x, t
+
+    # ------------------------------------------------------------ caching
+    def _cache_activations(self, inputs):
+        acts, d_acts = self._run(self._internal(inputs), self.W, True, None, None)
+        self.activations = [self._external(a) for a in acts]
+        self.d_activations = [None if d is None else self._external(d) for d in d_acts]
+        return acts, d_acts
+
+    def _take(self, x, indices):
+        return x[:, indices]
+
+    # ------------------------------------------------- gradient and curvature
+    def _R_forward(self, v, cache):
+        """R-forward pass through time over the batch ``cache``: :math:`J v`
+        for every layer's activations (internal layout)."""
+        acts, d_acts = cache.acts, cache.d_acts
+        n_steps, n_batch = acts[0].shape[:2]
+        flat = _flat(acts)
+        R_acts, R_flat = [None] * self.n_layers, [None] * self.n_layers
+        for i in range(1, self.n_layers):
+            R_in = self._R_layer_input(i, flat, R_flat, v).reshape(acts[i].shape)
+            if i in self.rec_layers:
+                V_rec, Vb_rec = self.get_weights(v, (i, i))
+                R_in[0] += Vb_rec
+                if n_steps > 1:
+                    R_in[1:].reshape(-1, self.shape[i])[...] += self.xp.matmul(
+                        flat[i][:-n_batch], V_rec,
+                        out=self._buffer("rec_tmp", i, flat[i][:-n_batch].shape))
+            if self._steps_in_time(i):
+                R_acts[i] = self._R_steps(i, R_in, d_acts[i])
+            else:
+                out = R_in if d_acts[i].ndim == R_in.ndim else \
+                    self._buffer("R_act", i, R_in.shape)
+                R_acts[i] = apply_derivative(d_acts[i], R_in, out)
+            R_flat[i] = R_acts[i].reshape(-1, self.shape[i])
+        return R_acts
+
+    def _R_steps(self, i, R_in, d):
+        """Step layer ``i``'s R-forward through time (recurrence and state)."""
+        xp = self.xp
+        R_act = self._buffer("R_act", i, R_in.shape)
+        stateful = self.layers[i].stateful
+        W_rec = self.get_weights(self.W, (i, i))[0] if i in self.rec_layers else None
+        tmp = self._buffer("step_tmp", i, R_in.shape[1:])
+        R_s, R_s_new = (self._buffer("R_state", (i, k), R_in.shape[1:]) for k in (0, 1))
+        for t in range(len(R_in)):
+            r = R_in[t]
+            if W_rec is not None and t > 0:
+                r += xp.matmul(R_act[t - 1], W_rec, out=tmp)
+            if not stateful:
+                apply_derivative(d[t], r, R_act[t])
+                continue
+            # R s_t = d_input R x_t + d_state R s_{t-1};  R a_t = d_output R s_t
+            apply_derivative(d[t][..., 0], r, R_s_new)
+            if t > 0:
+                R_s_new += apply_derivative(d[t][..., 1], R_s, tmp)
+            apply_derivative(d[t][..., 2], R_s_new, R_act[t])
+            R_s, R_s_new = R_s_new, R_s
+        return R_act
+
+    def _backward(self, errors, out, cache, squared=None, window=None):
+        """Backpropagation through time of per-layer errors (internal layout)
+        over the batch ``cache`` into the gradient ``out``;
+        ``window=(start, stop)`` restricts it to those time steps, holding
+        the activations before ``start`` fixed.  ``squared`` as in
+        :meth:`FFNet._weight_grads`, with time steps counted as examples."""
+        acts, d_acts, init = self._window(cache, window)
+        n_steps, n_batch = acts[0].shape[:2]
+        flat = _flat(acts)
+        deltas, d_flat = [None] * self.n_layers, [None] * self.n_layers
+        for i in range(self.n_layers - 1, 0, -1):
+            error = None if errors[i] is None else errors[i].reshape(-1, self.shape[i])
+            e = self._error_buffer(i, d_flat, error, flat[i].shape).reshape(acts[i].shape)
+            if self._steps_in_time(i):
+                deltas[i] = self._backward_steps(i, e, d_acts[i])
+            else:
+                deltas[i] = apply_derivative(d_acts[i], e, self._buffer("delta", i, e.shape),
+                                             transpose=True)
+            d_flat[i] = deltas[i].reshape(-1, self.shape[i])
+        self._weight_grads(flat, d_flat, out, squared)
+        for i in self.rec_layers:
+            self._recurrent_grads(i, flat[i], deltas[i], init, out, n_batch)
+            if squared is not None:
+                self._recurrent_grads(i, flat[i] ** 2, deltas[i] ** 2,
+                                      None if init is None else [a ** 2 for a in init],
+                                      squared, n_batch)
+        return out
+
+    def _recurrent_grads(self, i, acts, deltas, init, out, n_batch):
+        """Gradient of layer ``i``'s recurrent weights and first-step biases
+        (``acts`` flattened over time, ``deltas`` time-major)."""
+        W, b = self.get_weights(out, (i, i))
+        self.xp.matmul(acts[:-n_batch].T, deltas[1:].reshape(-1, self.shape[i]), out=W)
+        if init is None:
+            self.xp.matmul(self._ones(n_batch), deltas[0], out=b)
+        else:
+            W += self.xp.matmul(init[i].T, deltas[0])
+            b[...] = 0
+
+    @staticmethod
+    def _window(cache, window):
+        if window is None:
+            return cache.acts, cache.d_acts, None
+        start, stop = window
+        acts = [a[start:stop] for a in cache.acts]
+        d_acts = [None if d is None else d[start:stop] for d in cache.d_acts]
+        init = None if start == 0 else [a[start - 1] for a in cache.acts]
+        return acts, d_acts, init
+
+    def _backward_steps(self, i, e, d):
+        """Step layer ``i``'s backward pass from the last time step to the
+        first (recurrence and state)."""
+        xp = self.xp
+        delta = self._buffer("delta", i, e.shape)
+        stateful = self.layers[i].stateful
+        W_rec = self.get_weights(self.W, (i, i))[0] if i in self.rec_layers else None
+        tmp = self._buffer("step_tmp", i, e.shape[1:])
+        d_s, d_s_next = (self._buffer("d_state", (i, k), e.shape[1:]) for k in (0, 1))
+        last = len(e) - 1
+        for t in range(last, -1, -1):
+            r = e[t]
+            if W_rec is not None and t < last:
+                r += xp.matmul(delta[t + 1], W_rec.T, out=tmp)
+            if not stateful:
+                apply_derivative(d[t], r, delta[t], transpose=True)
+                continue
+            # ds_t = d_output^T e_t + d_state(t+1)^T ds_{t+1};  dx_t = d_input^T ds_t
+            apply_derivative(d[t][..., 2], r, d_s, transpose=True)
+            if t < last:
+                d_s += apply_derivative(d[t + 1][..., 1], d_s_next, tmp, transpose=True)
+            apply_derivative(d[t][..., 0], d_s, delta[t], transpose=True)
+            d_s, d_s_next = d_s_next, d_s
+        return delta
+
+    def _gradient(self, errors):
+        """Full or truncated backpropagation through time of the loss errors."""
+        if self.truncation is None:
+            return super()._gradient(errors)
+        n, k = self.truncation
+        n_steps = self._batch.acts[0].shape[0]
+        grad = self.xp.zeros(self.n_params, dtype=self.dtype)
+        part = self.xp.empty_like(grad)
+        for stop in range(n_steps, 0, -n):
+            chunk_start = max(0, stop - n)
+            start = max(0, min(stop - k, chunk_start))
+            window_errors = []
+            for e in errors:
+                if e is not None:
+                    e = e[start:stop].copy()
+                    e[:chunk_start - start] = 0
+                window_errors.append(e)
+            grad += self._backward(window_errors, part, self._batch, window=(start, stop))
+        return grad

@@ -213,7 +213,8 @@ class RNNet(FFNet):
                 x = x.reshape(n_steps, n_batch, -1)
             if self._steps_in_time(i):
                 for t in range(n_steps):
-                    self._step(i, t, x[t], acts, d_acts, params, deriv, init_acts)
+                    self._step(i, t, x[t], acts, d_acts, params, deriv, init_acts,
+                               n_steps)
             else:
                 acts[i] = layer.activation(x)
                 if deriv:
@@ -240,7 +241,7 @@ class RNNet(FFNet):
                 self._step(i, t, x, acts, d_acts, params, deriv, init_acts, n_steps)
         return acts, d_acts
 
-    def _step(self, i, t, x, acts, d_acts, params, deriv, init_acts, n_steps=None):
+    def _step(self, i, t, x, acts, d_acts, params, deriv, init_acts, n_steps):
         """Advance layer ``i`` by time step ``t`` given its feed-forward input."""
         if i in self.rec_layers:
             W_rec, b_rec = self.get_weights(params, (i, i))
@@ -252,7 +253,6 @@ class RNNet(FFNet):
                 x = x + b_rec
         a = self.layers[i].activation(x)
         if acts[i] is None:
-            n_steps = n_steps or len(acts[0])
             acts[i] = self.xp.empty((n_steps,) + a.shape, dtype=self.dtype)
         acts[i][t] = a
         if deriv:

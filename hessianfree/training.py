@@ -78,6 +78,10 @@ def check_run_args(net, inputs, targets, optimizer, max_epochs, minibatch_size,
         if targets is not None:
             raise ValueError("targets must be None when inputs is a Plant "
                              "(the plant generates the targets)")
+        if net._data_ndim != 3:
+            raise TypeError("a Plant generates inputs over time: use it with "
+                            "hessianfree.RNNet")
+        net._check_plant(inputs)
     else:
         inputs = val.as_batch(inputs, "inputs", net.shape[0], net._data_ndim,
                               net.dtype, net.xp)

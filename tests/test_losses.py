@@ -5,6 +5,8 @@ resolve_loss."""
 import warnings
 
 import numpy as np
+
+import hessianfree as hf
 import pytest
 
 from hessianfree import loss_funcs as lf
@@ -16,7 +18,8 @@ class Damping:
     damping = 0.25
 
 
-DIFFERENTIABLE = [lf.SquaredError(), lf.CrossEntropy(), lf.SparseL1(0.3),
+DIFFERENTIABLE = [lf.SquaredError(), lf.CrossEntropy(curvature="hessian"),
+                  lf.SparseL1(0.3),
                   lf.SparseL2(0.7, target=0.2), lf.SparseL2(0.5, layers=[-2, 0]),
                   lf.StructuralDamping(2.0, optimizer=Damping()),
                   lf.LossSet([lf.SquaredError(), lf.SparseL2(0.1)])]
@@ -90,7 +93,8 @@ def test_batch_loss_is_mean_over_batch(loss, lead):
 
 
 @pytest.mark.parametrize("lead", SHAPES.values(), ids=SHAPES.keys())
-@pytest.mark.parametrize("loss", [lf.SquaredError(), lf.CrossEntropy()], ids=repr)
+@pytest.mark.parametrize("loss", [lf.SquaredError(), lf.CrossEntropy(),
+                                  lf.CrossEntropy(curvature="hessian")], ids=repr)
 def test_nan_targets_contribute_nothing(loss, lead):
     acts, targets = make_case(lead)
     targets[0] = np.nan        # a whole example without targets
@@ -238,3 +242,20 @@ def test_base_class_not_implemented():
     with pytest.raises(NotImplementedError):
         lf.LossFunction().loss([np.zeros((1, 1))], np.zeros((1, 1)))
     assert lf.LossFunction().check_layers([nl.Tanh()]) is None
+
+
+def test_crossentropy_fisher_curvature_is_the_softmax_gauss_newton():
+    """Through the Softmax Jacobian S, S diag(1/y) S = diag(y) - y y^T: the
+    Hessian of softmax + cross-entropy with respect to the logits."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 4))
+    y = hf.nl.Softmax().activation(z)
+    t = np.eye(4)[rng.integers(0, 4, 5)]
+    S = hf.nl.Softmax().d_activation(z, y)
+    d2 = lf.CrossEntropy().d2_loss([y], t)[-1]
+    np.testing.assert_allclose(d2, 1 / y)
+    GN = np.einsum("bki,bk,bkj->bij", S, d2, S)
+    logit_hessian = np.stack([np.diag(yb) - np.outer(yb, yb) for yb in y])
+    np.testing.assert_allclose(GN, logit_hessian, atol=1e-12)
+    with pytest.raises(ValueError, match="curvature"):
+        lf.CrossEntropy(curvature="exact")

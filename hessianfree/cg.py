@@ -128,7 +128,10 @@ def relative_progress_met(values, i, rel_tol):
     return (values[i] - values[i - k]) / values[i] < k * rel_tol
 
 
-def _check_args(b, x0, max_iters, precond, min_iters, rel_tol, res_tol):
+def _check_args(matvec, b, x0, max_iters, precond, min_iters, rel_tol, res_tol):
+    if not callable(matvec):
+        raise TypeError(f"matvec must be a callable matvec(v, out), got "
+                        f"{type(matvec).__name__}")
     if getattr(b, "ndim", None) != 1:
         raise ValueError("b must be a 1-D array of shape (n,), got "
                          f"{getattr(b, 'shape', type(b).__name__)}")
@@ -138,6 +141,9 @@ def _check_args(b, x0, max_iters, precond, min_iters, rel_tol, res_tol):
         if v is not None and getattr(v, "shape", None) != b.shape:
             raise ValueError(f"{name} must have the shape of b {b.shape}, got "
                              f"{getattr(v, 'shape', type(v).__name__)}")
+        if v is not None and getattr(getattr(v, "dtype", None), "kind", None) not in "fiu":
+            raise TypeError(f"{name} must hold real numbers, got dtype "
+                            f"{getattr(v, 'dtype', None)}")
     for name, v in (("max_iters", max_iters), ("min_iters", min_iters)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
@@ -161,12 +167,24 @@ class _Workspace:
         self.matvec, self.b, self.x0, self.precond = matvec, b, x0, precond
         self.x = xp.zeros_like(b) if x0 is None else xp.array(x0, dtype=b.dtype)
         self.Ad = xp.empty_like(b)
-        self.r = xp.subtract(b, matvec(self.x, self.Ad), out=xp.empty_like(b))
+        self.r = xp.subtract(b, self._first_product(), out=xp.empty_like(b))
         self.z = self.r if precond is None else xp.empty_like(b)
         self.d = xp.empty_like(b)
         self.tmp = xp.empty_like(b)
         self.phis = [self.quadratic_value()]
         self.stored = []
+
+    def _first_product(self):
+        """``matvec(x0, out)``, checking that ``matvec`` works as documented."""
+        try:
+            Ax = self.matvec(self.x, self.Ad)
+        except TypeError as e:
+            raise TypeError(f"matvec must be a callable matvec(v, out) -> (n,) array; "
+                            f"calling it failed: {e}") from e
+        if getattr(Ax, "shape", None) != self.b.shape:
+            raise TypeError(f"matvec must return an array of shape {self.b.shape}, "
+                            f"got {type(Ax).__name__}")
+        return Ax
 
     def precondition(self):
         """:math:`z = M^{-1} r` with :math:`M = \\mathrm{diag}(P)`; returns z."""
@@ -259,7 +277,7 @@ def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
     copies.  NumPy floating-point warnings are silenced inside (a NaN or inf
     shows up as the status :data:`NONFINITE` instead).
     """
-    _check_args(b, x0, max_iters, precond, min_iters, rel_tol, res_tol)
+    _check_args(matvec, b, x0, max_iters, precond, min_iters, rel_tol, res_tol)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         # NaN and inf are reported through the status, not NumPy warnings
         return _run(matvec, b, x0, max_iters, precond, min_iters, rel_tol,

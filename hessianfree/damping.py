@@ -10,6 +10,7 @@ shrinks when the model is trustworthy and grows when it is not.
 """
 
 import math
+import numbers
 
 #: Default lower bound on the damping.  Small enough not to matter for any
 #: loss scaled like a mean over a batch, but keeps :math:`\lambda` from
@@ -95,6 +96,9 @@ def update_damping(damping, rho, *, lower=0.25, upper=0.75, increase=1.5,
         The new damping.
     """
     _check_rule(lower, upper, increase, decrease, min_damping, max_damping)
+    for name, value in (("damping", damping), ("rho", rho)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {value!r}")
     damping, rho = float(damping), float(rho)
     if not 0 <= damping < math.inf:
         raise ValueError(f"damping must be a finite number >= 0, got {damping!r}")

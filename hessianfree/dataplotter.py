@@ -63,12 +63,15 @@ def split_name(name):
 
 
 def load(filename):
-    """Read a pickled plot dict.
+    """Read a plot dict.
 
     Parameters
     ----------
     filename : str or os.PathLike
-        File written by ``run_epochs(..., plotting=True)``.
+        File written by ``run_epochs(..., plotting=True)`` (a pickle,
+        ``*_plots.pkl``), or a checkpoint ``*_checkpoint.npz`` written by
+        ``run_epochs(..., file_output=...)``, which holds the same series and
+        loads without pickle.
 
     Returns
     -------
@@ -82,17 +85,34 @@ def load(filename):
     TypeError
         If the file does not hold a dict.
     """
-    filename = os.fspath(filename)
+    if not isinstance(filename, (str, bytes, os.PathLike)):
+        raise TypeError(f"filename must be a file name, got {type(filename).__name__}")
+    filename = os.fsdecode(filename)
     if not os.path.exists(filename):
         raise FileNotFoundError(
             errno.ENOENT, f"plot data file {filename!r} not found (run_epochs "
             f"writes it when called with plotting=True)", filename)
+    if filename.endswith(".npz"):
+        from hessianfree import checkpoint
+        return checkpoint.load_plots(filename)
     with open(filename, "rb") as f:
         plots = pickle.load(f)
     if not isinstance(plots, dict):
         raise TypeError(f"{filename!r} should hold a dict of name -> list of "
                         f"floats, not {type(plots).__name__}")
     return plots
+
+
+def _as_series(name, values):
+    """``values`` as a list of floats, or TypeError naming the series."""
+    try:
+        if isinstance(values, (str, bytes, dict)):
+            raise TypeError
+        return [float(v) for v in values]
+    except (TypeError, ValueError):
+        text = repr(values)
+        raise TypeError(f"plots[{name!r}] must be a list of numbers, got "
+                        f"{type(values).__name__}: {text[:60]}") from None
 
 
 def _grid(n):
@@ -119,6 +139,7 @@ def plot(plots, fig=None):
     if not isinstance(plots, dict):
         raise TypeError(f"plots must be a dict of name -> list of floats, "
                         f"not {type(plots).__name__}")
+    plots = {name: _as_series(name, values) for name, values in plots.items()}
     if fig is None:
         fig = _pyplot().figure(figsize=(10, 7))
     fig.clear()
@@ -205,7 +226,7 @@ def reload_if_changed(filename, last_mtime):
         return None, last_mtime
     try:
         return load(filename), mtime
-    except (EOFError, pickle.UnpicklingError, FileNotFoundError):
+    except (EOFError, pickle.UnpicklingError, FileNotFoundError, ValueError):
         return None, last_mtime
 
 

@@ -59,9 +59,10 @@ def assert_close(name, analytic, numeric, rtol=1e-4, atol=1e-6):
     err = np.abs(analytic - numeric)
     bound = atol + rtol * np.maximum(np.abs(analytic), np.abs(numeric))
     if not np.all(np.isfinite(analytic)) or np.any(err > bound):
-        worst = int(np.nanargmax(err - bound)) if err.size else 0
+        err = np.where(np.isnan(err), np.inf, err)  # NaN counts as the worst
+        worst = int(np.argmax(err - bound)) if err.size else 0
         raise DerivativeCheckError(
-            f"{name} check failed: max abs error {np.nanmax(err):.3g} "
+            f"{name} check failed: max abs error {np.max(err, initial=0):.3g} "
             f"(worst entry {worst}: analytic {analytic.ravel()[worst]:.6g}, "
             f"finite difference {numeric.ravel()[worst]:.6g}); "
             f"tolerance rtol={rtol}, atol={atol}")

@@ -22,11 +22,10 @@ objects run on the CPU and the GPU.  ``activation`` never modifies its
 input in place.
 """
 
-import numbers
-
 import numpy as np
 import scipy.special
 
+from hessianfree import validation as val
 from hessianfree.backend import array_module
 
 
@@ -97,12 +96,7 @@ class Nonlinearity:
 
 def _check_positive(value, name, allow_zero=False):
     """Return ``value`` as a float, or raise if it is not a positive number."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
-    return float(value)
+    return val.check_real(value, name, low=0.0, low_open=not allow_zero)
 
 
 def _expit(x):
@@ -322,7 +316,7 @@ class Continuous(Nonlinearity):
 
     def __init__(self, base, tau=1.0, dt=1.0):
         super().__init__(stateful=True)
-        base = resolve(base)
+        base = resolve(base, "base")
         if not base.elementwise or base.stateful:
             raise TypeError(f"base must be an element-wise, stateless "
                             f"Nonlinearity, got {base!r}")
@@ -412,8 +406,10 @@ class Plant(Nonlinearity):
 
         Parameters
         ----------
-        x : (batch, n_out) array
-            The network's output on the previous time step.
+        x : (batch, n_out) ndarray or None
+            The network's output on the previous time step, always a NumPy
+            array (also when the network runs on the GPU); None on the first
+            step.
 
         Returns
         -------
@@ -464,7 +460,7 @@ _BUILTINS = (Linear, Tanh, Logistic, ReLU, Gaussian, Softmax, SoftLIF)
 _BY_NAME = {cls.__name__.lower(): cls for cls in _BUILTINS}
 
 
-def resolve(layer):
+def resolve(layer, name="layer"):
     """Turn a layer specification into a :class:`Nonlinearity` instance.
 
     Parameters
@@ -473,6 +469,8 @@ def resolve(layer):
         An instance (returned as is), a subclass (instantiated with no
         arguments) or the name of a built-in, case-insensitive (``"Tanh"``,
         ``"relu"``, ``"softmax"``, ...).
+    name : str
+        What to call ``layer`` in error messages (the caller's parameter).
 
     Returns
     -------
@@ -491,14 +489,14 @@ def resolve(layer):
         try:
             return layer()
         except TypeError as e:
-            raise TypeError(f"layer class {layer.__name__} cannot be created "
-                            f"without arguments; pass an instance") from e
+            raise TypeError(f"{name}: layer class {layer.__name__} cannot be "
+                            f"created without arguments; pass an instance") from e
     if isinstance(layer, str):
         try:
             return _BY_NAME[layer.lower()]()
         except KeyError:
             known = ", ".join(cls.__name__ for cls in _BUILTINS)
-            raise ValueError(f"unknown nonlinearity {layer!r}; known names "
-                             f"(case-insensitive): {known}") from None
-    raise TypeError(f"layer must be a Nonlinearity, a Nonlinearity subclass "
-                    f"or a name, got {type(layer).__name__}: {layer!r}")
+            raise ValueError(f"{name}: unknown nonlinearity {layer!r}; known "
+                             f"names (case-insensitive): {known}") from None
+    raise TypeError(f"{name} must be a Nonlinearity, a Nonlinearity subclass "
+                    f"or a name, got {val.describe(layer)}")

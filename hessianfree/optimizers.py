@@ -14,8 +14,12 @@ state lives in one :class:`HFState` record.
 
 import dataclasses
 import math
+import numbers
 import warnings
 
+import numpy as np
+
+from hessianfree import validation as val
 from hessianfree.backend import array_module
 from hessianfree.cg import NONFINITE, conjugate_gradient
 from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, reduction_ratio,
@@ -26,6 +30,16 @@ from hessianfree.linesearch import armijo_line_search, backtrack_cg_iterates
 class NonFiniteWarning(RuntimeWarning):
     """A NaN or inf appeared in a quantity the optimizer needs; the update
     was skipped (a zero update was returned)."""
+
+
+#: :attr:`Optimizer.last_status` after an update that was taken.
+UPDATE_ACCEPTED = "accepted"
+#: :attr:`Optimizer.last_status` after a zero update because the step did not
+#: lower the error (a normal event for :class:`HessianFree`).
+UPDATE_REJECTED = "rejected"
+#: :attr:`Optimizer.last_status` after a zero (or discarded) update because a
+#: NaN or inf appeared.
+UPDATE_NONFINITE = "nonfinite"
 
 
 def _all_finite(x):
@@ -56,13 +70,77 @@ class Optimizer:
     plots : dict of str to list of float
         Named series, one value appended per :meth:`compute_update` call when
         plotting; a ``" (log)"`` suffix asks for a log axis.
+    last_status : str or None
+        Outcome of the latest update: :data:`UPDATE_ACCEPTED`,
+        :data:`UPDATE_REJECTED` or :data:`UPDATE_NONFINITE`; None before the
+        first one.
+    progress : callable or None
+        ``progress(i, max_iters)``, called after each inner iteration (CG
+        iteration for :class:`HessianFree`) of an update; the training loop
+        sets it to drive its progress bar.
     """
 
     net = None
+    last_status = None
+    progress = None
 
     def __init__(self):
         self.net = None
         self.plots = {}
+
+    def state_dict(self):
+        """What the optimizer carries from one update to the next, for a
+        checkpoint.
+
+        Returns
+        -------
+        dict
+            Numbers, strings, lists and dicts, plus arrays (or None where an
+            array is absent).  The base class holds the plot series,
+            ``{"plots": {name: [float, ...]}}``.
+        """
+        return {"plots": {name: list(series) for name, series in self.plots.items()}}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            A dict from :meth:`state_dict` of the same optimizer class.  It is
+            checked completely before anything changes.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``state`` is not such a dict.
+        """
+        self.plots = self._parse_plots(state)
+
+    @staticmethod
+    def _parse_plots(state):
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from state_dict(), got "
+                            f"{type(state).__name__}")
+        plots = state.get("plots", {})
+        if not isinstance(plots, dict) or not all(
+                isinstance(name, str) and isinstance(series, (list, tuple))
+                for name, series in plots.items()):
+            raise ValueError("state['plots'] must be a dict of name -> list of floats")
+        try:
+            return {name: [float(v) for v in series] for name, series in plots.items()}
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"state['plots'] must hold numbers: {e}") from e
+
+    def discard_update(self):
+        """Tell the optimizer that the training loop threw its last update
+        away because a NaN or inf appeared after it (in the update itself or
+        in the error at the new weights).
+
+        Sets :attr:`last_status` to :data:`UPDATE_NONFINITE`; subclasses also
+        make the next update more cautious.
+        """
+        self.last_status = UPDATE_NONFINITE
 
     def compute_update(self, printing=False):
         """Compute a weight update for the minibatch cached in ``self.net``.
@@ -149,6 +227,22 @@ class HessianFree(Optimizer):
         Bounds on :math:`\\lambda` (see :mod:`hessianfree.damping`).
     cg_rel_tol : float
         :math:`\\epsilon` of the CG relative-progress stop (Martens 2010, §4.4).
+    curvature_fraction : float in (0, 1], optional
+        Compute the curvature products (every CG iteration and the reduction
+        ratio) on a random subset of this fraction of the cached minibatch,
+        drawn afresh each update with ``net.rng`` (Martens 2010, §4.3); the
+        gradient, the error and the step selection still use the whole
+        minibatch.  None (default) uses the whole minibatch.  Each CG
+        iteration then costs about this fraction as much; see
+        ``docs/tuning.rst`` for measurements.
+    preconditioner : bool
+        Precondition CG with Martens' (2010, §4.7) diagonal
+        :math:`M = \\left(\\mathrm{diag}\\big(\\tfrac1N\\sum_i g_i^2\\big)
+        + \\lambda I\\right)^{\\alpha}`, :math:`g_i` the per-example gradients
+        (``net.calc_grad(squared=True)``, which costs about one more
+        gradient) and :math:`\\lambda` the damping.
+    precond_exponent : float in [0, 1]
+        :math:`\\alpha` above (0.75 in Martens 2010).
 
     Attributes
     ----------
@@ -160,9 +254,17 @@ class HessianFree(Optimizer):
 
     def __init__(self, CG_iter=250, init_damping=1, plotting=True, cg_decay=0.95,
                  use_backtracking=True, use_linesearch=True, min_damping=MIN_DAMPING,
-                 max_damping=MAX_DAMPING, cg_rel_tol=5e-4):
+                 max_damping=MAX_DAMPING, cg_rel_tol=5e-4, curvature_fraction=None,
+                 preconditioner=False, precond_exponent=0.75):
         if isinstance(CG_iter, bool) or not isinstance(CG_iter, int) or CG_iter < 1:
             raise ValueError(f"CG_iter must be an integer >= 1, got {CG_iter!r}")
+        if curvature_fraction is not None:
+            curvature_fraction = _check_number("curvature_fraction", curvature_fraction,
+                                               0.0, 1.0, low_open=True)
+        self.curvature_fraction = curvature_fraction
+        self.preconditioner = bool(preconditioner)
+        self.precond_exponent = _check_number("precond_exponent", precond_exponent,
+                                              0.0, 1.0)
         init_damping = _check_number("init_damping", init_damping)
         self.cg_decay = _check_number("cg_decay", cg_decay, 0.0, 1.0)
         self.min_damping = _check_number("min_damping", min_damping)
@@ -185,7 +287,64 @@ class HessianFree(Optimizer):
         value = _check_number("damping", value)
         self.state = dataclasses.replace(self.state, damping=value)
 
-    def conjugate_gradient(self, init_delta, grad, iters=250, printing=False):
+    def state_dict(self):
+        """The fields of :attr:`state` (:class:`HFState`) and the plot series;
+        see :meth:`Optimizer.state_dict`."""
+        state = super().state_dict()
+        state.update({field.name: getattr(self.state, field.name)
+                      for field in dataclasses.fields(HFState)})
+        return state
+
+    def load_state_dict(self, state):
+        """Restore :attr:`state` and the plot series from :meth:`state_dict`.
+
+        Everything is checked before anything changes; ``init_delta`` moves to
+        the network's array module and dtype when a network is attached.
+        """
+        plots = self._parse_plots(state)
+        values = {field.name: state[field.name] for field in dataclasses.fields(HFState)
+                  if field.name in state}
+        values["damping"] = _check_number("state['damping']", values.get("damping"))
+        for name in ("epoch", "n_failures"):
+            count = values.get(name, 0)
+            if isinstance(count, bool) or not isinstance(count, numbers.Integral) \
+                    or count < 0:
+                raise ValueError(f"state[{name!r}] must be an integer >= 0, "
+                                 f"got {count!r}")
+            values[name] = int(count)
+        values["init_delta"] = self._as_warm_start(values.get("init_delta"))
+        self.state = HFState(**values)
+        self.plots = plots
+
+    def _as_warm_start(self, init_delta):
+        """Check a restored warm start; move it to the network's array module."""
+        if init_delta is None:
+            return None
+        shape = None if self.net is None else tuple(self.net.W.shape)
+        if getattr(init_delta, "ndim", None) != 1 or init_delta.dtype.kind != "f" \
+                or (shape is not None and tuple(init_delta.shape) != shape):
+            raise ValueError(f"state['init_delta'] must be None or a 1-D float array"
+                             f"{'' if shape is None else f' of shape {shape}'}, got "
+                             f"{getattr(init_delta, 'shape', type(init_delta).__name__)}")
+        if not _all_finite(init_delta):
+            raise ValueError("state['init_delta'] contains NaN or inf")
+        if self.net is None:
+            return init_delta
+        return array_module(self.net.W).asarray(init_delta, dtype=self.net.W.dtype)
+
+    def discard_update(self):
+        """Raise the damping and drop the warm start after the training loop
+        threw the last update away (see :meth:`Optimizer.discard_update`)."""
+        counted = self.last_status != UPDATE_ACCEPTED  # already a failure
+        super().discard_update()
+        self.state = HFState(damping=self._raised_damping(), init_delta=None,
+                             epoch=self.state.epoch,
+                             n_failures=self.state.n_failures + (not counted))
+        if self.plotting and self.plots.get("step size"):
+            self.plots["step size"][-1] = 0.0
+
+    def conjugate_gradient(self, init_delta, grad, iters=250, printing=False,
+                           precond=None):
         """Approximately solve :math:`(G + \\lambda I)\\,\\delta = -\\nabla f` by CG.
 
         Parameters
@@ -198,6 +357,9 @@ class HessianFree(Optimizer):
             Maximum number of CG iterations.
         printing : bool
             Print the number of iterations and the stopping status.
+        precond : (n_params,) array, optional
+            Positive diagonal preconditioner :math:`M` (CG works with
+            :math:`M^{-1} r`); see :meth:`preconditioner_diagonal`.
 
         Returns
         -------
@@ -209,16 +371,32 @@ class HessianFree(Optimizer):
         """
         net = self._require_net()
         damping = self.damping
+        val.check_vector(grad, "grad", net.W.shape[0])
+        if init_delta is not None:
+            val.check_vector(init_delta, "init_delta", net.W.shape[0])
 
         def matvec(v, out):
             return net.calc_G(v, damping=damping, out=out)
 
         self.last_cg = conjugate_gradient(matvec, -grad, init_delta, max_iters=iters,
-                                          rel_tol=self.cg_rel_tol)
+                                          precond=precond, rel_tol=self.cg_rel_tol,
+                                          callback=self._cg_callback(iters))
         if printing:
             print(f"CG: {self.last_cg.n_iters} iterations ({self.last_cg.status}), "
                   f"model value {self.last_cg.value:.4g}")
         return self.last_cg.iterates
+
+    def _cg_callback(self, iters):
+        """A CG callback that reports each iteration to :attr:`progress`
+        (None when no one listens)."""
+        progress = self.progress
+        if progress is None:
+            return None
+
+        def callback(i, x, phi):
+            progress(i, iters)
+            return False
+        return callback
 
     def _warm_start(self, grad):
         init_delta = self.state.init_delta
@@ -229,7 +407,10 @@ class HessianFree(Optimizer):
     def compute_update(self, printing=False):
         """Compute one Hessian-free update on the cached minibatch.
 
-        Steps: gradient and error; CG from the warm start; backtracking over
+        Steps: gradient (with the squared per-example gradients when
+        ``preconditioner``) and error; the curvature subset of the minibatch
+        (``curvature_fraction``); CG from the warm start (preconditioned with
+        :meth:`preconditioner_diagonal` when ``preconditioner``); backtracking over
         the CG iterates (:func:`~hessianfree.linesearch.backtrack_cg_iterates`);
         reduction ratio :math:`\\rho` against the undamped model
         :math:`q(\\delta) = \\nabla f^T\\delta + \\tfrac12\\delta^T G\\delta` (one
@@ -253,18 +434,60 @@ class HessianFree(Optimizer):
             Finite update for the network to add to ``net.W``.
         """
         net = self._require_net()
-        grad, f0 = net.calc_grad(), float(net.error())
+        if self.preconditioner:
+            grad, sq_grad = net.calc_grad(squared=True)
+        else:
+            grad, sq_grad = net.calc_grad(), None
+        f0 = float(net.error())
         if not _all_finite(grad):
             return self._reject(net, "the gradient (net.calc_grad())", printing)
         if not math.isfinite(f0):
             return self._reject(net, "the current error (net.error())", printing)
         if net.debug:
             net.check_grad(grad)
-        self.conjugate_gradient(self._warm_start(grad), grad, self.CG_iter)
+        self._select_curvature_batch(net)
+        precond = None if sq_grad is None else self.preconditioner_diagonal(sq_grad)
+        self.conjugate_gradient(self._warm_start(grad), grad, self.CG_iter,
+                                precond=precond)
         if self.last_cg.status == NONFINITE:
             return self._reject(net, "the curvature product in CG (net.calc_G())",
                                 printing, cg_ran=True)
         return self._take_step(net, grad, f0, printing)
+
+    def _select_curvature_batch(self, net):
+        """Draw this update's curvature subset of the cached minibatch
+        (Martens 2010, §4.3); the whole minibatch if ``curvature_fraction`` is
+        None or covers it."""
+        if self.curvature_fraction is None:
+            return
+        n = int(net.inputs.shape[0])
+        size = max(1, math.ceil(self.curvature_fraction * n))
+        if size >= n:
+            net.cache_curvature_batch(None)
+        else:
+            net.cache_curvature_batch(np.sort(net.rng.permutation(n)[:size]))
+
+    def preconditioner_diagonal(self, sq_grad):
+        """Martens' (2010, §4.7) diagonal CG preconditioner.
+
+        Parameters
+        ----------
+        sq_grad : (n_params,) array
+            Mean of the squared per-example gradients,
+            :math:`\\tfrac1N \\sum_i g_i^2` (``net.calc_grad(squared=True)``).
+
+        Returns
+        -------
+        (n_params,) array
+            :math:`(\\tfrac1N \\sum_i g_i^2 + \\lambda)^{\\alpha}`, with
+            :math:`\\lambda` the current damping and :math:`\\alpha` =
+            ``precond_exponent``; entries are kept at or above the dtype's
+            smallest normal number so that :math:`M` stays positive.
+        """
+        xp = array_module(sq_grad)
+        P = xp.add(sq_grad, sq_grad.dtype.type(self.damping))
+        xp.power(P, sq_grad.dtype.type(self.precond_exponent), out=P)
+        return xp.maximum(P, np.finfo(sq_grad.dtype).tiny, out=P)
 
     def _objective(self, net):
         """``objective(delta) = net.error(W + delta)``, using one trial buffer."""
@@ -335,6 +558,7 @@ class HessianFree(Optimizer):
         self.state = HFState(damping=damping, init_delta=init_delta,
                              epoch=self.state.epoch + 1,
                              n_failures=self.state.n_failures + (not accepted))
+        self.last_status = UPDATE_ACCEPTED if accepted else UPDATE_REJECTED
         if self.plotting:
             if cg_iters is None:
                 cg_iters = self.last_cg.n_iters
@@ -354,6 +578,7 @@ class HessianFree(Optimizer):
         init_delta = None if cg_ran else self.state.init_delta
         self._finish(damping, False, 0.0, math.nan, init_delta,
                      cg_iters=self.last_cg.n_iters if cg_ran else 0)
+        self.last_status = UPDATE_NONFINITE
         if printing:
             print(f"HF: skipped update ({quantity} not finite), damping {damping:.3g}")
         return array_module(net.W).zeros_like(net.W)
@@ -373,7 +598,7 @@ class SGD(Optimizer):
     def __init__(self, l_rate=1, plotting=False):
         self.l_rate = _check_number("l_rate", l_rate, low_open=True)
         super().__init__()
-        self.plotting = bool(plotting)
+        self.plotting = val.check_bool(plotting, "plotting")
 
     def compute_update(self, printing=False):
         """Return :math:`-\\eta \\nabla f` on the cached minibatch (zeros and a
@@ -383,10 +608,12 @@ class SGD(Optimizer):
         xp = array_module(grad)
         if _all_finite(grad):
             delta = xp.multiply(grad, -self.l_rate)
+            self.last_status = UPDATE_ACCEPTED
         else:
             warnings.warn("SGD: the gradient (net.calc_grad()) holds NaN or inf; "
                           "returning a zero update", NonFiniteWarning, stacklevel=2)
             delta = xp.zeros_like(grad)
+            self.last_status = UPDATE_NONFINITE
         if self.plotting:
             self._record("learning rate", self.l_rate)
         if printing:

@@ -5,9 +5,67 @@ state, and raises :class:`ValueError` or :class:`TypeError` naming the
 parameter and what was expected.
 """
 
+import math
 import numbers
 
 import numpy as np
+
+from hessianfree import backend
+
+
+def describe(value):
+    """Short description of a value for error messages."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__}: {text}"
+
+
+def check_real(value, name, low=-math.inf, high=math.inf, low_open=False):
+    """Return ``value`` as a float, or raise unless it is a real number (not a
+    bool) that is finite and in ``[low, high]`` (``(low, high]`` with
+    ``low_open``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {describe(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not (math.isfinite(number) and low <= number <= high) or \
+            (low_open and number == low):
+        bounds = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be a finite number in {bounds}, got {value!r}")
+    return number
+
+
+def check_bool(value, name):
+    """Return ``value`` as a bool; it must be a bool (or 0 or 1)."""
+    if isinstance(value, (bool, np.bool_)) or (
+            isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {describe(value)}")
+
+
+def check_sequence(value, name):
+    """Return ``value`` as a list; it must be a list, tuple, range or 1-D array."""
+    if isinstance(value, (list, tuple, range)) or (
+            isinstance(value, np.ndarray) and value.ndim == 1):
+        return list(value)
+    raise TypeError(f"{name} must be a list, got {describe(value)}")
+
+
+def check_vector(x, name, n):
+    """Raise unless ``x`` is a floating point array (NumPy or CuPy) of shape
+    ``(n,)``.  Cheap: looks at attributes only, never converts or copies."""
+    shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+    if shape is None or not isinstance(dtype, np.dtype):
+        raise TypeError(f"{name} must be an array of shape ({n},), got "
+                        f"{describe(x)}")
+    if dtype.kind != "f":
+        raise TypeError(f"{name} must hold floating point values, got dtype {dtype}")
+    if tuple(shape) != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {tuple(shape)}")
+    return x
 
 
 def check_positive_int(value, name):
@@ -21,17 +79,12 @@ def check_positive_int(value, name):
 
 def check_nonneg_float(value, name):
     """Return ``value`` as a float, or raise if it is not finite and >= 0."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a non-negative number, got {value!r}")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return float(value)
+    return check_real(value, name, low=0.0)
 
 
 def check_shape(shape):
     """Validate the ``shape`` argument of a network (a list of layer sizes)."""
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
-        raise TypeError(f"shape must be a list of layer sizes, got {shape!r}")
+    shape = check_sequence(shape, "shape (a list of layer sizes)")
     shape = [check_positive_int(s, f"shape[{i}]") for i, s in enumerate(shape)]
     if len(shape) < 2:
         raise ValueError(f"shape needs at least 2 layers (input and output), "
@@ -78,6 +131,8 @@ def as_batch(x, name, n_units, ndim, dtype, xp, allow_nan=False):
     if x.size == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); "
                          f"need at least one example")
+    if xp is np and backend.array_module(x) is not np:
+        x = backend.to_numpy(x)  # GPU data for a CPU network
     x = xp.asarray(x, dtype=dtype)
     bad = xp.isinf(x) if allow_nan else ~xp.isfinite(x)
     if bool(bad.any()):

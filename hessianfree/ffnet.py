@@ -10,11 +10,13 @@ network :class:`hessianfree.rnnet.RNNet` reuses these pieces per time step.
 import copy
 import dataclasses
 import numbers
+import os
 
 import numpy as np
 
 from hessianfree import backend
 from hessianfree import derivative_checks as dc
+from hessianfree import distributed
 from hessianfree import loss_funcs
 from hessianfree import nonlinearities as nl
 from hessianfree import training
@@ -78,6 +80,47 @@ def _as_rng(rng):
                     f"numpy.random.Generator, got {type(rng).__name__}")
 
 
+def _as_float_dtype(dtype):
+    try:
+        dtype = np.dtype(dtype)
+    except Exception:  # numpy raises several kinds for odd specifications
+        raise TypeError(f"dtype must be a floating point type such as np.float32, "
+                        f"got {val.describe(dtype)}") from None
+    if dtype.kind != "f":
+        raise TypeError(f"dtype must be a floating point type, got {dtype}")
+    return dtype
+
+
+def _check_indices(indices, name, n):
+    """``indices`` as a non-empty 1-D int array with values in [0, n)."""
+    try:
+        indices = np.asarray(backend.to_numpy(indices) if hasattr(
+            indices, "__cuda_array_interface__") else indices)
+    except (TypeError, ValueError):
+        indices = None
+    if indices is None or indices.ndim != 1 or indices.size == 0 or \
+            indices.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be a non-empty 1-D array of example indices")
+    if indices.min() < 0 or indices.max() >= n:
+        raise ValueError(f"{name} must lie in [0, {n})")
+    return indices
+
+
+def check_init_params(params, name):
+    """Check a dict of :meth:`FFNet.init_weights` keyword arguments (its
+    values are checked by ``init_weights``)."""
+    if params is None:
+        return None
+    if not isinstance(params, dict):
+        raise TypeError(f"{name} must be a dict of init_weights arguments, got "
+                        f"{type(params).__name__}")
+    unknown = [key for key in params if key not in ("coeff", "biases", "init_type")]
+    if unknown:
+        raise TypeError(f"{name} has unknown keys {unknown}; init_weights takes "
+                        f"coeff, biases and init_type")
+    return params
+
+
 class FFNet:
     """A feed-forward network trained with Hessian-free optimization.
 
@@ -98,7 +141,9 @@ class FFNet:
         Keyword arguments for :meth:`init_weights` (``coeff``, ``biases``,
         ``init_type``; each a scalar or one value per weight matrix).
     use_GPU : bool
-        Run on an NVIDIA GPU through CuPy.
+        Run on an NVIDIA GPU through CuPy (``pip install "hessianfree[gpu]"``);
+        ``W``, ``best_W`` and the arrays the methods return are then CuPy
+        arrays (``hessianfree.backend.to_numpy`` copies them to the host).
     load_weights : array_like or str, optional
         Initial parameter vector, or the name of a ``.npy`` file holding one.
     debug : bool
@@ -127,13 +172,9 @@ class FFNet:
         self._check_layer_kinds(layers)
         loss_type = loss_funcs.resolve_loss(loss_type)
         loss_type.check_layers(layers)
-        dtype = np.dtype(np.float64 if debug else dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"dtype must be a floating point type, got {dtype}")
+        dtype = _as_float_dtype(np.float64 if debug else dtype)
         rng = _as_rng(rng)
-        if W_init_params is not None and not isinstance(W_init_params, dict):
-            raise TypeError("W_init_params must be a dict of init_weights "
-                            f"arguments, got {type(W_init_params).__name__}")
+        check_init_params(W_init_params, "W_init_params")
         self.xp = backend.get_array_module(use_GPU)
 
         self.shape, self.layers, self.conns = shape, layers, conns
@@ -143,6 +184,7 @@ class FFNet:
         self.loss_type, self.dtype, self.rng = loss_type, dtype, rng
         self.use_GPU, self.debug = use_GPU, debug
         self._optimizer = None
+        self.comm = None  # an MPI communicator: see hessianfree.distributed
         self.inputs = self.targets = None
         self.activations = self.d_activations = None
         self.best_W, self.best_error = None, np.inf
@@ -160,8 +202,8 @@ class FFNet:
             if len(layers) != n_layers:
                 raise ValueError(f"layers has {len(layers)} entries but shape "
                                  f"has {n_layers} layers")
-            return [nl.resolve(layer) for layer in layers]
-        layer = nl.resolve(layers)
+            return [nl.resolve(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
+        layer = nl.resolve(layers, "layers")
         if layer.stateful and not isinstance(layer, nl.Plant):
             # each layer needs a state of its own
             return [nl.Linear()] + [copy.deepcopy(layer) for _ in range(n_layers - 1)]
@@ -183,15 +225,14 @@ class FFNet:
                             f"got {type(conns).__name__}")
         checked = {}
         for pre, posts in conns.items():
-            if not isinstance(pre, numbers.Integral) or not 0 <= pre < n_layers:
+            if isinstance(pre, (bool, np.bool_)) or not isinstance(pre, numbers.Integral) \
+                    or not 0 <= pre < n_layers:
                 raise ValueError(f"conns key {pre!r} is not a layer index in "
                                  f"[0, {n_layers})")
-            if isinstance(posts, numbers.Integral) or not hasattr(posts, "__iter__"):
-                raise TypeError(f"conns[{pre}] must be a list of layer indices, "
-                                f"got {posts!r}")
-            posts = list(posts)
+            posts = val.check_sequence(posts, f"conns[{pre}] (layer indices)")
             for post in posts:
-                if not isinstance(post, numbers.Integral) or not pre < post < n_layers:
+                if isinstance(post, (bool, np.bool_)) or \
+                        not isinstance(post, numbers.Integral) or not pre < post < n_layers:
                     raise ValueError(
                         f"conns[{pre}] contains {post!r}: connections must go "
                         f"from a layer to a later layer in ({pre}, {n_layers})")
@@ -242,7 +283,15 @@ class FFNet:
         weights : (n_pre, n_post) array view
         biases : (n_post,) array view
         """
-        start, w_end, b_end = self.offsets[conn]
+        if getattr(params, "shape", None) != (self.n_params,) or \
+                getattr(getattr(params, "dtype", None), "kind", None) != "f":
+            val.check_vector(params, "params", self.n_params)  # raises
+        try:
+            start, w_end, b_end = self.offsets[conn]
+        except (KeyError, TypeError):
+            raise ValueError(f"conn must be a connection (pre, post) of this network, "
+                             f"one of {sorted(self.offsets)}, got "
+                             f"{val.describe(conn)}") from None
         pre, post = conn
         return (params[start:w_end].reshape(self.shape[pre], self.shape[post]),
                 params[w_end:b_end])
@@ -267,12 +316,17 @@ class FFNet:
         (n_params,) ndarray
             The weights laid out as in ``W`` (on the host, float64).
         """
+        shapes = [self._check_matrix_shape(s, f"shapes[{k}]") for k, s in
+                  enumerate(val.check_sequence(shapes, "shapes (a list of (n_pre, "
+                                                       "n_post))"))]
         n = len(shapes)
         coeff, biases, init_type = (
             self._per_matrix(value, name, n) for value, name in
             ((coeff, "coeff"), (biases, "biases"), (init_type, "init_type")))
+        coeff = [val.check_real(c, "coeff") for c in coeff]
+        biases = [val.check_real(b, "biases") for b in biases]
         for t in init_type:
-            if t not in INIT_TYPES:
+            if not isinstance(t, str) or t not in INIT_TYPES:
                 raise ValueError(f"init_type must be one of {INIT_TYPES}, got {t!r}")
         parts = []
         for (n_pre, n_post), c, b, t in zip(shapes, coeff, biases, init_type):
@@ -281,8 +335,17 @@ class FFNet:
         return np.concatenate(parts) if parts else np.zeros(0)
 
     @staticmethod
+    def _check_matrix_shape(shape, name):
+        shape = val.check_sequence(shape, f"{name} (a pair (n_pre, n_post))")
+        if len(shape) != 2:
+            raise ValueError(f"{name} must be a pair (n_pre, n_post), got {shape!r}")
+        return tuple(val.check_positive_int(m, f"{name}[{i}]") for i, m in enumerate(shape))
+
+    @staticmethod
     def _per_matrix(value, name, n):
-        if isinstance(value, (list, tuple, np.ndarray)):
+        if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray)
+                                                and value.ndim > 0):
+            value = val.check_sequence(value, name)
             if len(value) != n:
                 raise ValueError(f"{name} has {len(value)} entries but there are "
                                  f"{n} weight matrices")
@@ -306,17 +369,29 @@ class FFNet:
         return self.init_weights(self._connection_shapes(), **(W_init_params or {}))
 
     def _load_weights(self, load_weights):
-        if isinstance(load_weights, str):
-            load_weights = np.load(load_weights)
-        W = load_weights.get() if hasattr(load_weights, "get") else np.asarray(load_weights)
+        if isinstance(load_weights, (str, os.PathLike)):
+            try:
+                load_weights = np.load(load_weights)
+            except (OSError, ValueError) as e:
+                raise ValueError(f"load_weights: cannot read {os.fspath(load_weights)!r}"
+                                 f" as a .npy file: {e}") from e
+        if hasattr(load_weights, "__cuda_array_interface__"):
+            W = backend.to_numpy(load_weights)
+        else:
+            try:
+                W = np.asarray(load_weights)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"load_weights must be an array of {self.n_params} "
+                                f"floats or a .npy file name, got "
+                                f"{val.describe(load_weights)}") from e
         if W.dtype.kind != "f":
             raise TypeError(f"load_weights must hold floating point values, got "
                             f"dtype {W.dtype}")
         if W.shape != (self.n_params,):
             raise ValueError(f"load_weights must have shape ({self.n_params},) for "
                              f"this network, got {W.shape}")
-        if not np.all(np.isfinite(W)):
-            raise ValueError("load_weights contains NaN or inf")
+        if not np.all(np.isfinite(W.astype(self.dtype, copy=False))):
+            raise ValueError(f"load_weights contains NaN or inf (as {self.dtype})")
         return W
 
     @property
@@ -333,12 +408,17 @@ class FFNet:
         self._optimizer = optimizer
 
     # --------------------------------------------------------- forward pass
-    def _check_params(self, params):
+    def _check_params(self, params, name="params"):
         if params is None:
             return self.W
         if getattr(params, "shape", None) != (self.n_params,):
-            raise ValueError(f"params must have shape ({self.n_params},), got "
+            raise ValueError(f"{name} must have shape ({self.n_params},), got "
                              f"{getattr(params, 'shape', type(params).__name__)}")
+        if getattr(getattr(params, "dtype", None), "kind", None) != "f":
+            raise TypeError(f"{name} must hold floating point values, got dtype "
+                            f"{getattr(params, 'dtype', None)}")
+        if backend.array_module(params) is not self.xp:  # host weights, GPU net
+            return self._W_as(params)
         return params
 
     def _layer_input(self, i, acts, params, out=None):
@@ -375,6 +455,7 @@ class FFNet:
             Only with ``deriv=True``: ``d_activation`` of each layer.
         """
         params = self._check_params(params)
+        deriv = val.check_bool(deriv, "deriv")
         inputs = val.as_batch(inputs, "inputs", self.shape[0], 2, self.dtype, self.xp)
         acts, d_acts = [None] * self.n_layers, [None] * self.n_layers
         for i, layer in enumerate(self.layers):
@@ -411,6 +492,11 @@ class FFNet:
         -------
         float
         """
+        if W is not None:
+            self._check_params(W, "W")
+        if loss_type is not None and not isinstance(loss_type, loss_funcs.LossFunction):
+            raise TypeError(f"loss_type must be a LossFunction, got "
+                            f"{val.describe(loss_type)}")
         if inputs is None:
             if self.inputs is None:
                 raise ValueError("no cached minibatch: pass inputs and targets "
@@ -421,7 +507,10 @@ class FFNet:
         acts = self._forward_for_error(inputs, W)
         targets = self._as_targets(targets, acts[0])
         loss = self.loss_type if loss_type is None else loss_type
-        return float(loss.batch_loss(acts, targets))
+        value = float(loss.batch_loss(acts, targets))
+        if self.comm is not None:  # mean over every process's data
+            value = distributed.allreduce_error(self.comm, value, loss, targets)
+        return value
 
     def _forward_for_error(self, inputs, W):
         return self.forward(inputs, W)
@@ -442,7 +531,8 @@ class FFNet:
 
     def run_epochs(self, inputs, targets, optimizer, max_epochs=100,
                    minibatch_size=None, test=None, test_err=None, target_err=1e-6,
-                   plotting=False, file_output=None, print_period=10):
+                   plotting=False, file_output=None, print_period=10, resume=False,
+                   max_failures=training.MAX_FAILURES, comm=None):
         """Train the network.
 
         Parameters
@@ -470,23 +560,56 @@ class FFNet:
             Write the plot series to ``<file_output or "HF">_plots.pkl``
             every epoch (see :func:`hessianfree.dataplotter.run`).
         file_output : str, optional
-            File name prefix; the best weights are saved to
-            ``<file_output>_weights.npy`` every epoch.
+            File name prefix; every epoch the best weights are saved to
+            ``<file_output>_weights.npy`` and everything needed to continue
+            the run to ``<file_output>_checkpoint.npz``, each written
+            atomically (see :mod:`hessianfree.checkpoint`).
         print_period : int or None
-            Print progress every this many epochs (None: silent).
+            Show progress: on a terminal a live progress bar (epochs and CG
+            iterations, errors, damping) that keeps a line every this many
+            epochs; otherwise a plain line every this many epochs.  None:
+            silent.
+        resume : bool
+            Continue from ``<file_output>_checkpoint.npz`` if it exists
+            (weights, optimizer state, rng state, errors and plots), so that
+            an interrupted run ends exactly where an uninterrupted one would;
+            ``max_epochs`` counts all epochs, including those done before.
+            Without a checkpoint the run starts from scratch.
+        max_failures : int or None
+            Stop with :class:`~hessianfree.training.NonFiniteError` after this
+            many updates in a row failed with NaN or inf values (each one is
+            skipped with a :class:`~hessianfree.optimizers.NonFiniteWarning`
+            and raises the damping); None: never stop for that.
+        comm : mpi4py.MPI.Intracomm, optional
+            Train data-parallel over the processes of this MPI communicator
+            (e.g. ``MPI.COMM_WORLD`` under ``mpiexec -n K``): each process
+            passes its own shard of ``inputs``, ``targets`` and ``test``;
+            ``minibatch_size`` is the total over all processes.  Every
+            process ends with the same weights; only rank 0 prints, plots
+            and writes files.  See :mod:`hessianfree.distributed`.
 
         Returns
         -------
         list of float
-            The (test, else training) error after each epoch.  The weights with
-            the lowest of these are kept in ``best_W`` (error ``best_error``);
-            ``W`` holds the last weights.
+            The (test, else training) error after each epoch (including the
+            epochs before a resume).  The weights with the lowest of these are
+            kept in ``best_W`` (error ``best_error``); ``W`` holds the last
+            weights.
+
+        Raises
+        ------
+        hessianfree.training.NonFiniteError
+            After ``max_failures`` failed updates in a row.
+        hessianfree.checkpoint.CheckpointError
+            If the output files cannot be written (disk full, ...); the
+            previous checkpoint is intact.
         """
         return training.run_epochs(
             self, inputs, targets, optimizer, max_epochs=max_epochs,
             minibatch_size=minibatch_size, test=test, test_err=test_err,
             target_err=target_err, plotting=plotting, file_output=file_output,
-            print_period=print_period)
+            print_period=print_period, resume=resume, max_failures=max_failures,
+            comm=comm)
 
     def cache_minibatch(self, inputs, targets, minibatch=None):
         """Store a minibatch and its activations for the derivative passes.
@@ -499,20 +622,27 @@ class FFNet:
             A number of examples to draw at random (with ``self.rng``), or the
             indices of the examples to use.  Default: all of them.
         """
-        if minibatch is not None:
-            if isinstance(minibatch, numbers.Integral):
-                n = len(inputs)
-                minibatch = self.rng.permutation(n)[:min(int(minibatch), n)]
-            minibatch = np.asarray(minibatch)
-            inputs, targets = inputs[minibatch], targets[minibatch]
         inputs = val.as_batch(inputs, "inputs", self.shape[0], self._data_ndim,
                               self.dtype, self.xp)
         targets = self._as_targets(targets, inputs)
+        if minibatch is not None:
+            minibatch = self.xp.asarray(self._minibatch_indices(minibatch,
+                                                                inputs.shape[0]))
+            inputs, targets = inputs[minibatch], targets[minibatch]
         acts, d_acts = self._cache_activations(inputs)
         self.inputs, self.targets = inputs, targets
         self._buffers = {}
         self._batch = self._make_cache(acts, d_acts, self.activations, targets)
         self._curv, self._curv_indices = self._batch, None
+
+    def _minibatch_indices(self, minibatch, n):
+        """Example indices for ``cache_minibatch(..., minibatch)`` (drawn
+        with ``self.rng`` when ``minibatch`` is a number)."""
+        if isinstance(minibatch, numbers.Integral) and \
+                not isinstance(minibatch, (bool, np.bool_)):
+            size = val.check_positive_int(minibatch, "minibatch")
+            return self.rng.permutation(n)[:min(size, n)]
+        return _check_indices(minibatch, "minibatch", n)
 
     #: Number of axes of the data (batch, units); RNNet adds time.
     _data_ndim = 2
@@ -553,12 +683,7 @@ class FFNet:
         if indices is None:
             self._curv, self._curv_indices = self._batch, None
             return
-        indices = np.asarray(indices)
-        if indices.ndim != 1 or indices.size == 0 or indices.dtype.kind not in "iu":
-            raise ValueError("indices must be a non-empty 1-D array of example "
-                             "indices")
-        if indices.min() < 0 or indices.max() >= self.inputs.shape[0]:
-            raise ValueError(f"indices must lie in [0, {self.inputs.shape[0]})")
+        indices = _check_indices(indices, "indices", self.inputs.shape[0])
         idx = self.xp.asarray(indices)
         take = [None if a is None else self._take(a, idx) for a in self._batch.acts]
         d_take = [None if d is None else self._take(d, idx) for d in self._batch.d_acts]
@@ -669,17 +794,26 @@ class FFNet:
         squared_grad : (n_params,) array
             Only with ``squared=True``.
         """
+        squared = val.check_bool(squared, "squared")
         self._check_cached()
         scale = self._batch.scale
         errors = [None if e is None else self._internal(e * scale)
                   for e in self.loss_type.d_loss(self.activations, self.targets)]
         if not squared:
-            return self._gradient(errors)
+            return self._combine([self._gradient(errors)], self.inputs.shape[0])[0]
         grad = self.xp.empty(self.n_params, dtype=self.dtype)
         sq = self.xp.empty_like(grad)
         self._backward(errors, grad, self._batch, squared=sq)
         sq *= self.dtype.type(self.inputs.shape[0])  # the errors carry 1/N; squared 1/N^2
-        return grad, sq
+        return tuple(self._combine([grad, sq], self.inputs.shape[0]))
+
+    def _combine(self, arrays, n_examples):
+        """Means over this process's ``n_examples`` examples -> means over
+        the examples of every process of ``self.comm``, in place (nothing
+        to do without one; see :func:`hessianfree.distributed.allreduce_mean`)."""
+        if self.comm is not None:
+            distributed.allreduce_mean(self.comm, arrays, n_examples)
+        return arrays
 
     def _gradient(self, errors):
         """Backpropagate the scaled loss errors into a new gradient vector."""
@@ -731,6 +865,12 @@ class FFNet:
         -------
         (n_params,) array
         """
+        for name, x in (("v", v), ("out", out)):  # cheap checks: CG calls this often
+            if (x is not None or name == "v") and (
+                    getattr(x, "shape", None) != (self.n_params,) or
+                    getattr(getattr(x, "dtype", None), "kind", None) != "f"):
+                val.check_vector(x, name, self.n_params)  # raises
+        damping = val.check_real(damping, "damping")
         self._check_cached()
         cache = self._curv
         R_acts = self._R_forward(v, cache)
@@ -742,9 +882,16 @@ class FFNet:
         if out is None:
             out = self.xp.empty(self.n_params, dtype=self.dtype)
         self._backward(errors, out, cache)
+        self._combine([out], self._n_curvature())
         if damping:
             out += self.dtype.type(damping) * v
         return out
+
+    def _n_curvature(self):
+        """Number of examples :meth:`calc_G` averages over on this process."""
+        if self._curv_indices is None:
+            return self.inputs.shape[0]
+        return len(self._curv_indices)
 
     # ------------------------------------------------------ derivative checks
     def _host_float64(self, x):
@@ -767,6 +914,7 @@ class FFNet:
         DerivativeCheckError
             If they disagree (use ``debug=True``/float64 for tight checks).
         """
+        val.check_vector(grad, "grad", self.n_params)
         W0 = self._host_float64(self.W)
         numeric = dc.central_difference(
             lambda W: self.error(self._W_as(W)), W0, self._check_eps())[0]
@@ -822,7 +970,8 @@ class FFNet:
             np.zeros(acts[i].size) if d is None
             else self._host_float64(d).ravel() / targets.shape[0]
             for i, d in enumerate(d2_loss) if i > 0])
-        return J.T @ (d2[:, None] * J) + damping * np.eye(self.n_params)
+        G = self._combine([J.T @ (d2[:, None] * J)], targets.shape[0])[0]
+        return G + damping * np.eye(self.n_params)
 
     def check_G(self, G_v, v, damping=0):
         """Compare a curvature product ``G_v`` with the explicitly formed
@@ -832,6 +981,9 @@ class FFNet:
         ------
         DerivativeCheckError
         """
+        val.check_vector(G_v, "G_v", self.n_params)
+        val.check_vector(v, "v", self.n_params)
+        damping = val.check_real(damping, "damping")
         expected = self.explicit_G(damping) @ self._host_float64(v)
         dc.assert_close("Gauss-Newton product", self._host_float64(G_v), expected,
                         *self._check_tols())

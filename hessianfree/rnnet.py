@@ -18,7 +18,7 @@ import numpy as np
 
 from hessianfree import nonlinearities as nl
 from hessianfree import validation as val
-from hessianfree.ffnet import FFNet, apply_derivative
+from hessianfree.ffnet import FFNet, apply_derivative, check_init_params
 
 
 def _flat(arrays):
@@ -71,9 +71,7 @@ class RNNet(FFNet):
         shape = val.check_shape(shape)
         rec_layers = self._check_rec_layers(rec_layers, len(shape))
         truncation = self._check_truncation(truncation)
-        if W_rec_params is not None and not isinstance(W_rec_params, dict):
-            raise TypeError("W_rec_params must be a dict of init_weights "
-                            f"arguments, got {type(W_rec_params).__name__}")
+        check_init_params(W_rec_params, "W_rec_params")
         self.rec_layers, self.truncation = rec_layers, truncation
         self._W_rec_params = W_rec_params
         super().__init__(shape, **kwargs)
@@ -83,12 +81,10 @@ class RNNet(FFNet):
     def _check_rec_layers(rec_layers, n_layers):
         if rec_layers is None:
             return list(range(1, n_layers - 1))
-        if isinstance(rec_layers, numbers.Integral) or not hasattr(rec_layers, "__iter__"):
-            raise TypeError(f"rec_layers must be a list of layer indices, got "
-                            f"{rec_layers!r}")
-        rec_layers = list(rec_layers)
+        rec_layers = val.check_sequence(rec_layers, "rec_layers (layer indices)")
         for i in rec_layers:
-            if not isinstance(i, numbers.Integral) or not 0 < i < n_layers:
+            if isinstance(i, (bool, np.bool_)) or not isinstance(i, numbers.Integral) \
+                    or not 0 < i < n_layers:
                 raise ValueError(f"rec_layers contains {i!r}: recurrent layers must "
                                  f"be in [1, {n_layers}) (the input layer cannot be "
                                  f"recurrent)")
@@ -164,6 +160,7 @@ class RNNet(FFNet):
             Only with ``deriv=True``.
         """
         params = self._check_params(params)
+        deriv = val.check_bool(deriv, "deriv")
         if isinstance(inputs, nl.Plant):
             source, n_batch = inputs, self._check_plant(inputs)[0]
         else:
@@ -229,7 +226,8 @@ class RNNet(FFNet):
         for t in range(n_steps):
             for i in range(self.n_layers):
                 if i == 0:
-                    x = plant(acts[-1][t - 1] if t > 0 else None)
+                    # plants are host code: they see NumPy arrays
+                    x = plant(self._host(acts[-1][t - 1]) if t > 0 else None)
                     x = val.as_batch(x, "the plant's output (its __call__)",
                                      self.shape[0], 2, self.dtype, self.xp)
                     if x.shape[0] != n_batch:

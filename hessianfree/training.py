@@ -1,49 +1,54 @@
 """The training loop behind :meth:`FFNet.run_epochs` (and RNNet's).
 
 Each epoch: pick a minibatch, cache its activations, ask the optimizer for
-an update, apply it if it is finite, evaluate the test (or training) error,
-keep the best weights, record the plot series, and decide whether to stop.
+an update, apply it if it and the error after it are finite, evaluate the
+test (or training) error, keep the best weights, record the plot series,
+write the output files and the checkpoint, and decide whether to stop.
+
+Faults are handled where they arise: the optimizer rejects a non-finite
+gradient, curvature product or CG step (:class:`NonFiniteWarning`); the loop
+undoes an update after which the error is not finite.  Each failed update
+raises the damping and warns with the epoch and the quantity;
+``max_failures`` failures in a row stop the run with :class:`NonFiniteError`
+(the best weights stay in ``net.best_W`` and on disk).  With ``file_output``
+set every epoch ends with a checkpoint (:mod:`hessianfree.checkpoint`), and
+``resume=True`` continues from it.
 """
 
+import dataclasses
+import math
 import numbers
 import os
 import pickle
-import tempfile
 import time
 import warnings
 
 import numpy as np
 
+from hessianfree import checkpoint
+from hessianfree import distributed
 from hessianfree import loss_funcs
 from hessianfree import validation as val
+from hessianfree.checkpoint import CheckpointError, write_atomically  # noqa: F401
 from hessianfree.nonlinearities import Plant
-from hessianfree.optimizers import Optimizer
+from hessianfree.optimizers import NonFiniteWarning, Optimizer, UPDATE_NONFINITE
+from hessianfree.progress import Progress
 
 #: Stop when the test error is higher than it was this many epochs earlier.
 OVERFIT_WINDOW = 10
+#: Default number of failed (non-finite) updates in a row that stops a run.
+MAX_FAILURES = 10
+
+
+class NonFiniteError(FloatingPointError):
+    """Training stopped because ``max_failures`` updates in a row failed
+    with NaN or inf values.  ``net.best_W`` (and ``<file_output>_weights.npy``)
+    hold the best weights found before."""
 
 
 def plot_filename(file_output):
     """Name of the pickled plot series for a ``file_output`` prefix."""
     return f"{file_output or 'HF'}_plots.pkl"
-
-
-def write_atomically(filename, write):
-    """Call ``write(fileobj)`` on a temporary file, then rename it over
-    ``filename``, so that readers never see a half-written file."""
-    directory = os.path.dirname(os.path.abspath(filename))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_",
-                               suffix=os.path.basename(filename))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filename)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_plots(plots, file_output):
@@ -52,8 +57,48 @@ def save_plots(plots, file_output):
                      lambda f: pickle.dump(plots, f, protocol=pickle.HIGHEST_PROTOCOL))
 
 
+def _check_options(file_output, print_period, resume, max_failures):
+    if print_period is not None:
+        val.check_positive_int(print_period, "print_period")
+    if max_failures is not None:
+        val.check_positive_int(max_failures, "max_failures")
+    if not isinstance(resume, (bool, np.bool_)):
+        raise TypeError(f"resume must be True or False, got {resume!r}")
+    if file_output is None:
+        if resume:
+            raise ValueError("resume=True needs file_output (the prefix the "
+                             "checkpoint was written under)")
+        return
+    if not isinstance(file_output, (str, os.PathLike)):
+        raise TypeError(f"file_output must be a file name prefix, got {file_output!r}")
+    if "\0" in os.fspath(file_output):
+        raise ValueError(f"file_output must not contain a null byte, got {file_output!r}")
+
+
+def check_writable(file_output, plotting):
+    """Raise before training if the output files cannot be created (missing
+    directory, no permission, name too long, disk full)."""
+    names = [checkpoint.checkpoint_filename(file_output),
+             checkpoint.weights_filename(file_output)] if file_output is not None else []
+    if plotting:
+        names.append(plot_filename(file_output))
+    what = "file_output" if file_output is not None else "plotting=True"
+    for name in names:
+        directory = os.path.dirname(os.path.abspath(name))
+        if not os.path.isdir(directory):
+            raise ValueError(f"{what}: directory {directory!r} (for {name!r}) does "
+                             f"not exist")
+        try:
+            checkpoint.write_atomically(name + ".writable", lambda f: f.write(b"0"))
+            os.remove(name + ".writable")
+        except OSError as e:
+            raise CheckpointError(f"{what}: cannot write {name!r} "
+                                  f"({e.strerror or e})") from e
+
+
 def check_run_args(net, inputs, targets, optimizer, max_epochs, minibatch_size,
-                   test, test_err, target_err, file_output, print_period):
+                   test, test_err, target_err, file_output, print_period,
+                   resume=False, max_failures=MAX_FAILURES):
     """Validate :meth:`FFNet.run_epochs` arguments before anything changes.
 
     Returns the data converted to the network's array module:
@@ -65,15 +110,12 @@ def check_run_args(net, inputs, targets, optimizer, max_epochs, minibatch_size,
     val.check_positive_int(max_epochs, "max_epochs")
     if minibatch_size is not None:
         val.check_positive_int(minibatch_size, "minibatch_size")
-    if print_period is not None:
-        val.check_positive_int(print_period, "print_period")
     if test_err is not None and not isinstance(test_err, loss_funcs.LossFunction):
         raise TypeError("test_err must be a LossFunction (e.g. "
                         f"ClassificationError()), got {type(test_err).__name__}")
     if not isinstance(target_err, numbers.Real) or isinstance(target_err, bool):
         raise TypeError(f"target_err must be a number, got {target_err!r}")
-    if file_output is not None and not isinstance(file_output, (str, os.PathLike)):
-        raise TypeError(f"file_output must be a file name prefix, got {file_output!r}")
+    _check_options(file_output, print_period, resume, max_failures)
     if isinstance(inputs, Plant):
         if targets is not None:
             raise ValueError("targets must be None when inputs is a Plant "
@@ -107,7 +149,7 @@ def apply_update(net, delta, epoch):
     xp = net.xp
     if not bool(xp.all(xp.isfinite(delta))):
         warnings.warn(f"epoch {epoch}: the update holds NaN or inf; skipped it",
-                      RuntimeWarning, stacklevel=3)
+                      NonFiniteWarning, stacklevel=3)
         return False
     net.W += delta
     return True
@@ -117,58 +159,301 @@ def record(plots, name, value):
     plots.setdefault(name, []).append(float(value))
 
 
-def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=None,
-               test=None, test_err=None, target_err=1e-6, plotting=False,
-               file_output=None, print_period=10):
-    """Train ``net``; see :meth:`hessianfree.FFNet.run_epochs`."""
-    inputs, targets, test = check_run_args(
-        net, inputs, targets, optimizer, max_epochs, minibatch_size, test,
-        test_err, target_err, file_output, print_period)
+# ------------------------------------------------------------ run state
+@dataclasses.dataclass
+class RunState:
+    """Bookkeeping of one training run beyond the network and optimizer
+    (saved in the checkpoint with them).
+
+    Attributes
+    ----------
+    epoch : int
+        Number of completed epochs.
+    errors : list of float
+        The (test, else training) error after each epoch.
+    failures : int
+        Failed (non-finite) updates in a row.
+    elapsed : float
+        Seconds of training so far (over all resumed calls).
+    saved_epoch : int or None
+        ``epoch`` of the checkpoint on disk (None: none written yet).
+    """
+
+    epoch: int = 0
+    errors: list = dataclasses.field(default_factory=list)
+    failures: int = 0
+    elapsed: float = 0.0
+    saved_epoch: int = None
+
+
+def _checkpoint_contents(net, optimizer, run):
+    kind, state = checkpoint.rng_state(net.rng)
+    meta = {"network": type(net).__name__, "n_params": net.n_params,
+            "dtype": str(net.dtype), "optimizer": type(optimizer).__name__,
+            "epoch": run.epoch, "errors": run.errors, "failures": run.failures,
+            "elapsed": run.elapsed, "best_error": net.best_error, "plots": net.plots,
+            "rng": {"kind": kind, "state": state},
+            "optimizer_state": optimizer.state_dict()}
+    return meta, {"W": net.W, "best_W": net.best_W}
+
+
+def read_checkpoint(net, optimizer, file_output):
+    """Load and check the checkpoint of ``file_output`` against this run.
+
+    Returns ``(meta, arrays)``, or None when there is no checkpoint.  Raises
+    ValueError if it does not fit the network, optimizer or rng.
+    """
+    filename = checkpoint.checkpoint_filename(file_output)
+    if not os.path.exists(filename):
+        return None
+    meta, arrays = checkpoint.load(filename)
+    try:
+        _check_checkpoint(net, optimizer, meta, arrays)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"cannot resume from {filename!r}: "
+                         f"{e if not isinstance(e, KeyError) else f'{e} missing'}"
+                         ) from e
+    return meta, arrays
+
+
+def _check_checkpoint(net, optimizer, meta, arrays):
+    own = {"network": type(net).__name__, "n_params": net.n_params,
+           "dtype": str(net.dtype), "optimizer": type(optimizer).__name__}
+    for key, value in own.items():
+        if meta[key] != value:
+            raise ValueError(f"it was written with {key} {meta[key]!r}, this run "
+                             f"has {value!r}")
+    for name in ("W", "best_W"):
+        W = arrays[name]
+        if W.shape != (net.n_params,) or W.dtype.kind != "f" or \
+                not np.all(np.isfinite(W)):
+            raise ValueError(f"{name} is not a finite vector of {net.n_params} floats")
+    epoch, failures = meta["epoch"], meta["failures"]
+    if not (isinstance(epoch, int) and isinstance(failures, int) and epoch >= 0
+            and failures >= 0 and len(meta["errors"]) == epoch):
+        raise ValueError("its epoch count or error list is inconsistent")
+    checkpoint.check_rng_state(net.rng, meta["rng"]["kind"], meta["rng"]["state"])
+
+
+def _restore(net, optimizer, saved):
+    """Put the network and optimizer into the checkpointed state."""
+    meta, arrays = saved
+    previous = optimizer.net
+    optimizer.net = net  # load_state_dict converts arrays for this network
+    try:
+        optimizer.load_state_dict(meta["optimizer_state"])
+    except (KeyError, TypeError, ValueError) as e:
+        optimizer.net = previous
+        raise ValueError(f"cannot resume: the optimizer state in the checkpoint "
+                         f"does not fit: {e}") from e
+    net.optimizer = optimizer
+    net.W[...] = net.xp.asarray(arrays["W"], dtype=net.dtype)
+    net.best_W = net.xp.asarray(arrays["best_W"], dtype=net.dtype)
+    net.best_error = float(meta["best_error"])
+    net.plots = {name: [float(v) for v in series]
+                 for name, series in meta["plots"].items()}
+    checkpoint.set_rng_state(net.rng, meta["rng"]["state"])
+    return RunState(epoch=meta["epoch"], errors=[float(e) for e in meta["errors"]],
+                    failures=meta["failures"], elapsed=float(meta["elapsed"]),
+                    saved_epoch=meta["epoch"])
+
+
+def _start(net, optimizer, saved):
+    if saved is not None:
+        return _restore(net, optimizer, saved)
     net.optimizer = optimizer
     net.best_W, net.best_error = net.W.copy(), np.inf
-    net.plots = plots = {}
-    errors = []
-    start = time.perf_counter()
-    for epoch in range(max_epochs):
-        printing = print_period is not None and epoch % print_period == 0
-        batch_in, batch_t = net._epoch_data(inputs, targets, minibatch_size)
-        net.cache_minibatch(batch_in, batch_t)
-        delta = optimizer.compute_update(printing=printing)
-        apply_update(net, delta, epoch)
+    net.plots = {}
+    return RunState()
 
-        train_error = net.error()
-        if test is None:
-            error = train_error
-        else:
-            error = net.error(inputs=test[0], targets=test[1], loss_type=test_err)
-        errors.append(error)
-        if error < net.best_error:
-            net.best_error, net.best_W = error, net.W.copy()
 
-        record(plots, "training error (log)", train_error)
-        if test is not None:
-            record(plots, "test error (log)", error)
-        record(plots, "time (s)", time.perf_counter() - start)
-        for name, series in getattr(optimizer, "plots", {}).items():
-            if series:
-                plots[name] = list(series)
-        if printing:
-            print(f"epoch {epoch}: {'test' if test is not None else 'training'} "
-                  f"error {error:.6g} ({time.perf_counter() - start:.1f} s)")
+# ------------------------------------------------------------ one epoch
+def _compute_update(optimizer, printing, registry):
+    """``optimizer.compute_update`` with its NonFiniteWarnings collected (the
+    loop re-issues them with the epoch); other warnings pass through."""
+    caught = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            delta = optimizer.compute_update(printing=printing)
+    finally:
+        faults = []
+        for w in caught:
+            if issubclass(w.category, NonFiniteWarning):
+                faults.append(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
+                                       registry=registry, source=w.source)
+    return delta, faults
+
+
+def _evaluate(net, test, test_err):
+    train_error = net.error()
+    if test is None:
+        return train_error, train_error
+    return train_error, net.error(inputs=test[0], targets=test[1], loss_type=test_err)
+
+
+def _update_and_evaluate(net, optimizer, delta, test, test_err, faults):
+    """Apply ``delta`` unless it, or the error after it, is not finite (then
+    the weights stay as they were and the optimizer is told).  Appends what
+    went wrong to ``faults``; returns ``(train_error, error)``."""
+    xp = net.xp
+    if not bool(xp.all(xp.isfinite(delta))):
+        faults.append("the update returned by the optimizer holds NaN or inf; "
+                      "skipped it")
+        optimizer.discard_update()
+        return _evaluate(net, test, test_err)
+    if not bool(xp.any(delta != 0)):
+        return _evaluate(net, test, test_err)
+    previous = net.W.copy()
+    net.W += delta
+    with np.errstate(over="ignore", invalid="ignore"):
+        errors = _evaluate(net, test, test_err)
+    bad = [name for name, e in zip(("training", "test"), errors) if not math.isfinite(e)]
+    if not bad:
+        return errors
+    faults.append(f"the {bad[0]} error after the update is NaN or inf; undid the "
+                  "update")
+    xp.copyto(net.W, previous)
+    optimizer.discard_update()
+    return _evaluate(net, test, test_err)
+
+
+def _train_epoch(net, optimizer, data, run, progress, printing, registry):
+    """One epoch; returns the messages about failed quantities (empty if the
+    update went through)."""
+    inputs, targets, minibatch_size, test, test_err = data
+    progress.start_epoch(run.epoch, optimizer, printing)
+    batch_in, batch_t = net._epoch_data(inputs, targets, minibatch_size)
+    net.cache_minibatch(batch_in, batch_t)
+    optimizer.last_status = None
+    delta, faults = _compute_update(optimizer, printing, registry)
+    if optimizer.last_status == UPDATE_NONFINITE and not faults:
+        faults.append("the optimizer rejected the update (NaN or inf)")
+    train_error, error = _update_and_evaluate(net, optimizer, delta, test,
+                                              test_err, faults)
+    run.errors.append(error)
+    run.epoch += 1
+    if error < net.best_error:
+        net.best_error, net.best_W = error, net.W.copy()
+    record(net.plots, "training error (log)", train_error)
+    if test is not None:
+        record(net.plots, "test error (log)", error)
+    return train_error, error, faults
+
+
+def _report_faults(faults, epoch, run, max_failures):
+    run.failures = run.failures + 1 if faults else 0
+    limit = "no limit" if max_failures is None else f"the run stops at {max_failures}"
+    for fault in faults:
+        warnings.warn(f"epoch {epoch}: {fault} ({run.failures} failed update"
+                      f"{'s' if run.failures > 1 else ''} in a row; {limit})",
+                      NonFiniteWarning, stacklevel=4)
+
+
+def _write_outputs(net, optimizer, run, plotting, file_output):
+    """Plot file, best weights and checkpoint; a failure becomes a
+    :class:`CheckpointError` that says what is still intact."""
+    filename = plot_filename(file_output)
+    try:
         if plotting:
-            save_plots(plots, file_output)
+            save_plots(net.plots, file_output)
         if file_output is not None:
-            write_atomically(f"{file_output}_weights.npy",
-                             lambda f: np.save(f, net._host(net.best_W)))
+            filename = checkpoint.weights_filename(file_output)
+            write_atomically(filename, lambda f: np.save(f, net._host(net.best_W)))
+            filename = checkpoint.checkpoint_filename(file_output)
+            checkpoint.save(filename, *_checkpoint_contents(net, optimizer, run))
+    except OSError as e:
+        intact = ("no checkpoint had been written yet" if run.saved_epoch is None else
+                  f"the checkpoint after epoch {run.saved_epoch - 1} is intact")
+        message = (f"epoch {run.epoch - 1}: could not write {filename!r} "
+                   f"({e.strerror or e}); {intact}. Free space or fix the directory, "
+                   f"then continue with run_epochs(..., resume=True)")
+        raise (CheckpointError(message) if e.errno is None else
+               CheckpointError(e.errno, message)) from e
+    if file_output is not None:
+        run.saved_epoch = run.epoch
 
-        if error < target_err:
-            if print_period is not None:
-                print(f"target error {target_err:g} reached after {epoch + 1} epochs")
-            break
-        if (test is not None and len(errors) > OVERFIT_WINDOW
-                and error > errors[-OVERFIT_WINDOW - 1]):
-            if print_period is not None:
-                print(f"test error rose over {OVERFIT_WINDOW} epochs; stopping "
-                      f"after {epoch + 1} epochs")
-            break
-    return errors
+
+def _stop_reason(errors, target_err, has_test):
+    if not errors:
+        return None
+    if errors[-1] < target_err:
+        return f"target error {target_err:g} reached after {len(errors)} epochs"
+    if (has_test and len(errors) > OVERFIT_WINDOW
+            and errors[-1] > errors[-OVERFIT_WINDOW - 1]):
+        return (f"test error rose over {OVERFIT_WINDOW} epochs; stopping after "
+                f"{len(errors)} epochs")
+    return None
+
+
+def _check_failures(net, run, faults, max_failures, file_output):
+    if max_failures is None or run.failures < max_failures:
+        return
+    where = "net.best_W" + ("" if file_output is None else
+                            f" and {checkpoint.weights_filename(file_output)!r}")
+    raise NonFiniteError(
+        f"epoch {run.epoch - 1}: {run.failures} updates in a row failed with NaN or "
+        f"inf values (last: {faults[-1]}); stopping.  The best weights (error "
+        f"{net.best_error:.6g}) are in {where}; W holds the last finite weights.")
+
+
+def _merge_optimizer_plots(plots, optimizer):
+    for name, series in getattr(optimizer, "plots", {}).items():
+        if series:
+            plots[name] = list(series)
+
+
+def _damping_and_cg(optimizer):
+    damping = getattr(optimizer, "damping", None)
+    last_cg = getattr(optimizer, "last_cg", None)
+    return damping, None if last_cg is None else last_cg.n_iters
+
+
+# ------------------------------------------------------------- the loop
+def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=None,
+               test=None, test_err=None, target_err=1e-6, plotting=False,
+               file_output=None, print_period=10, resume=False,
+               max_failures=MAX_FAILURES, comm=None):
+    """Train ``net``; see :meth:`hessianfree.FFNet.run_epochs`."""
+    if comm is not None:  # data-parallel; it calls back here with comm=None
+        return distributed.run_epochs(**locals())
+    plotting = val.check_bool(plotting, "plotting")
+    inputs, targets, test = check_run_args(
+        net, inputs, targets, optimizer, max_epochs, minibatch_size, test,
+        test_err, target_err, file_output, print_period, resume, max_failures)
+    if distributed.is_root(net):
+        check_writable(file_output, plotting)
+    saved = read_checkpoint(net, optimizer, file_output) if resume else None
+    run = _start(net, optimizer, saved)
+    if file_output is not None and distributed.is_root(net):
+        for name in (checkpoint.checkpoint_filename(file_output),
+                     checkpoint.weights_filename(file_output), plot_filename(file_output)):
+            checkpoint.remove_stale_temporaries(name)
+    data = (inputs, targets, minibatch_size, test, test_err)
+    progress = Progress(max_epochs, print_period)
+    start, registry = time.perf_counter() - run.elapsed, {}
+    reason = _stop_reason(run.errors, target_err, test is not None)
+    try:
+        while reason is None and run.epoch < max_epochs:
+            epoch = run.epoch
+            printing = print_period is not None and epoch % print_period == 0
+            train_error, error, faults = _train_epoch(net, optimizer, data, run,
+                                                      progress, printing, registry)
+            _report_faults(faults, epoch, run, max_failures)
+            run.elapsed = time.perf_counter() - start
+            record(net.plots, "time (s)", run.elapsed)
+            _merge_optimizer_plots(net.plots, optimizer)
+            progress.end_epoch(epoch, run.elapsed, train_error,
+                               None if test is None else error,
+                               *_damping_and_cg(optimizer))
+            if distributed.is_root(net):  # only rank 0 writes files
+                _write_outputs(net, optimizer, run, plotting, file_output)
+            _check_failures(net, run, faults, max_failures, file_output)
+            reason = _stop_reason(run.errors, target_err, test is not None)
+    finally:
+        progress.close(optimizer)
+    if reason is not None:
+        progress.message(reason)
+    return run.errors

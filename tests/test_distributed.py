@@ -1,0 +1,253 @@
+"""Data-parallel training over MPI (hessianfree.distributed).
+
+The multi-process tests launch the scripts in ``tests/mpi_scripts`` with
+``mpiexec -n 2`` and ``-n 3`` (unequal shards) and compare, on rank 0, the
+data-parallel results with one process working on the concatenated data.
+They skip when mpi4py or ``mpiexec`` is missing (``pip install ".[mpi]"``
+brings both).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import hessianfree as hf
+from hessianfree import distributed
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPTS = os.path.join(HERE, "mpi_scripts")
+REPO = os.path.dirname(HERE)
+#: Seconds a launch may take before the test calls it a hang.
+TIMEOUT = 60
+
+
+def find_mpiexec():
+    """The ``mpiexec`` installed beside this Python (the MPI that mpi4py
+    uses when it came from the ``mpi`` extra), else the one on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return beside if os.access(beside, os.X_OK) else shutil.which("mpiexec")
+
+
+def have_mpi4py():
+    try:
+        import mpi4py  # noqa: F401  (mpi4py.MPI, which starts MPI, loads later)
+    except ImportError:
+        return False
+    return True
+
+
+MPIEXEC = find_mpiexec()
+HAVE_MPI4PY = have_mpi4py()
+needs_mpi4py = pytest.mark.skipif(not HAVE_MPI4PY,
+                                  reason='needs mpi4py: pip install ".[mpi]"')
+needs_mpiexec = pytest.mark.skipif(not (HAVE_MPI4PY and MPIEXEC),
+                                   reason='needs mpi4py and mpiexec: pip install ".[mpi]"')
+
+
+def launch(n, script, *args, cwd, extra=(), timeout=TIMEOUT):
+    """Run ``mpiexec -n n python script args`` one thread per process."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [REPO, SCRIPTS,
+                                                        os.environ.get("PYTHONPATH")])))
+    command = [MPIEXEC, *extra, "-n", str(n), sys.executable,
+               os.path.join(SCRIPTS, script), *map(str, args)]
+    # a process group of its own, so that a hang is cleaned up completely
+    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"mpiexec -n {n} {script} still ran after {timeout} s "
+                        f"(killed):\n{stdout}\n{stderr}")
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
+def run_json(n, script, *args, tmp_path, extra=()):
+    out = tmp_path / "results.json"
+    proc = launch(n, script, *args, out, cwd=tmp_path, extra=extra)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(out) as f:
+        return json.load(f), proc
+
+
+# ------------------------------------------------------ pure functions
+@pytest.mark.parametrize("minibatch, sizes", [
+    (10, [7, 9]), (14, [4, 11, 6]), (5, [1, 100, 3]), (90, [33, 33, 34]),
+    (7, [10, 10, 10]), (3, [50, 50, 50, 50])])
+def test_minibatch_shares_are_proportional_and_add_up(minibatch, sizes):
+    shares = distributed.minibatch_shares(minibatch, sizes)
+    exact = np.array(sizes) * minibatch / sum(sizes)
+    assert all(share >= 1 for share in shares)
+    assert all(share <= n for share, n in zip(shares, sizes))
+    if all(e >= 1 for e in exact):
+        assert sum(shares) == minibatch
+        assert np.all(np.abs(np.array(shares) - exact) < 1)
+
+
+def test_minibatch_shares_whole_data():
+    assert distributed.minibatch_shares(None, [3, 4]) == [None, None]
+    assert distributed.minibatch_shares(7, [3, 4]) == [None, None]
+    assert distributed.minibatch_shares(70, [3, 4]) == [None, None]
+
+
+def test_tiny_shard_still_draws_one_example():
+    assert distributed.minibatch_shares(5, [1, 100, 3]) == [1, 5, 1]
+
+
+def test_n_averaged_counts_examples_with_targets_for_classification():
+    t = np.ones((5, 3, 2))
+    t[0] = np.nan
+    t[1, 0] = np.nan
+    assert distributed.n_averaged(hf.loss_funcs.SquaredError(), t) == 5
+    assert distributed.n_averaged(hf.loss_funcs.ClassificationError(), t) == 3 * 3 + 2
+
+
+def test_without_comm_the_net_is_root_and_local():
+    net = hf.FFNet([2, 3, 1])
+    assert net.comm is None
+    assert distributed.is_root(net)
+
+
+# --------------------------------------------- one process, in process
+def xor_run(**kwargs):
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    t = np.array([[0], [1], [1], [0]], dtype=np.float32)
+    net = hf.FFNet([2, 5, 1], rng=np.random.default_rng(0))
+    errors = net.run_epochs(x, t, hf.opt.HessianFree(CG_iter=5, plotting=False),
+                            max_epochs=15, test=(x, t), print_period=None, **kwargs)
+    return net, errors
+
+
+@needs_mpi4py
+def test_world_of_one_is_exactly_the_single_process_code():
+    from mpi4py import MPI
+    distributed.reset_stats()
+    net, errors = xor_run(comm=MPI.COMM_SELF)
+    assert distributed.stats.calls == 0  # no reduction at all
+    ref, ref_errors = xor_run()
+    assert np.array_equal(net.W, ref.W) and errors == ref_errors
+    assert np.array_equal(net.best_W, ref.best_W)
+
+
+@needs_mpi4py
+def test_attached_world_of_one_gives_identical_bits():
+    from mpi4py import MPI
+    rng = np.random.default_rng(1)
+    x, t = rng.standard_normal((20, 3)), rng.random((20, 2))
+    net, ref = (hf.FFNet([3, 4, 2], rng=np.random.default_rng(2)) for _ in range(2))
+    distributed.attach(net, MPI.COMM_SELF)
+    for n in (net, ref):
+        n.cache_minibatch(x, t)
+    v = rng.standard_normal(net.n_params).astype(np.float32)
+    assert np.array_equal(net.calc_grad(), ref.calc_grad())
+    assert np.array_equal(net.calc_G(v, 0.5), ref.calc_G(v, 0.5))
+    assert net.error() == ref.error()
+    assert distributed.detach(net).comm is None
+
+
+def test_comm_must_be_a_communicator():
+    """A TypeError, or without mpi4py an ImportError naming the extra,
+    before anything changes."""
+    net = hf.FFNet([2, 3, 1])
+    W = net.W.copy()
+    error, match = ((TypeError, "comm must be an mpi4py") if HAVE_MPI4PY
+                    else (ImportError, r"hessianfree\[mpi\]"))
+    with pytest.raises(error, match=match):
+        net.run_epochs(np.zeros((4, 2)), np.zeros((4, 1)), hf.opt.HessianFree(),
+                       comm="COMM_WORLD")
+    with pytest.raises(error, match=match):
+        distributed.attach(net, object())
+    assert np.array_equal(net.W, W) and net.comm is None
+
+
+# ------------------------------------------------------ several processes
+TOLERANCE = 1e-12  # float64: the sums differ only in their order
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("kind, sizes", [
+    ("ff", [7, 9]), ("ff", [4, 11, 6]), ("rnn", [5, 8]), ("rnn", [3, 8, 5])])
+def test_distributed_matches_one_process_on_the_concatenated_data(kind, sizes,
+                                                                   tmp_path):
+    results, _ = run_json(len(sizes), "check_equivalence.py", kind,
+                          ",".join(map(str, sizes)), tmp_path=tmp_path)
+    for name in ("grad", "grad_sq", "G", "G_subset", "error", "error_W", "test_error",
+                 "test_class", "explicit_G"):
+        assert results[name] < TOLERANCE, name
+    # training: full shards with test shards, then epoch by epoch minibatches
+    assert results["n_epochs"] == 6
+    for name in ("train_W", "train_best_W", "train_errors", "train_damping",
+                 "minibatch_W", "precond_W"):
+        assert results[name] < 1e-9, name
+    assert results["precond_moved"] > 1e-3  # the weights did change
+    assert results["identical_W_on_all_ranks"]
+    assert results["identical_errors_on_all_ranks"]
+    assert results["comm_restored"]
+    assert results["minibatch_sizes"] == [results["minibatch_expected"]] * 5
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("n", [2, 3])
+def test_plants_on_every_process_simulate_their_share(n, tmp_path):
+    results, _ = run_json(n, "check_plant.py", tmp_path=tmp_path)
+    assert results["plant_grad"] < TOLERANCE and results["plant_error"] < TOLERANCE
+    # closed loop: the data follow the weights, and CG magnifies their last
+    # bits, so two epochs agree to ~1e-9 rather than to rounding
+    assert results["plant_W"] < 1e-6
+    assert results["plant_moved"] > 1e-2
+    assert results["identical_W_on_all_ranks"]
+
+
+@needs_mpiexec
+def test_only_rank_0_prints_and_writes_and_resume_continues_exactly(tmp_path):
+    results, proc = run_json(2, "check_io.py", tmp_path, tmp_path=tmp_path,
+                             extra=["-prepend-rank"])
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert any("epoch 2" in line for line in lines)
+    assert all(line.startswith("[0]") for line in lines), proc.stdout
+    assert results["files_after_3_epochs"] == ["run_checkpoint.npz", "run_plots.pkl",
+                                               "run_weights.npy"]
+    assert results["resumed_vs_whole"] == 0
+    assert results["identical_W_on_all_ranks"]
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("mode, n", [("collective", 2), ("collective", 3),
+                                     ("arguments", 2)])
+def test_an_exception_on_one_rank_ends_every_rank(mode, n, tmp_path):
+    proc = launch(n, "raise_on_rank.py", mode, cwd=tmp_path, timeout=30)
+    assert proc.returncode != 0
+    assert f"rank 1 of {n} raised; aborting all ranks" in proc.stderr
+    expected = ("injected failure on rank 1" if mode == "collective"
+                else "inputs must have 3 units")
+    assert expected in proc.stderr
+    assert "finished without an error" not in proc.stdout
+    assert proc.stderr.count("Traceback") == 1  # the failing rank's, once
+
+
+@needs_mpiexec
+def test_processes_that_disagree_all_raise_the_same_error(tmp_path):
+    proc = launch(2, "raise_on_rank.py", "mismatch", cwd=tmp_path, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    for rank in (0, 1):
+        assert f"rank {rank} raised ValueError: every process must pass the same " \
+               "kind of test data" in proc.stdout
+
+
+@needs_mpiexec
+def test_bad_arguments_on_one_rank_raise_on_every_rank(tmp_path):
+    proc = launch(2, "raise_on_rank.py", "bad_minibatch", cwd=tmp_path, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert "rank 1 raised ValueError: minibatch_size must be a positive int" in proc.stdout
+    assert "rank 0 raised ValueError: run_epochs on rank 1: ValueError: minibatch_size" \
+        in proc.stdout

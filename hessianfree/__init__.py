@@ -18,6 +18,8 @@ from hessianfree import optimizers  # noqa: E402
 from hessianfree import optimizers as opt  # noqa: E402
 from hessianfree.ffnet import FFNet  # noqa: E402
 from hessianfree.rnnet import RNNet  # noqa: E402
+from hessianfree import datasets  # noqa: E402
+from hessianfree import distributed  # noqa: E402
 
 
 def __getattr__(name):
@@ -28,5 +30,7 @@ def __getattr__(name):
         return importlib.import_module(f"hessianfree.{name}")
     raise AttributeError(f"module 'hessianfree' has no attribute {name!r}")
 
+
 __all__ = ["FFNet", "RNNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
-           "demos", "dataplotter", "gpu", "gpu_enabled", "__version__"]
+           "datasets", "distributed", "demos", "dataplotter", "gpu", "gpu_enabled",
+           "__version__"]

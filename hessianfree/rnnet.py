@@ -438,10 +438,14 @@ class RNNet(FFNet):
             d_s, d_s_next = d_s_next, d_s
         return delta
 
-    def _gradient(self, errors):
-        """Full or truncated backpropagation through time of the loss errors."""
+    def _gradient(self, errors, squared=None):
+        """Full or truncated backpropagation through time of the loss errors
+        (the squared per-example statistic always uses whole sequences)."""
         if self.truncation is None:
-            return super()._gradient(errors)
+            return super()._gradient(errors, squared)
+        if squared is not None:
+            self._backward(errors, self.xp.empty_like(squared), self._batch,
+                           squared=squared)
         n, k = self.truncation
         n_steps = self._batch.acts[0].shape[0]
         grad = self.xp.zeros(self.n_params, dtype=self.dtype)

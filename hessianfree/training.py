@@ -144,17 +144,6 @@ def select_minibatch(rng, n_examples, minibatch_size):
     return np.sort(rng.permutation(n_examples)[:minibatch_size])
 
 
-def apply_update(net, delta, epoch):
-    """Add ``delta`` to the weights unless it holds a non-finite value."""
-    xp = net.xp
-    if not bool(xp.all(xp.isfinite(delta))):
-        warnings.warn(f"epoch {epoch}: the update holds NaN or inf; skipped it",
-                      NonFiniteWarning, stacklevel=3)
-        return False
-    net.W += delta
-    return True
-
-
 def record(plots, name, value):
     plots.setdefault(name, []).append(float(value))
 
@@ -263,7 +252,7 @@ def _start(net, optimizer, saved):
         return _restore(net, optimizer, saved)
     net.optimizer = optimizer
     net.best_W, net.best_error = net.W.copy(), np.inf
-    net.plots = {}
+    net.plots, optimizer.plots = {}, {}
     return RunState()
 
 

@@ -374,3 +374,16 @@ def test_plant_whose_reset_changes_the_start_is_refused():
         else:
             with pytest.raises(ValueError, match="reset"):
                 run()
+
+
+def test_truncation_applies_to_the_preconditioner_gradient_and_debug_mode():
+    net = make_net([2, 4, 3], truncation=(2, 1))
+    net.cache_minibatch(*make_data(net, T=6))
+    grad = net.calc_grad()
+    grad_sq, sq = net.calc_grad(squared=True)
+    np.testing.assert_array_equal(grad_sq, grad)
+    assert np.all(sq >= 0) and np.any(sq > 0)
+    # debug mode checks curvature but not the (deliberately inexact) gradient
+    x, t = make_data(net, T=6)
+    net.run_epochs(x, t, optimizer=hf.opt.HessianFree(CG_iter=3, preconditioner=True),
+                   max_epochs=2, print_period=None)

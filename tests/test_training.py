@@ -144,3 +144,16 @@ def test_progress_printing(capsys):
                    print_period=2)
     out = capsys.readouterr().out
     assert "epoch 0" in out and "epoch 2" in out and "epoch 1:" not in out
+
+
+def test_optimizer_series_and_warm_start_follow_the_run():
+    opt = hf.opt.HessianFree(CG_iter=3)
+    net = hf.FFNet([2, 5, 1], rng=np.random.RandomState(0))
+    for _ in range(2):
+        net.run_epochs(XOR_IN, XOR_OUT, optimizer=opt, max_epochs=4, target_err=0,
+                       print_period=None)
+        assert len(net.plots["damping (log)"]) == len(net.plots["training error (log)"]) == 4
+    assert opt.state.init_delta is not None
+    other = hf.FFNet([2, 5, 1], rng=np.random.RandomState(1))
+    other.optimizer = opt  # a warm start from another network would be meaningless
+    assert opt.state.init_delta is None

@@ -860,10 +860,14 @@ class FFNet:
         R_acts = [None] * self.n_layers
         for i in range(1, self.n_layers):
             R_in = self._R_layer_input(i, cache.acts, R_acts, v)
-            out = R_in if cache.d_acts[i].ndim == R_in.ndim else \
-                self._buffer("R_act", i, R_in.shape)
-            R_acts[i] = apply_derivative(cache.d_acts[i], R_in, out)
+            R_acts[i] = self._R_activation(i, cache.d_acts[i], R_in)
         return R_acts
+
+    def _R_activation(self, i, d, R_in):
+        """:math:`R a = \\partial a / \\partial x \\cdot R x` for layer ``i``
+        (in place for elementwise derivatives)."""
+        out = R_in if d.ndim == R_in.ndim else self._buffer("R_act", i, R_in.shape)
+        return apply_derivative(d, R_in, out)
 
     def _R_layer_input(self, i, acts, R_acts, v):
         """R-input of layer ``i`` from its feed-forward connections:

@@ -335,9 +335,7 @@ class RNNet(FFNet):
             if self._steps_in_time(i):
                 R_acts[i] = self._R_steps(i, R_in, d_acts[i])
             else:
-                out = R_in if d_acts[i].ndim == R_in.ndim else \
-                    self._buffer("R_act", i, R_in.shape)
-                R_acts[i] = apply_derivative(d_acts[i], R_in, out)
+                R_acts[i] = self._R_activation(i, d_acts[i], R_in)
             R_flat[i] = R_acts[i].reshape(-1, self.shape[i])
         return R_acts
 

@@ -376,12 +376,8 @@ class _HiddenLayerLoss(LossFunction):
                 f"layers={self.layers!r})")
 
 
-class SparseL1(_HiddenLayerLoss):
-    """L1 penalty on hidden activations.
-
-    :math:`L = w \\sum_i |a_i - target|`, :math:`\\partial L/\\partial a_i =
-    w\\,\\mathrm{sign}(a_i - target)`, :math:`\\partial^2 L/\\partial a_i^2
-    = 0` (returned as None).
+class _SparsityLoss(_HiddenLayerLoss):
+    """Base of the sparsity penalties: pulls hidden activations to a target.
 
     Parameters
     ----------
@@ -395,7 +391,19 @@ class SparseL1(_HiddenLayerLoss):
 
     def __init__(self, weight, layers=None, target=0.0):
         super().__init__(weight, layers)
-        self.target = float(target)
+        self.target = val.check_real(target, "target")
+
+
+class SparseL1(_SparsityLoss):
+    """L1 penalty on hidden activations.
+
+    :math:`L = w \\sum_i |a_i - target|`, :math:`\\partial L/\\partial a_i =
+    w\\,\\mathrm{sign}(a_i - target)`, :math:`\\partial^2 L/\\partial a_i^2
+    = 0` (returned as None).
+
+    Takes ``weight`` (:math:`w`), ``layers`` (default: all but the first
+    and last layer) and ``target`` (the target activation level).
+    """
 
     def loss(self, activities, targets):
         return self._map(lambda a: self.weight * np.abs(a - self.target),
@@ -409,26 +417,16 @@ class SparseL1(_HiddenLayerLoss):
         return [None] * len(activities)
 
 
-class SparseL2(_HiddenLayerLoss):
+class SparseL2(_SparsityLoss):
     """L2 penalty on hidden activations.
 
     :math:`L = \\frac{w}{2} \\sum_i (a_i - target)^2`,
     :math:`\\partial L/\\partial a_i = w (a_i - target)`,
     :math:`\\partial^2 L/\\partial a_i^2 = w`.
 
-    Parameters
-    ----------
-    weight : float
-        Relative weight :math:`w` of the constraint.
-    layers : list of int or None
-        Layers it applies to (default: all except the first and last).
-    target : float
-        Target activation level.
+    Takes ``weight`` (:math:`w`), ``layers`` (default: all but the first
+    and last layer) and ``target`` (the target activation level).
     """
-
-    def __init__(self, weight, layers=None, target=0.0):
-        super().__init__(weight, layers)
-        self.target = float(target)
 
     def loss(self, activities, targets):
         def penalty(a):

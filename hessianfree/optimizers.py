@@ -47,16 +47,13 @@ def _all_finite(x):
 
 
 def _check_number(name, value, low=0.0, high=math.inf, low_open=False):
-    """``float(value)`` if it is a finite number in the bounds, else ValueError."""
+    """``float(value)`` if it is a finite number in the bounds, else ValueError
+    (:func:`hessianfree.validation.check_real`, with a non-number reported as
+    a bad value too)."""
     try:
-        number = math.nan if isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not (math.isfinite(number) and low <= number <= high) or \
-            (low_open and number == low):
-        bounds = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-        raise ValueError(f"{name} must be a finite number in {bounds}, got {value!r}")
-    return number
+        return val.check_real(value, name, low, high, low_open)
+    except TypeError as e:
+        raise ValueError(str(e)) from None
 
 
 class Optimizer:

@@ -43,27 +43,30 @@ def best_time(func, repeats):
     return float(np.median(times))
 
 
-def direct_gemms(shape, N, rng, dtype=np.float32):
-    """Callables issuing the calc_G and calc_grad GEMMs directly."""
-    acts = [rng.standard_normal((N, n)).astype(dtype) for n in shape]
-    deltas = [rng.standard_normal((N, n)).astype(dtype) for n in shape]
-    Ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in zip(shape, shape[1:])]
-    outs = [np.empty((N, n), dtype) for n in shape]
-    grads = [np.empty_like(W) for W in Ws]
+def direct_gemms(shape, N, rng, dtype=np.float32, xp=np):
+    """Callables issuing the calc_G and calc_grad GEMMs directly with the
+    array module ``xp`` (NumPy, or CuPy for ``bench/gpu_calc_G.py``)."""
+    def rand(*size):
+        return xp.asarray(rng.standard_normal(size).astype(dtype))
+    acts = [rand(N, n) for n in shape]
+    deltas = [rand(N, n) for n in shape]
+    Ws = [rand(a, b) for a, b in zip(shape, shape[1:])]
+    outs = [xp.empty((N, n), dtype) for n in shape]
+    grads = [xp.empty_like(W) for W in Ws]
 
     def G():
         for i, W in enumerate(Ws):
-            np.matmul(acts[i], W, out=outs[i + 1])            # a @ V
+            xp.matmul(acts[i], W, out=outs[i + 1])            # a @ V
             if i > 0:
-                np.matmul(acts[i], W, out=outs[i + 1])        # R_a @ W
-                np.matmul(deltas[i + 1], W.T, out=outs[i])    # delta @ W^T
-            np.matmul(acts[i].T, deltas[i + 1], out=grads[i])  # a^T @ delta
+                xp.matmul(acts[i], W, out=outs[i + 1])        # R_a @ W
+                xp.matmul(deltas[i + 1], W.T, out=outs[i])    # delta @ W^T
+            xp.matmul(acts[i].T, deltas[i + 1], out=grads[i])  # a^T @ delta
 
     def grad():
         for i, W in enumerate(Ws):
             if i > 0:
-                np.matmul(deltas[i + 1], W.T, out=outs[i])
-            np.matmul(acts[i].T, deltas[i + 1], out=grads[i])
+                xp.matmul(deltas[i + 1], W.T, out=outs[i])
+            xp.matmul(acts[i].T, deltas[i + 1], out=grads[i])
     return G, grad
 
 

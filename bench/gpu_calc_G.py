@@ -40,6 +40,7 @@ import time
 import numpy as np
 
 import hessianfree as hf
+from calc_G import direct_gemms  # noqa: E402 (bench/ is the script's directory)
 
 SHAPE = [784, 1024, 512, 256, 32, 10]
 
@@ -66,32 +67,6 @@ def median_time(func, sync, repeats):
         sync()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
-
-
-def direct_gemms(cp, N, rng, dtype=np.float32):
-    """Callables issuing calc_G's and calc_grad's GEMMs directly with CuPy."""
-    def rand(*shape):
-        return cp.asarray(rng.standard_normal(shape).astype(dtype))
-    acts = [rand(N, n) for n in SHAPE]
-    deltas = [rand(N, n) for n in SHAPE]
-    Ws = [rand(a, b) for a, b in zip(SHAPE, SHAPE[1:])]
-    outs = [cp.empty((N, n), dtype) for n in SHAPE]
-    grads = [cp.empty_like(W) for W in Ws]
-
-    def G():
-        for i, W in enumerate(Ws):
-            cp.matmul(acts[i], W, out=outs[i + 1])               # a @ V
-            if i > 0:
-                cp.matmul(acts[i], W, out=outs[i + 1])           # R_a @ W
-                cp.matmul(deltas[i + 1], W.T, out=outs[i])       # delta @ W^T
-            cp.matmul(acts[i].T, deltas[i + 1], out=grads[i])    # a^T @ delta
-
-    def grad():
-        for i, W in enumerate(Ws):
-            if i > 0:
-                cp.matmul(deltas[i + 1], W.T, out=outs[i])
-            cp.matmul(acts[i].T, deltas[i + 1], out=grads[i])
-    return G, grad
 
 
 def batch(rng, N):
@@ -203,7 +178,7 @@ def main():
     v = rng.standard_normal(net.n_params).astype(np.float32)
     v_dev, out = cp.asarray(v), cp.empty(net.n_params, np.float32)
 
-    limit_G, limit_grad = direct_gemms(cp, args.N, rng)
+    limit_G, limit_grad = direct_gemms(SHAPE, args.N, rng, xp=cp)
     t_G = median_time(lambda: net.calc_G(v_dev, damping=1.0, out=out), sync, args.repeats)
     t_limit_G = median_time(limit_G, sync, args.repeats)
     t_grad = median_time(net.calc_grad, sync, args.repeats)

@@ -12,15 +12,6 @@ from hessianfree import cg
 from hessianfree.cg import conjugate_gradient, relative_progress_met, storage_grid
 
 
-@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
-def xp(request):
-    if request.param == "numpy":
-        return np
-    if not backend.gpu_enabled:
-        pytest.skip("CuPy with a CUDA device is not available")
-    return backend.get_array_module(use_GPU=True)
-
-
 def matvec_of(A):
     """``matvec(v, out)`` for an explicit matrix, writing into ``out``."""
     xp = backend.array_module(A)

@@ -14,15 +14,6 @@ from hessianfree import optimizers as opt
 from hessianfree.optimizers import HessianFree, HFState, NonFiniteWarning, SGD
 
 
-@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
-def xp(request):
-    if request.param == "numpy":
-        return np
-    if not backend.gpu_enabled:
-        pytest.skip("CuPy with a CUDA device is not available")
-    return backend.get_array_module(use_GPU=True)
-
-
 class FakeNet:
     """Least squares :math:`f(W) = \\frac{1}{2N}\\|XW - y\\|^2` (``kind="lsq"``)
     or logistic regression :math:`f(W) = \\frac1N\\sum_n \\log(1 + e^{z_n}) -

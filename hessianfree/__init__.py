@@ -14,6 +14,7 @@ from hessianfree.gpu import gpu_enabled  # noqa: E402
 from hessianfree import nonlinearities  # noqa: E402
 from hessianfree import nonlinearities as nl  # noqa: E402
 from hessianfree import loss_funcs  # noqa: E402
+from hessianfree import kfac  # noqa: E402
 from hessianfree import optimizers  # noqa: E402
 from hessianfree import optimizers as opt  # noqa: E402
 from hessianfree.ffnet import FFNet  # noqa: E402
@@ -32,5 +33,5 @@ def __getattr__(name):
 
 
 __all__ = ["FFNet", "RNNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
-           "datasets", "distributed", "demos", "dataplotter", "gpu", "gpu_enabled",
+           "datasets", "distributed", "kfac", "demos", "dataplotter", "gpu", "gpu_enabled",
            "__version__"]

@@ -785,14 +785,20 @@ class FFNet:
         """Backpropagate per-layer errors through the batch ``cache`` and
         write the parameter gradient into ``out`` (already scaled: the errors
         carry the 1/batch); see :meth:`_weight_grads` for ``squared``."""
+        self._weight_grads(cache.acts, self._deltas(errors, cache), out, squared)
+        return out
+
+    def _deltas(self, errors, cache):
+        """Backpropagate per-layer errors through the batch ``cache``: the
+        gradient with respect to each layer's summed input (per example, in
+        reused buffers)."""
         deltas = [None] * self.n_layers
         for i in range(self.n_layers - 1, 0, -1):
             e = self._error_buffer(i, deltas, errors[i], cache.acts[i].shape)
             deltas[i] = apply_derivative(cache.d_acts[i], e,
                                          self._buffer("delta", i, e.shape),
                                          transpose=True)
-        self._weight_grads(cache.acts, deltas, out, squared)
-        return out
+        return deltas
 
     def _error_buffer(self, i, deltas, error, shape):
         """:meth:`_layer_error` in a reused buffer (zeros if nothing arrives)."""

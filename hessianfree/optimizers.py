@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from hessianfree import kfac
 from hessianfree import validation as val
 from hessianfree.backend import array_module
 from hessianfree.cg import NONFINITE, conjugate_gradient
@@ -54,6 +55,21 @@ def _check_number(name, value, low=0.0, high=math.inf, low_open=False):
         return val.check_real(value, name, low, high, low_open)
     except TypeError as e:
         raise ValueError(str(e)) from None
+
+
+def _resolve_preconditioner(preconditioner):
+    """False, ``"diagonal"`` or a :class:`~hessianfree.kfac.KFAC` for the
+    ``preconditioner`` argument of :class:`HessianFree`."""
+    if isinstance(preconditioner, kfac.KFAC):
+        return preconditioner
+    if isinstance(preconditioner, (bool, np.bool_)):
+        return "diagonal" if preconditioner else False
+    if preconditioner == "diagonal":
+        return "diagonal"
+    if preconditioner == "kfac":
+        return kfac.KFAC()
+    raise ValueError(f"preconditioner must be True, False, 'diagonal', 'kfac' or a "
+                     f"hessianfree.kfac.KFAC, got {preconditioner!r}")
 
 
 class Optimizer:
@@ -236,12 +252,17 @@ class HessianFree(Optimizer):
         minibatch.  None (default) uses the whole minibatch.  Each CG
         iteration then costs about this fraction as much; see
         ``docs/tuning.rst`` for measurements.
-    preconditioner : bool
-        Precondition CG with Martens' (2010, §4.7) diagonal
+    preconditioner : bool, "diagonal", "kfac" or hessianfree.kfac.KFAC
+        True or ``"diagonal"``: precondition CG with Martens' (2010, §4.7)
+        diagonal
         :math:`M = \\left(\\mathrm{diag}\\big(\\tfrac1N\\sum_i g_i^2\\big)
         + \\lambda I\\right)^{\\alpha}`, :math:`g_i` the per-example gradients
         (``net.calc_grad(squared=True)``, which costs about one more
-        gradient) and :math:`\\lambda` the damping.
+        gradient) and :math:`\\lambda` the damping.  ``"kfac"`` or a
+        :class:`~hessianfree.kfac.KFAC`: the Kronecker-factored
+        preconditioner of Martens & Grosse (2015) (see
+        :mod:`hessianfree.kfac`); recurrent networks fall back to the
+        diagonal one.
     precond_exponent : float in [0, 1]
         :math:`\\alpha` above (0.75 in Martens 2010).
 
@@ -264,10 +285,9 @@ class HessianFree(Optimizer):
                                                0.0, 1.0, low_open=True)
         self.curvature_fraction = curvature_fraction
         for name, flag in (("plotting", plotting), ("use_backtracking", use_backtracking),
-                           ("use_linesearch", use_linesearch),
-                           ("preconditioner", preconditioner)):
+                           ("use_linesearch", use_linesearch)):
             val.check_bool(flag, name)
-        self.preconditioner = bool(preconditioner)
+        self.preconditioner = _resolve_preconditioner(preconditioner)
         self.precond_exponent = _check_number("precond_exponent", precond_exponent,
                                               0.0, 1.0)
         init_damping = _check_number("init_damping", init_damping)
@@ -286,8 +306,11 @@ class HessianFree(Optimizer):
         self.last_cg = None
 
     def forget_network(self):
-        """Drop the CG warm start: it belongs to the previous network."""
+        """Drop the CG warm start (and K-FAC factors): they belong to the
+        previous network."""
         self.state = dataclasses.replace(self.state, init_delta=None)
+        if isinstance(self.preconditioner, kfac.KFAC):
+            self.preconditioner.reset()
 
     @property
     def damping(self):
@@ -446,7 +469,7 @@ class HessianFree(Optimizer):
             Finite update for the network to add to ``net.W``.
         """
         net = self._require_net()
-        if self.preconditioner:
+        if self._diagonal_preconditioner(net):
             grad, sq_grad = net.calc_grad(squared=True)
         else:
             grad, sq_grad = net.calc_grad(), None
@@ -459,12 +482,20 @@ class HessianFree(Optimizer):
             net.check_grad(grad)  # a truncated gradient is not the loss's gradient
         self._select_curvature_batch(net)
         precond = None if sq_grad is None else self.preconditioner_diagonal(sq_grad)
+        if precond is None and self.preconditioner:
+            precond = self.preconditioner.prepare(net, self.damping)
         self.conjugate_gradient(self._warm_start(grad), grad, self.CG_iter,
                                 precond=precond)
         if self.last_cg.status == NONFINITE:
             return self._reject(net, "the curvature product in CG (net.calc_G())",
                                 printing, cg_ran=True)
         return self._take_step(net, grad, f0, printing)
+
+    def _diagonal_preconditioner(self, net):
+        """Whether this update uses the diagonal preconditioner (K-FAC
+        falls back to it on recurrent networks)."""
+        return self.preconditioner == "diagonal" or (
+            bool(self.preconditioner) and net._data_ndim != 2)
 
     def _select_curvature_batch(self, net):
         """Draw this update's curvature subset of the cached minibatch

@@ -11,25 +11,13 @@ from hessianfree import nonlinearities as nl
 from hessianfree.derivative_checks import assert_close, central_difference
 
 import strict_xp
+import test_nonlinearities
 
 
-class Skewed(nl.Nonlinearity):
-    """Non-element-wise: a_0 = x_0, a_i = x_i + x_{i-1}^2, with its second
-    derivative tensor (T[i, i-1, i-1] = 2) and the default d2_contract."""
-
-    elementwise = False
-
-    def activation(self, x):
-        a = x.copy()
-        a[..., 1:] += x[..., :-1] ** 2
-        return a
-
-    def d_activation(self, x, a):
-        n = x.shape[-1]
-        J = np.zeros(x.shape + (n,), dtype=x.dtype) + np.eye(n, dtype=x.dtype)
-        idx = np.arange(1, n)
-        J[..., idx, idx - 1] = 2 * x[..., :-1]
-        return J
+class Skewed(test_nonlinearities.Skewed):
+    """The non-element-wise test nonlinearity (a_0 = x_0, a_i = x_i +
+    x_{i-1}^2) with its second derivative tensor (T[i, i-1, i-1] = 2) and
+    the default d2_contract."""
 
     def d2_activation(self, x, a):
         n = x.shape[-1]

@@ -5,11 +5,10 @@ with it (CPU, strict device stand-in, recurrent fallback)."""
 
 import numpy as np
 import pytest
+import strict_xp
 
 import hessianfree as hf
 from hessianfree import cg, kfac
-
-import strict_xp
 
 
 def small_net(seed=0, shape=(3, 4, 3), dtype=np.float64, conns=None):
@@ -17,7 +16,7 @@ def small_net(seed=0, shape=(3, 4, 3), dtype=np.float64, conns=None):
     layers = [hf.nl.Linear()] + [hf.nl.Tanh()] * (len(shape) - 2) + [hf.nl.Softmax()]
     return hf.FFNet(list(shape), layers=layers, conns=conns,
                     loss_type=hf.loss_funcs.CrossEntropy(curvature="fisher"),
-                    W_init_params=dict(init_type="gaussian", coeff=0.7),
+                    W_init_params={"init_type": "gaussian", "coeff": 0.7},
                     rng=rng, dtype=dtype)
 
 
@@ -161,7 +160,7 @@ def test_kfac_cuts_cg_iterations():
     t = np.eye(5)[rng.integers(0, 5, 400)]
     net = hf.FFNet([20, 30, 5], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Softmax()],
                    loss_type=hf.loss_funcs.CrossEntropy(curvature="fisher"),
-                   W_init_params=dict(init_type="uniform"),
+                   W_init_params={"init_type": "uniform"},
                    rng=np.random.default_rng(0), dtype=np.float64)
     net.cache_minibatch(x, t)
     damping = 1e-3

@@ -24,11 +24,11 @@ from hessianfree.linesearch import armijo_line_search, backtrack_cg_iterates
 
 #: ``OptimizeResult.message`` values (``status`` is the position in this tuple).
 MESSAGES = ("Optimization terminated successfully: gradient norm <= gtol.",
-            "Optimization terminated successfully: relative change of the "
-            "objective <= ftol.",
+            ("Optimization terminated successfully: relative change of the "
+             "objective <= ftol."),
             "Maximum number of iterations has been exceeded.",
-            "The damping reached max_damping without a step that lowers the "
-            "objective.",
+            ("The damping reached max_damping without a step that lowers the "
+             "objective."),
             "NaN or inf in the objective, gradient or curvature product.")
 
 

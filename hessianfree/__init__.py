@@ -15,6 +15,7 @@ from hessianfree import nonlinearities  # noqa: E402
 from hessianfree import nonlinearities as nl  # noqa: E402
 from hessianfree import loss_funcs  # noqa: E402
 from hessianfree import kfac  # noqa: E402
+from hessianfree import schedule  # noqa: E402
 from hessianfree import optimizers  # noqa: E402
 from hessianfree import optimizers as opt  # noqa: E402
 from hessianfree.ffnet import FFNet  # noqa: E402
@@ -34,6 +35,6 @@ def __getattr__(name):
 
 
 __all__ = ["FFNet", "RNNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
-           "datasets", "distributed", "kfac", "minimize", "demos", "dataplotter", "gpu",
+           "datasets", "distributed", "kfac", "schedule", "minimize", "demos", "dataplotter", "gpu",
            "gpu_enabled",
            "__version__"]

@@ -561,7 +561,7 @@ class FFNet:
     def run_epochs(self, inputs, targets, optimizer, max_epochs=100,
                    minibatch_size=None, test=None, test_err=None, target_err=1e-6,
                    plotting=False, file_output=None, print_period=10, resume=False,
-                   max_failures=training.MAX_FAILURES, comm=None):
+                   max_failures=training.MAX_FAILURES, comm=None, callback=None):
         """Train the network.
 
         Parameters
@@ -576,8 +576,12 @@ class FFNet:
             E.g. ``hf.opt.HessianFree(CG_iter=50)`` or ``hf.opt.SGD()``.
         max_epochs : int
             Maximum number of epochs (weight updates).
-        minibatch_size : int, optional
-            Examples drawn at random each epoch (default: all).
+        minibatch_size : int, "auto" or VarianceSchedule, optional
+            Examples drawn at random each epoch (default: all).  ``"auto"``
+            or a :class:`hessianfree.schedule.VarianceSchedule`: start small
+            and grow the minibatch by the gradient's sample variance (Byrd
+            et al. 2012), with HessianFree's CG budget following (see
+            ``docs/tuning.rst``); not with ``comm``.
         test : tuple (test_inputs, test_targets), optional
             Held-out data.  Training stops when the test error is higher than
             it was 10 epochs earlier.
@@ -616,6 +620,10 @@ class FFNet:
             ``minibatch_size`` is the total over all processes.  Every
             process ends with the same weights; only rank 0 prints, plots
             and writes files.  See :mod:`hessianfree.distributed`.
+        callback : callable, optional
+            ``callback(net, epoch)``, called after each epoch (after the
+            checkpoint is written); returning True stops training.  E.g. to
+            measure a test accuracy without counting its time.
 
         Returns
         -------
@@ -638,7 +646,7 @@ class FFNet:
             minibatch_size=minibatch_size, test=test, test_err=test_err,
             target_err=target_err, plotting=plotting, file_output=file_output,
             print_period=print_period, resume=resume, max_failures=max_failures,
-            comm=comm)
+            comm=comm, callback=callback)
 
     def cache_minibatch(self, inputs, targets, minibatch=None):
         """Store a minibatch and its activations for the derivative passes.

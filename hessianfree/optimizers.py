@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 
 from hessianfree import kfac
+from hessianfree import schedule
 from hessianfree import validation as val
 from hessianfree.backend import array_module
 from hessianfree.cg import NONFINITE, conjugate_gradient
@@ -272,7 +273,24 @@ class HessianFree(Optimizer):
         Damping, warm start and counters.
     last_cg : hessianfree.cg.CGResult or None
         Result of the latest CG run.
+    last_error : float or None
+        Error on the cached minibatch at the weights after the latest update
+        (known from the line search; the training loop reuses it), None when
+        unknown.
+    gradient_statistics : bool
+        Set by a minibatch schedule (:mod:`hessianfree.schedule`): compute
+        the per-example gradient variance each update (one more gradient's
+        worth of work) into :attr:`last_gradient_statistics`, a tuple
+        ``(n_examples, squared gradient norm, summed sample variance)``.
+    cg_budget : int or None
+        Set by a minibatch schedule: this update's CG iterations (at most
+        ``CG_iter``); None uses ``CG_iter``.
     """
+
+    last_error = None
+    last_gradient_statistics = None
+    gradient_statistics = False
+    cg_budget = None
 
     def __init__(self, CG_iter=250, init_damping=1, plotting=True, cg_decay=0.95,
                  use_backtracking=True, use_linesearch=True, min_damping=MIN_DAMPING,
@@ -469,8 +487,11 @@ class HessianFree(Optimizer):
             Finite update for the network to add to ``net.W``.
         """
         net = self._require_net()
-        if self._diagonal_preconditioner(net):
+        self.last_error = None
+        diagonal = self._diagonal_preconditioner(net)
+        if diagonal or self.gradient_statistics:
             grad, sq_grad = net.calc_grad(squared=True)
+            self._gradient_statistics(net, grad, sq_grad)
         else:
             grad, sq_grad = net.calc_grad(), None
         f0 = float(net.error())
@@ -481,15 +502,24 @@ class HessianFree(Optimizer):
         if net.debug and getattr(net, "truncation", None) is None:
             net.check_grad(grad)  # a truncated gradient is not the loss's gradient
         self._select_curvature_batch(net)
-        precond = None if sq_grad is None else self.preconditioner_diagonal(sq_grad)
+        precond = self.preconditioner_diagonal(sq_grad) if diagonal else None
         if precond is None and self.preconditioner:
             precond = self.preconditioner.prepare(net, self.damping)
-        self.conjugate_gradient(self._warm_start(grad), grad, self.CG_iter,
+        iters = self.CG_iter if self.cg_budget is None else min(self.CG_iter,
+                                                                 self.cg_budget)
+        self.conjugate_gradient(self._warm_start(grad), grad, iters,
                                 precond=precond)
         if self.last_cg.status == NONFINITE:
             return self._reject(net, "the curvature product in CG (net.calc_G())",
                                 printing, cg_ran=True)
         return self._take_step(net, grad, f0, printing)
+
+    def _gradient_statistics(self, net, grad, sq_grad):
+        if self.gradient_statistics:
+            n = int(net.inputs.shape[0])
+            self.last_gradient_statistics = (
+                n, float(array_module(grad).dot(grad, grad)),
+                schedule.sample_variance_l1(grad, sq_grad, n))
 
     def _diagonal_preconditioner(self, net):
         """Whether this update uses the diagonal preconditioner (K-FAC
@@ -583,6 +613,7 @@ class HessianFree(Optimizer):
                   f"backtracked to it {iteration}, rho {rho:.3g}, damping "
                   f"{damping:.3g}, step {alpha:.3g}, error {f0:.6g} -> "
                   f"{value if accepted else f0:.6g}")
+        self.last_error = value if accepted else f0
         if not accepted:
             return array_module(net.W).zeros_like(net.W)
         return array_module(delta).multiply(delta, alpha)

@@ -28,6 +28,7 @@ import numpy as np
 from hessianfree import checkpoint
 from hessianfree import distributed
 from hessianfree import loss_funcs
+from hessianfree import schedule as schedules
 from hessianfree import validation as val
 from hessianfree.checkpoint import CheckpointError, write_atomically  # noqa: F401
 from hessianfree.nonlinearities import Plant
@@ -108,7 +109,7 @@ def check_run_args(net, inputs, targets, optimizer, max_epochs, minibatch_size,
         raise TypeError("optimizer must be a hessianfree.optimizers.Optimizer "
                         f"(e.g. hf.opt.HessianFree()), got {type(optimizer).__name__}")
     val.check_positive_int(max_epochs, "max_epochs")
-    if minibatch_size is not None:
+    if minibatch_size is not None and schedules.resolve(minibatch_size) is None:
         val.check_positive_int(minibatch_size, "minibatch_size")
     if test_err is not None and not isinstance(test_err, loss_funcs.LossFunction):
         raise TypeError("test_err must be a LossFunction (e.g. "
@@ -166,6 +167,9 @@ class RunState:
         Seconds of training so far (over all resumed calls).
     saved_epoch : int or None
         ``epoch`` of the checkpoint on disk (None: none written yet).
+    schedule : hessianfree.schedule.VarianceSchedule or None
+        The minibatch schedule of ``minibatch_size="auto"`` (its size is
+        saved in the checkpoint).
     """
 
     epoch: int = 0
@@ -173,6 +177,7 @@ class RunState:
     failures: int = 0
     elapsed: float = 0.0
     saved_epoch: int = None
+    schedule: object = None
 
 
 def _checkpoint_contents(net, optimizer, run):
@@ -182,6 +187,7 @@ def _checkpoint_contents(net, optimizer, run):
             "epoch": run.epoch, "errors": run.errors, "failures": run.failures,
             "elapsed": run.elapsed, "best_error": net.best_error, "plots": net.plots,
             "rng": {"kind": kind, "state": state},
+            "minibatch_size": None if run.schedule is None else run.schedule.size,
             "optimizer_state": optimizer.state_dict()}
     return meta, {"W": net.W, "best_W": net.best_W}
 
@@ -276,8 +282,11 @@ def _compute_update(optimizer, printing, registry):
     return delta, faults
 
 
-def _evaluate(net, test, test_err):
-    train_error = net.error()
+def _evaluate(net, test, test_err, train_error=None):
+    """Training error (``train_error`` when the optimizer already knows
+    it) and the test (else training) error."""
+    if train_error is None:
+        train_error = net.error()
     if test is None:
         return train_error, train_error
     return train_error, net.error(inputs=test[0], targets=test[1], loss_type=test_err)
@@ -293,12 +302,13 @@ def _update_and_evaluate(net, optimizer, delta, test, test_err, faults):
                       "skipped it")
         optimizer.discard_update()
         return _evaluate(net, test, test_err)
+    known = getattr(optimizer, "last_error", None)  # the line search's value
     if not bool(xp.any(delta != 0)):
-        return _evaluate(net, test, test_err)
+        return _evaluate(net, test, test_err, known)
     previous = net.W.copy()
     net.W += delta
     with np.errstate(over="ignore", invalid="ignore"):
-        errors = _evaluate(net, test, test_err)
+        errors = _evaluate(net, test, test_err, known)
     bad = [name for name, e in zip(("training", "test"), errors) if not math.isfinite(e)]
     if not bad:
         return errors
@@ -314,10 +324,17 @@ def _train_epoch(net, optimizer, data, run, progress, printing, registry):
     update went through)."""
     inputs, targets, minibatch_size, test, test_err = data
     progress.start_epoch(run.epoch, optimizer, printing)
+    schedule = minibatch_size if isinstance(minibatch_size,
+                                            schedules.VarianceSchedule) else None
+    if schedule is not None:
+        minibatch_size = _follow_schedule(schedule, optimizer)
     batch_in, batch_t = net._epoch_data(inputs, targets, minibatch_size)
     net.cache_minibatch(batch_in, batch_t)
     optimizer.last_status = None
     delta, faults = _compute_update(optimizer, printing, registry)
+    stats = getattr(optimizer, "last_gradient_statistics", None)
+    if schedule is not None and stats is not None:
+        schedule.observe(*stats, n_examples=inputs.shape[0])
     if optimizer.last_status == UPDATE_NONFINITE and not faults:
         faults.append("the optimizer rejected the update (NaN or inf)")
     train_error, error = _update_and_evaluate(net, optimizer, delta, test,
@@ -330,6 +347,16 @@ def _train_epoch(net, optimizer, data, run, progress, printing, registry):
     if test is not None:
         record(net.plots, "test error (log)", error)
     return train_error, error, faults
+
+
+def _follow_schedule(schedule, optimizer):
+    """This epoch's minibatch size; asks the optimizer for the gradient
+    statistics and sets its CG budget (:mod:`hessianfree.schedule`)."""
+    optimizer.gradient_statistics = True
+    optimizer.last_gradient_statistics = None
+    if hasattr(optimizer, "CG_iter"):
+        optimizer.cg_budget = schedule.cg_budget(optimizer.CG_iter)
+    return schedule.size
 
 
 def _report_faults(faults, epoch, run, max_failures):
@@ -404,9 +431,14 @@ def _damping_and_cg(optimizer):
 def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=None,
                test=None, test_err=None, target_err=1e-6, plotting=False,
                file_output=None, print_period=10, resume=False,
-               max_failures=MAX_FAILURES, comm=None):
+               max_failures=MAX_FAILURES, comm=None, callback=None):
     """Train ``net``; see :meth:`hessianfree.FFNet.run_epochs`."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable(net, epoch), got {callback!r}")
     if comm is not None:  # data-parallel; it calls back here with comm=None
+        if schedules.resolve(minibatch_size) is not None:
+            raise ValueError("minibatch_size='auto' (a VarianceSchedule) does not "
+                             "support comm= yet; pass a number")
         return distributed.run_epochs(**locals())
     plotting = val.check_bool(plotting, "plotting")
     inputs, targets, test = check_run_args(
@@ -416,11 +448,16 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
         check_writable(file_output, plotting)
     saved = read_checkpoint(net, optimizer, file_output) if resume else None
     run = _start(net, optimizer, saved)
+    run.schedule = schedules.resolve(minibatch_size)
+    if run.schedule is not None and saved is not None and \
+            saved[0].get("minibatch_size") is not None:
+        run.schedule.size = val.check_positive_int(saved[0]["minibatch_size"],
+                                                   "the checkpoint's minibatch_size")
     if file_output is not None and distributed.is_root(net):
         for name in (checkpoint.checkpoint_filename(file_output),
                      checkpoint.weights_filename(file_output), plot_filename(file_output)):
             checkpoint.remove_stale_temporaries(name)
-    data = (inputs, targets, minibatch_size, test, test_err)
+    data = (inputs, targets, run.schedule or minibatch_size, test, test_err)
     progress = Progress(max_epochs, print_period)
     start, registry = time.perf_counter() - run.elapsed, {}
     reason = _stop_reason(run.errors, target_err, test is not None)
@@ -441,6 +478,8 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
                 _write_outputs(net, optimizer, run, plotting, file_output)
             _check_failures(net, run, faults, max_failures, file_output)
             reason = _stop_reason(run.errors, target_err, test is not None)
+            if callback is not None and callback(net, epoch) and reason is None:
+                reason = f"callback stopped training after {run.epoch} epochs"
     finally:
         progress.close(optimizer)
     if reason is not None:

@@ -28,6 +28,7 @@ The header line names the OpenBLAS kernel NumPy uses.
 """
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -37,7 +38,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import hessianfree as hf  # noqa: E402
-from hessianfree import datasets, training  # noqa: E402
+from hessianfree import datasets  # noqa: E402
 
 SHAPE = [784, 256, 128, 10]
 THRESHOLDS = (0.85, 0.88)
@@ -230,12 +231,10 @@ def compare_preconditioners(data, args):
         precs = {"none": None,
                  "diagonal": (sq_grad + np.float32(damping)) ** np.float32(0.75),
                  "K-FAC": kfac.KFAC().prepare(net, damping)}
-        runs = {}
-        for name, precond in precs.items():
-            def matvec(v, out):
-                return net.calc_G(v, damping=damping, out=out)
-            runs[name] = cg.conjugate_gradient(matvec, -grad, None, max_iters=500,
-                                               precond=precond, rel_tol=5e-4)
+        matvec = functools.partial(net.calc_G, damping=damping)
+        runs = {name: cg.conjugate_gradient(matvec, -grad, None, max_iters=500,
+                                            precond=precond, rel_tol=5e-4)
+                for name, precond in precs.items()}
         best = min(r.value for r in runs.values())
         cells = []
         for name, r in runs.items():

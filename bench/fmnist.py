@@ -210,6 +210,10 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def damped_product(net, damping, v, out):
+    return net.calc_G(v, damping=damping, out=out)
+
+
 def compare_preconditioners(data, args):
     """CG iterations with each preconditioner on one minibatch after
     ``args.compare_preconditioners`` updates of the recommended settings:
@@ -231,7 +235,7 @@ def compare_preconditioners(data, args):
         precs = {"none": None,
                  "diagonal": (sq_grad + np.float32(damping)) ** np.float32(0.75),
                  "K-FAC": kfac.KFAC().prepare(net, damping)}
-        matvec = functools.partial(net.calc_G, damping=damping)
+        matvec = functools.partial(damped_product, net, damping)
         runs = {name: cg.conjugate_gradient(matvec, -grad, None, max_iters=500,
                                             precond=precond, rel_tol=5e-4)
                 for name, precond in precs.items()}

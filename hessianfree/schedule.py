@@ -135,13 +135,28 @@ class VarianceSchedule:
             self.size = max(self.size, math.ceil(min([grown] + limits)))
         return self.size
 
-    def state_dict(self):
-        """``{"size": size}``, for a checkpoint."""
-        return {"size": self.size}
+    def prepare(self, optimizer):
+        """Ask ``optimizer`` for the gradient statistics of the next update
+        and set its CG budget; returns the minibatch size to draw."""
+        optimizer.gradient_statistics = True
+        optimizer.last_gradient_statistics = None
+        if hasattr(optimizer, "CG_iter"):
+            optimizer.cg_budget = self.cg_budget(optimizer.CG_iter)
+        return self.size
 
-    def load_state_dict(self, state):
-        """Restore :meth:`state_dict`."""
-        self.size = val.check_positive_int(state["size"], "state['size']")
+    def observe_update(self, optimizer, n_examples):
+        """:meth:`observe` the statistics ``optimizer`` reported for its last
+        update (nothing if it reported none)."""
+        stats = getattr(optimizer, "last_gradient_statistics", None)
+        if stats is not None:
+            self.observe(*stats, n_examples=n_examples)
+
+    def load_state_dict(self, meta):
+        """Take the size from a checkpoint's metadata (its
+        ``"minibatch_size"``, when present)."""
+        if meta.get("minibatch_size") is not None:
+            self.size = val.check_positive_int(meta["minibatch_size"],
+                                               "the checkpoint's minibatch_size")
 
 
 def resolve(minibatch_size):

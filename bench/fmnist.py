@@ -227,7 +227,7 @@ def compare_preconditioners(data, args):
                    minibatch_size=minibatch_setting(args), print_period=None)
     size = 5000
     net.cache_minibatch(X, Y, minibatch=size)
-    opt._select_curvature_batch(net)
+    hf.schedule.select_curvature_batch(net, opt.curvature_fraction)
     grad, sq_grad = net.calc_grad(squared=True)
     print(f"after {args.compare_preconditioners} updates: minibatch {size}, "
           f"curvature subset {net._n_curvature()}")

@@ -37,6 +37,7 @@ from hessianfree import loss_funcs
 from hessianfree import nonlinearities as nl
 from hessianfree import validation as val
 from hessianfree.backend import array_module
+from hessianfree.derivative_checks import curvature_data
 
 
 # ------------------------------------------------------------ the factors
@@ -243,6 +244,20 @@ def _categorical_error(y, rng, xp):
 
 
 # -------------------------------------------------- the optimizer's helper
+def resolve_preconditioner(preconditioner):
+    """False, ``"diagonal"`` or a :class:`KFAC` for the ``preconditioner``
+    argument of :class:`~hessianfree.optimizers.HessianFree` (True means
+    ``"diagonal"``, ``"kfac"`` a default :class:`KFAC`)."""
+    if isinstance(preconditioner, KFAC):
+        return preconditioner
+    if isinstance(preconditioner, (bool, np.bool_)):
+        return "diagonal" if preconditioner else False
+    if isinstance(preconditioner, str) and preconditioner in ("diagonal", "kfac"):
+        return KFAC() if preconditioner == "kfac" else "diagonal"
+    raise ValueError(f"preconditioner must be True, False, 'diagonal', 'kfac' or a "
+                     f"hessianfree.kfac.KFAC, got {preconditioner!r}")
+
+
 @dataclasses.dataclass
 class KFACState:
     """Running factors of :class:`KFAC`.
@@ -392,7 +407,7 @@ def layer_factors(net, sampled=True, errors=None):
         errors = sample_output_errors(net.loss_type, net.layers, acts,
                                       cache.d2_loss, n, net.rng)
     elif errors is None:
-        errors = net.loss_type.d_loss(acts, net._curvature_data()[1])
+        errors = net.loss_type.d_loss(acts, curvature_data(net)[1])
     errors = [None if e is None else net._internal(e) for e in errors]
     deltas = net._deltas(errors, cache)
     factors, arrays = [], []

@@ -58,19 +58,20 @@ def _check_number(name, value, low=0.0, high=math.inf, low_open=False):
         raise ValueError(str(e)) from None
 
 
-def _resolve_preconditioner(preconditioner):
-    """False, ``"diagonal"`` or a :class:`~hessianfree.kfac.KFAC` for the
-    ``preconditioner`` argument of :class:`HessianFree`."""
-    if isinstance(preconditioner, kfac.KFAC):
-        return preconditioner
-    if isinstance(preconditioner, (bool, np.bool_)):
-        return "diagonal" if preconditioner else False
-    if preconditioner == "diagonal":
-        return "diagonal"
-    if preconditioner == "kfac":
-        return kfac.KFAC()
-    raise ValueError(f"preconditioner must be True, False, 'diagonal', 'kfac' or a "
-                     f"hessianfree.kfac.KFAC, got {preconditioner!r}")
+def _gradient(net, opt):
+    """The gradient, and the mean squared per-example gradients when ``opt``
+    uses the diagonal preconditioner (else None; K-FAC falls back to it on
+    recurrent networks); the statistics a minibatch schedule asked for go
+    to ``opt.last_gradient_statistics``."""
+    diagonal = opt.preconditioner == "diagonal" or (
+        bool(opt.preconditioner) and net._data_ndim != 2)
+    if not (diagonal or opt.gradient_statistics):
+        return net.calc_grad(), None
+    grad, sq_grad = net.calc_grad(squared=True)
+    if opt.gradient_statistics:
+        opt.last_gradient_statistics = schedule.gradient_statistics(
+            grad, sq_grad, int(net.inputs.shape[0]))
+    return grad, sq_grad if diagonal else None
 
 
 class Optimizer:
@@ -254,16 +255,12 @@ class HessianFree(Optimizer):
         iteration then costs about this fraction as much; see
         ``docs/tuning.rst`` for measurements.
     preconditioner : bool, "diagonal", "kfac" or hessianfree.kfac.KFAC
-        True or ``"diagonal"``: precondition CG with Martens' (2010, §4.7)
-        diagonal
+        True/``"diagonal"``: Martens' (2010, §4.7) diagonal
         :math:`M = \\left(\\mathrm{diag}\\big(\\tfrac1N\\sum_i g_i^2\\big)
         + \\lambda I\\right)^{\\alpha}`, :math:`g_i` the per-example gradients
-        (``net.calc_grad(squared=True)``, which costs about one more
-        gradient) and :math:`\\lambda` the damping.  ``"kfac"`` or a
-        :class:`~hessianfree.kfac.KFAC`: the Kronecker-factored
-        preconditioner of Martens & Grosse (2015) (see
-        :mod:`hessianfree.kfac`); recurrent networks fall back to the
-        diagonal one.
+        (``net.calc_grad(squared=True)``, about one more gradient).
+        ``"kfac"``/``KFAC(...)``: Martens & Grosse's (2015) Kronecker
+        factors (:mod:`hessianfree.kfac`; the diagonal for RNNet).
     precond_exponent : float in [0, 1]
         :math:`\\alpha` above (0.75 in Martens 2010).
 
@@ -274,17 +271,12 @@ class HessianFree(Optimizer):
     last_cg : hessianfree.cg.CGResult or None
         Result of the latest CG run.
     last_error : float or None
-        Error on the cached minibatch at the weights after the latest update
-        (known from the line search; the training loop reuses it), None when
-        unknown.
-    gradient_statistics : bool
-        Set by a minibatch schedule (:mod:`hessianfree.schedule`): compute
-        the per-example gradient variance each update (one more gradient's
-        worth of work) into :attr:`last_gradient_statistics`, a tuple
-        ``(n_examples, squared gradient norm, summed sample variance)``.
-    cg_budget : int or None
-        Set by a minibatch schedule: this update's CG iterations (at most
-        ``CG_iter``); None uses ``CG_iter``.
+        Error on the minibatch after the latest update (from the line
+        search; the training loop reuses it).
+    gradient_statistics, cg_budget : bool, int or None
+        Set by a minibatch schedule (:mod:`hessianfree.schedule`): put
+        :func:`~hessianfree.schedule.gradient_statistics` into
+        :attr:`last_gradient_statistics` each update; cap CG at this.
     """
 
     last_error = None
@@ -305,7 +297,7 @@ class HessianFree(Optimizer):
         for name, flag in (("plotting", plotting), ("use_backtracking", use_backtracking),
                            ("use_linesearch", use_linesearch)):
             val.check_bool(flag, name)
-        self.preconditioner = _resolve_preconditioner(preconditioner)
+        self.preconditioner = kfac.resolve_preconditioner(preconditioner)
         self.precond_exponent = _check_number("precond_exponent", precond_exponent,
                                               0.0, 1.0)
         init_damping = _check_number("init_damping", init_damping)
@@ -324,8 +316,7 @@ class HessianFree(Optimizer):
         self.last_cg = None
 
     def forget_network(self):
-        """Drop the CG warm start (and K-FAC factors): they belong to the
-        previous network."""
+        """Drop the CG warm start and K-FAC factors (of the last network)."""
         self.state = dataclasses.replace(self.state, init_delta=None)
         if isinstance(self.preconditioner, kfac.KFAC):
             self.preconditioner.reset()
@@ -488,12 +479,7 @@ class HessianFree(Optimizer):
         """
         net = self._require_net()
         self.last_error = None
-        diagonal = self._diagonal_preconditioner(net)
-        if diagonal or self.gradient_statistics:
-            grad, sq_grad = net.calc_grad(squared=True)
-            self._gradient_statistics(net, grad, sq_grad)
-        else:
-            grad, sq_grad = net.calc_grad(), None
+        grad, sq_grad = _gradient(net, self)
         f0 = float(net.error())
         if not _all_finite(grad):
             return self._reject(net, "the gradient (net.calc_grad())", printing)
@@ -501,44 +487,17 @@ class HessianFree(Optimizer):
             return self._reject(net, "the current error (net.error())", printing)
         if net.debug and getattr(net, "truncation", None) is None:
             net.check_grad(grad)  # a truncated gradient is not the loss's gradient
-        self._select_curvature_batch(net)
-        precond = self.preconditioner_diagonal(sq_grad) if diagonal else None
-        if precond is None and self.preconditioner:
-            precond = self.preconditioner.prepare(net, self.damping)
-        iters = self.CG_iter if self.cg_budget is None else min(self.CG_iter,
-                                                                 self.cg_budget)
-        self.conjugate_gradient(self._warm_start(grad), grad, iters,
+        schedule.select_curvature_batch(net, self.curvature_fraction)
+        precond = (self.preconditioner_diagonal(sq_grad) if sq_grad is not None else
+                   self.preconditioner.prepare(net, self.damping) if self.preconditioner
+                   else None)
+        self.conjugate_gradient(self._warm_start(grad), grad,
+                                min(self.CG_iter, self.cg_budget or self.CG_iter),
                                 precond=precond)
         if self.last_cg.status == NONFINITE:
             return self._reject(net, "the curvature product in CG (net.calc_G())",
                                 printing, cg_ran=True)
         return self._take_step(net, grad, f0, printing)
-
-    def _gradient_statistics(self, net, grad, sq_grad):
-        if self.gradient_statistics:
-            n = int(net.inputs.shape[0])
-            self.last_gradient_statistics = (
-                n, float(array_module(grad).dot(grad, grad)),
-                schedule.sample_variance_l1(grad, sq_grad, n))
-
-    def _diagonal_preconditioner(self, net):
-        """Whether this update uses the diagonal preconditioner (K-FAC
-        falls back to it on recurrent networks)."""
-        return self.preconditioner == "diagonal" or (
-            bool(self.preconditioner) and net._data_ndim != 2)
-
-    def _select_curvature_batch(self, net):
-        """Draw this update's curvature subset of the cached minibatch
-        (Martens 2010, §4.3); the whole minibatch if ``curvature_fraction`` is
-        None or covers it."""
-        if self.curvature_fraction is None:
-            return
-        n = int(net.inputs.shape[0])
-        size = max(1, math.ceil(self.curvature_fraction * n))
-        if size >= n:
-            net.cache_curvature_batch(None)
-        else:
-            net.cache_curvature_batch(np.sort(net.rng.permutation(n)[:size]))
 
     def preconditioner_diagonal(self, sq_grad):
         """Martens' (2010, §4.7) diagonal CG preconditioner.

@@ -18,6 +18,8 @@ squared per-example gradients).
 
 import math
 
+import numpy as np
+
 from hessianfree import validation as val
 from hessianfree.backend import array_module
 
@@ -44,6 +46,28 @@ def sample_variance_l1(grad, sq_grad, n):
     xp = array_module(grad)
     total = float(xp.sum(sq_grad, dtype=xp.float64)) - float(xp.dot(grad, grad))
     return max(total, 0.0) * n / max(n - 1, 1)
+
+
+def gradient_statistics(grad, sq_grad, n):
+    """``(n, ||grad||^2, summed sample variance)``: what
+    :meth:`VarianceSchedule.observe` takes."""
+    return n, float(array_module(grad).dot(grad, grad)), \
+        sample_variance_l1(grad, sq_grad, n)
+
+
+def select_curvature_batch(net, fraction):
+    """Draw an update's curvature subset: a random ``fraction`` of the
+    cached minibatch, with ``net.rng`` (Martens 2010, §4.3); the whole
+    minibatch if ``fraction`` is None or covers it.  With a growing
+    minibatch the subset grows with it."""
+    if fraction is None:
+        return
+    n = int(net.inputs.shape[0])
+    size = max(1, math.ceil(fraction * n))
+    if size >= n:
+        net.cache_curvature_batch(None)
+    else:
+        net.cache_curvature_batch(np.sort(net.rng.permutation(n)[:size]))
 
 
 def required_sample_size(variance_l1, grad_sq_norm, theta):

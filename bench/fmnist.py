@@ -42,10 +42,6 @@ from hessianfree import datasets  # noqa: E402
 
 SHAPE = [784, 256, 128, 10]
 THRESHOLDS = (0.85, 0.88)
-#: HessianFree settings of docs/tuning.rst (with minibatch_size="auto").
-RECOMMENDED = {"CG_iter": 40, "curvature_fraction": 0.1, "init_damping": 0.1,
-               "preconditioner": "kfac"}
-
 
 def blas_info():
     try:
@@ -78,32 +74,58 @@ class Tracker:
 
 
 def make_hf(args, rng):
-    """The network and optimizer with the library's recommended settings
-    (docs/tuning.rst), or the options given."""
+    """The network, optimizer and minibatch setting: the library's
+    recommended ones (``hf.demos.classifier_settings()``, docs/tuning.rst)
+    with any options given on the command line in their place."""
     loss = hf.loss_funcs.CrossEntropy(curvature=args.curvature)
     net = hf.FFNet(SHAPE, layers=[hf.nl.Linear(), hf.nl.ReLU(), hf.nl.ReLU(),
                                   hf.nl.Softmax()],
                    loss_type=loss, W_init_params={"init_type": args.init},
                    rng=rng, dtype=np.float32)
-    opt = hf.opt.HessianFree(CG_iter=args.cg, init_damping=args.init_damping,
-                             curvature_fraction=args.curvature_fraction,
-                             preconditioner=args.preconditioner, plotting=False)
-    return net, opt
+    opt, schedule = hf.demos.classifier_settings()
+    overrides = {name: value for name, value in (
+        ("CG_iter", args.cg), ("init_damping", args.init_damping),
+        ("curvature_fraction", args.curvature_fraction),
+        ("preconditioner", args.preconditioner), ("min_damping", args.min_damping))
+        if value is not None}
+    if overrides:
+        settings = {"CG_iter": opt.CG_iter, "init_damping": opt.damping,
+                    "curvature_fraction": opt.curvature_fraction,
+                    "preconditioner": "kfac", "min_damping": opt.min_damping,
+                    **overrides}
+        opt = hf.opt.HessianFree(plotting=False, **settings)
+    opt.plotting = False
+    return net, opt, minibatch_setting(args, schedule)
 
 
-def minibatch_setting(args):
-    if args.batch == "auto":
-        return "auto" if args.theta is None and args.initial is None and \
-            args.cg_initial is None else hf.schedule.VarianceSchedule(
-                **{k: v for k, v in (("theta", args.theta), ("initial", args.initial),
-                                     ("cg_iters", args.cg_initial)) if v is not None})
-    return int(args.batch)
+def minibatch_setting(args, schedule):
+    if args.batch is not None:
+        return int(args.batch)
+    changes = {name: value for name, value in (
+        ("theta", args.theta), ("initial", args.initial), ("cg_iters", args.cg_initial))
+        if value is not None}
+    if not changes:
+        return schedule
+    settings = {"theta": schedule.theta, "initial": schedule.initial,
+                "cg_iters": schedule.cg_iters, **changes}
+    return hf.schedule.VarianceSchedule(**settings)
+
+
+def describe_settings(opt, minibatch):
+    if isinstance(minibatch, hf.schedule.VarianceSchedule):
+        minibatch = (f"VarianceSchedule(initial={minibatch.initial}, theta="
+                     f"{minibatch.theta}, cg_iters={minibatch.cg_iters})")
+    precond = opt.preconditioner if not isinstance(opt.preconditioner, hf.kfac.KFAC) \
+        else "kfac"
+    return (f"minibatch {minibatch}, CG_iter {opt.CG_iter}, curvature_fraction "
+            f"{opt.curvature_fraction}, init_damping {opt.damping}, preconditioner "
+            f"{precond!r}")
 
 
 def run_hf(data, args):
     """``net.run_epochs`` with a callback that measures the test accuracy
     after every update, outside the training clock."""
-    net, opt = make_hf(args, np.random.default_rng(args.seed))
+    net, opt, minibatch = make_hf(args, np.random.default_rng(args.seed))
     X, Y = data.train_images, data.one_hot(data.train_labels)
     Xt, Lt = data.test_images, data.test_labels
     track, cg_iters = Tracker(), []
@@ -124,7 +146,7 @@ def run_hf(data, args):
         return track.done or track.train_s >= args.budget
 
     track.mark = time.perf_counter()
-    net.run_epochs(X, Y, opt, max_epochs=100000, minibatch_size=minibatch_setting(args),
+    net.run_epochs(X, Y, opt, max_epochs=100000, minibatch_size=minibatch,
                    print_period=None, callback=callback)
     track.cg_iters = cg_iters
     return track
@@ -189,18 +211,16 @@ def parse_args(argv):
                         "iterations of none/diagonal/K-FAC on one minibatch")
     g = p.add_argument_group("Hessian-free settings (defaults: the library's "
                              "recommended ones, docs/tuning.rst)")
-    g.add_argument("--batch", default="auto",
-                   help="minibatch: 'auto' (VarianceSchedule) or a number")
+    g.add_argument("--batch", help="a fixed minibatch instead of the schedule")
     g.add_argument("--theta", type=float, help="VarianceSchedule theta")
     g.add_argument("--initial", type=int, help="VarianceSchedule initial size")
     g.add_argument("--cg-initial", type=int, help="VarianceSchedule cg_iters")
-    g.add_argument("--cg", type=int, default=RECOMMENDED["CG_iter"],
-                   help="HessianFree CG_iter")
-    g.add_argument("--curvature-fraction", type=float,
-                   default=RECOMMENDED["curvature_fraction"])
-    g.add_argument("--init-damping", type=float, default=RECOMMENDED["init_damping"])
-    g.add_argument("--preconditioner", default=RECOMMENDED["preconditioner"],
-                   type=lambda v: {"none": False, "diagonal": "diagonal"}.get(v, v),
+    g.add_argument("--cg", type=int, help="HessianFree CG_iter")
+    g.add_argument("--curvature-fraction", type=float)
+    g.add_argument("--init-damping", type=float)
+    g.add_argument("--min-damping", type=float)
+    g.add_argument("--preconditioner",
+                   type=lambda v: {"none": False}.get(v, v),
                    help="none, diagonal or kfac")
     g.add_argument("--init", default="uniform", choices=hf.ffnet.INIT_TYPES)
     g.add_argument("--curvature", choices=hf.loss_funcs.CrossEntropy.CURVATURES,
@@ -221,10 +241,10 @@ def compare_preconditioners(data, args):
     reduction of the three."""
     from hessianfree import cg, kfac
 
-    net, opt = make_hf(args, np.random.default_rng(args.seed))
+    net, opt, minibatch = make_hf(args, np.random.default_rng(args.seed))
     X, Y = data.train_images, data.one_hot(data.train_labels)
     net.run_epochs(X, Y, opt, max_epochs=args.compare_preconditioners,
-                   minibatch_size=minibatch_setting(args), print_period=None)
+                   minibatch_size=minibatch, print_period=None)
     size = 5000
     net.cache_minibatch(X, Y, minibatch=size)
     hf.schedule.select_curvature_batch(net, opt.curvature_fraction)
@@ -263,10 +283,9 @@ def main(argv=None):
           f"Fashion-MNIST {len(data.train_labels)}/{len(data.test_labels)}, network "
           f"{SHAPE} ReLU/ReLU/Softmax, CrossEntropy, float32, CPU; NumPy BLAS: "
           f"{blas_info()}")
-    print(f"HF: minibatch {minibatch_setting(args)!r}, CG_iter {args.cg}, "
-          f"curvature_fraction {args.curvature_fraction}, init_damping "
-          f"{args.init_damping}, preconditioner {args.preconditioner!r}, init "
-          f"{args.init}, curvature {args.curvature}")
+    _, opt, minibatch = make_hf(args, np.random.default_rng(args.seed))
+    print(f"HF: {describe_settings(opt, minibatch)}, init {args.init}, curvature "
+          f"{args.curvature}")
     if args.compare_preconditioners:
         compare_preconditioners(data, args)
         return 0

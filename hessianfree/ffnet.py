@@ -18,6 +18,7 @@ from hessianfree import backend
 from hessianfree import curvature
 from hessianfree import derivative_checks as dc
 from hessianfree import distributed
+from hessianfree import hessian
 from hessianfree import loss_funcs
 from hessianfree import nonlinearities as nl
 from hessianfree import training
@@ -81,6 +82,15 @@ def layer_product(xp, a, W, out=None):
     if W.shape[0] == 1:
         return xp.multiply(a, W, out=out)
     return xp.matmul(a, W, out=out)
+
+
+def _record(record, i, error, delta, n_layers):
+    """Keep copies of layer ``i``'s output and input errors in ``record``
+    (see :meth:`FFNet._backward`)."""
+    if record is None:
+        return
+    for key, x in (("errors", error), ("deltas", delta)):
+        record.setdefault(key, [None] * n_layers)[i] = x.copy()
 
 
 def _as_rng(rng):
@@ -418,6 +428,8 @@ class FFNet:
                             f"got {type(optimizer).__name__}")
         if optimizer.net is not self:
             optimizer.forget_network()
+        if getattr(optimizer, "chunk_size", None) is not None:
+            self.chunk_size = optimizer.chunk_size
         optimizer.net = self
         self._optimizer = optimizer
 
@@ -782,16 +794,25 @@ class FFNet:
             out += error
         return out
 
-    def _backward(self, errors, out, cache, squared=None):
+    def _backward(self, errors, out, cache, squared=None, inject=None, record=None):
         """Backpropagate per-layer errors through the batch ``cache`` and
         write the parameter gradient into ``out`` (already scaled: the errors
-        carry the 1/batch); see :meth:`_weight_grads` for ``squared``."""
+        carry the 1/batch); see :meth:`_weight_grads` for ``squared``.
+
+        ``inject[i]`` (optional) is added to layer ``i``'s backpropagated
+        input error right after its activation derivative (the
+        second-derivative term of the exact Hessian product); with a
+        ``record`` dict, copies of every layer's output error and input error
+        are kept in ``record["errors"]`` and ``record["deltas"]``."""
         deltas = [None] * self.n_layers
         for i in range(self.n_layers - 1, 0, -1):
             e = self._error_buffer(i, deltas, errors[i], cache.acts[i].shape)
             deltas[i] = apply_derivative(cache.d_acts[i], e,
                                          self._buffer("delta", i, e.shape),
                                          transpose=True)
+            if inject is not None and inject[i] is not None:
+                deltas[i] += inject[i]
+            _record(record, i, e, deltas[i], self.n_layers)
         self._weight_grads(cache.acts, deltas, out, squared)
         return out
 
@@ -855,12 +876,16 @@ class FFNet:
         return self._backward(errors, self.xp.empty(self.n_params, dtype=self.dtype),
                               self._batch, squared=squared)
 
-    def _R_forward(self, v, cache):
+    def _R_forward(self, v, cache, R_inputs=None):
         """R-forward pass (Pearlmutter 1994) over the batch ``cache``: the
-        directional derivative :math:`J v` of every layer's activation."""
+        directional derivative :math:`J v` of every layer's activation (and,
+        into the list ``R_inputs`` if given, copies of every layer's
+        R-input)."""
         R_acts = [None] * self.n_layers
         for i in range(1, self.n_layers):
             R_in = self._R_layer_input(i, cache.acts, R_acts, v)
+            if R_inputs is not None:
+                R_inputs[i] = R_in.copy()
             R_acts[i] = self._R_activation(i, cache.d_acts[i], R_in)
         return R_acts
 
@@ -905,13 +930,7 @@ class FFNet:
         -------
         (n_params,) array
         """
-        for name, x in (("v", v), ("out", out)):  # cheap checks: CG calls this often
-            if (x is not None or name == "v") and (
-                    getattr(x, "shape", None) != (self.n_params,) or
-                    getattr(getattr(x, "dtype", None), "kind", None) != "f"):
-                val.check_vector(x, name, self.n_params)  # raises
-        damping = val.check_real(damping, "damping")
-        self._check_cached()
+        damping = self._check_product_args(v, damping, out)
         cache = self._curv
         R_acts = self._R_forward(v, cache)
         errors = [None] * self.n_layers
@@ -922,11 +941,75 @@ class FFNet:
         if out is None:
             out = self.xp.empty(self.n_params, dtype=self.dtype)
         self._backward(errors, out, cache)
+        return self._finish_product(v, damping, out)
+
+    def _check_product_args(self, v, damping, out):
+        """Checks of :meth:`calc_G` and :meth:`calc_Hv`; returns the damping."""
+        for name, x in (("v", v), ("out", out)):  # cheap checks: CG calls this often
+            if (x is not None or name == "v") and (
+                    getattr(x, "shape", None) != (self.n_params,) or
+                    getattr(getattr(x, "dtype", None), "kind", None) != "f"):
+                val.check_vector(x, name, self.n_params)  # raises
+        damping = val.check_real(damping, "damping")
+        self._check_cached()
+        return damping
+
+    def _finish_product(self, v, damping, out):
+        """Mean over every process's curvature batch, plus ``damping * v``."""
         self._combine([out], self._n_curvature())
         if damping:
             out += self.xp.multiply(v, self.dtype.type(damping),
                                     out=self._buffer("damping", 0, v.shape))
         return out
+
+    def calc_Hv(self, v, damping=0, out=None):
+        """Exact Hessian-vector product on the cached minibatch.
+
+        .. math:: (H + \\lambda I) v, \\quad H = \\nabla^2_W f
+
+        by R-propagation through the forward and backward passes (Pearlmutter
+        1994; see :mod:`hessianfree.hessian`).  Unlike the Gauss-Newton
+        matrix of :meth:`calc_G`, :math:`H` may be indefinite.  Uses the
+        loss's exact second derivative (``d2_loss_exact``) and the
+        nonlinearities' ``d2_activation``; costs about 1.5 Gauss-Newton
+        products, plus one gradient pass the first time on each batch.
+
+        Parameters
+        ----------
+        v : (n_params,) array
+            Vector to multiply.
+        damping : float
+            Tikhonov damping :math:`\\lambda`.
+        out : (n_params,) array, optional
+            Buffer for the result.
+
+        Returns
+        -------
+        (n_params,) array
+
+        Raises
+        ------
+        NotImplementedError
+            If a layer is stateful (e.g. ``Continuous``), or a custom
+            nonlinearity does not define ``d2_activation``.
+        """
+        damping = self._check_product_args(v, damping, out)
+        if out is None:
+            out = self.xp.empty(self.n_params, dtype=self.dtype)
+        hessian.hessian_product(self, v, out)
+        return self._finish_product(v, damping, out)
+
+    def _layer_inputs(self, cache):
+        """Every layer's input :math:`x_i` (before its nonlinearity) on the
+        batch ``cache``, recomputed from the cached activations."""
+        return [None] + [self._layer_input(i, cache.acts, self.W)
+                         for i in range(1, self.n_layers)]
+
+    def _hv_recurrent_errors(self, v, state, errors):
+        """Recurrent terms of the Hessian product's errors (none here)."""
+
+    def _hv_recurrent_weights(self, state, R_acts, out):
+        """Recurrent terms of the Hessian product's weight block (none here)."""
 
     def curvature_operator(self, kind="gauss-newton", damping=0):
         """The curvature matrix on the cached minibatch as a SciPy
@@ -934,8 +1017,8 @@ class FFNet:
 
         Parameters
         ----------
-        kind : {"gauss-newton"}
-            Which curvature matrix.
+        kind : {"gauss-newton", "hessian"}
+            Which curvature matrix (:meth:`calc_G` or :meth:`calc_Hv`).
         damping : float
             Tikhonov damping :math:`\\lambda \\ge 0` added to it.
 

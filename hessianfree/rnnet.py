@@ -18,7 +18,7 @@ import numpy as np
 
 from hessianfree import nonlinearities as nl
 from hessianfree import validation as val
-from hessianfree.ffnet import FFNet, apply_derivative, check_init_params
+from hessianfree.ffnet import _record, FFNet, apply_derivative, check_init_params
 
 
 def _flat(arrays):
@@ -316,9 +316,10 @@ class RNNet(FFNet):
         return x[:, indices]
 
     # ------------------------------------------------- gradient and curvature
-    def _R_forward(self, v, cache):
+    def _R_forward(self, v, cache, R_inputs=None):
         """R-forward pass through time over the batch ``cache``: :math:`J v`
-        for every layer's activations (internal layout)."""
+        for every layer's activations (internal layout); ``R_inputs`` as in
+        :meth:`FFNet._R_forward` (with the recurrent terms)."""
         acts, d_acts = cache.acts, cache.d_acts
         n_steps, n_batch = acts[0].shape[:2]
         flat = _flat(acts)
@@ -333,8 +334,10 @@ class RNNet(FFNet):
                         flat[i][:-n_batch], V_rec,
                         out=self._buffer("rec_tmp", i, flat[i][:-n_batch].shape))
             if self._steps_in_time(i):
-                R_acts[i] = self._R_steps(i, R_in, d_acts[i])
-            else:
+                R_acts[i] = self._R_steps(i, R_in, d_acts[i])  # adds the recurrence
+            if R_inputs is not None:
+                R_inputs[i] = R_in.copy()
+            if not self._steps_in_time(i):
                 R_acts[i] = self._R_activation(i, d_acts[i], R_in)
             R_flat[i] = R_acts[i].reshape(-1, self.shape[i])
         return R_acts
@@ -362,12 +365,48 @@ class RNNet(FFNet):
             R_s, R_s_new = R_s_new, R_s
         return R_act
 
-    def _backward(self, errors, out, cache, squared=None, window=None):
+    def _layer_inputs(self, cache):
+        """Every layer's input on the batch ``cache`` (internal layout),
+        with the recurrent input and the first step's recurrent bias."""
+        acts = cache.acts
+        flat = _flat(acts)
+        inputs = [None] * self.n_layers
+        for i in range(1, self.n_layers):
+            x = self._layer_input(i, flat, self.W).reshape(acts[i].shape)
+            if i in self.rec_layers:
+                W_rec, b_rec = self.get_weights(self.W, (i, i))
+                x[0] += b_rec
+                x[1:] += self.xp.matmul(acts[i][:-1], W_rec)
+            inputs[i] = x
+        return inputs
+
+    def _hv_recurrent_errors(self, v, state, errors):
+        """Add :math:`\\delta_i[t+1] V_{rec}^T` to each recurrent layer's
+        output error at step ``t`` (the Hessian product's extra error)."""
+        for i in self.rec_layers:
+            V_rec, _ = self.get_weights(v, (i, i))
+            term = self.xp.zeros_like(state.cache.acts[i])
+            self.xp.matmul(state.deltas[i][1:], V_rec.T, out=term[:-1])
+            errors[i] = term if errors[i] is None else errors[i] + term
+
+    def _hv_recurrent_weights(self, state, R_acts, out):
+        """Add :math:`\\sum_t R a_i[t-1]^T \\delta_i[t]` to each recurrent
+        weight block of ``out`` (the Hessian product's extra weight term)."""
+        for i in self.rec_layers:
+            n = self.shape[i]
+            W, _ = self.get_weights(out, (i, i))
+            W += self.xp.matmul(R_acts[i][:-1].reshape(-1, n).T,
+                                state.deltas[i][1:].reshape(-1, n))
+
+    def _backward(self, errors, out, cache, squared=None, window=None, inject=None,
+                  record=None):
         """Backpropagation through time of per-layer errors (internal layout)
         over the batch ``cache`` into the gradient ``out``;
         ``window=(start, stop)`` restricts it to those time steps, holding
         the activations before ``start`` fixed.  ``squared`` as in
-        :meth:`FFNet._weight_grads`, with time steps counted as examples."""
+        :meth:`FFNet._weight_grads`, with time steps counted as examples;
+        ``inject`` and ``record`` as in :meth:`FFNet._backward` (whole
+        sequences only)."""
         acts, d_acts, init = self._window(cache, window)
         n_steps, n_batch = acts[0].shape[:2]
         flat = _flat(acts)
@@ -375,11 +414,15 @@ class RNNet(FFNet):
         for i in range(self.n_layers - 1, 0, -1):
             error = None if errors[i] is None else errors[i].reshape(-1, self.shape[i])
             e = self._error_buffer(i, d_flat, error, flat[i].shape).reshape(acts[i].shape)
+            add = None if inject is None else inject[i]
             if self._steps_in_time(i):
-                deltas[i] = self._backward_steps(i, e, d_acts[i])
+                deltas[i] = self._backward_steps(i, e, d_acts[i], add)
             else:
                 deltas[i] = apply_derivative(d_acts[i], e, self._buffer("delta", i, e.shape),
                                              transpose=True)
+                if add is not None:
+                    deltas[i] += add
+            _record(record, i, e, deltas[i], self.n_layers)
             d_flat[i] = deltas[i].reshape(-1, self.shape[i])
         self._weight_grads(flat, d_flat, out, squared)
         for i in self.rec_layers:
@@ -411,9 +454,10 @@ class RNNet(FFNet):
         init = None if start == 0 else [a[start - 1] for a in cache.acts]
         return acts, d_acts, init
 
-    def _backward_steps(self, i, e, d):
+    def _backward_steps(self, i, e, d, inject=None):
         """Step layer ``i``'s backward pass from the last time step to the
-        first (recurrence and state)."""
+        first (recurrence and state); ``inject[t]`` is added to the input
+        error of step ``t`` (stateless layers only)."""
         xp = self.xp
         delta = self._buffer("delta", i, e.shape)
         stateful = self.layers[i].stateful
@@ -427,6 +471,8 @@ class RNNet(FFNet):
                 r += xp.matmul(delta[t + 1], W_rec.T, out=tmp)
             if not stateful:
                 apply_derivative(d[t], r, delta[t], transpose=True)
+                if inject is not None:
+                    delta[t] += inject[t]
                 continue
             # ds_t = d_output^T e_t + d_state(t+1)^T ds_{t+1};  dx_t = d_input^T ds_t
             apply_derivative(d[t][..., 2], r, d_s, transpose=True)

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from hessianfree import backend
+from hessianfree import chunking
 from hessianfree import curvature
 from hessianfree import derivative_checks as dc
 from hessianfree import distributed
@@ -64,13 +65,20 @@ class BatchCache:
     d2_loss : list of arrays or None
         Diagonal loss curvature per layer, already scaled by ``scale``.
     scale : float
-        One over the number of examples.
+        One over ``n_examples``.
+    targets : array
+        The targets of the batch (user layout).
+    n_examples : int
+        Number of examples the derivatives average over (the whole
+        minibatch's when the batch is one chunk of it).
     """
 
     acts: list
     d_acts: list
     d2_loss: list
     scale: float
+    targets: object = None
+    n_examples: int = 0
 
 
 def layer_product(xp, a, W, out=None):
@@ -209,6 +217,7 @@ class FFNet:
         self.comm = None  # an MPI communicator: see hessianfree.distributed
         self.inputs = self.targets = self._cache_W = None
         self.activations = self.d_activations = None
+        self.chunk_size, self._chunked = None, None
         self.best_W, self.best_error = None, np.inf
         self.plots = {}
         self.compute_offsets()
@@ -533,14 +542,19 @@ class FFNet:
             if self.inputs is None:
                 raise ValueError("no cached minibatch: pass inputs and targets "
                                  "or call cache_minibatch first")
-            acts, targets = self._cached_batch_activations(W), self.targets
+            targets = self.targets
         elif targets is None:
             raise ValueError("targets must be given with inputs")
         else:
             acts = self.forward(inputs, W)
             targets = self._as_targets(targets, acts[0])
         loss = self.loss_type if loss_type is None else loss_type
-        value = float(loss.batch_loss(acts, targets))
+        if inputs is None and self._chunked is not None:
+            value = chunking.error(self, self.W if W is None else W, loss)
+        else:
+            if inputs is None:
+                acts = self._cached_batch_activations(W)
+            value = float(loss.batch_loss(acts, targets))
         if self.comm is not None:  # mean over every process's data
             value = distributed.allreduce_error(self.comm, value, loss, targets)
         return value
@@ -670,12 +684,36 @@ class FFNet:
             minibatch = self.xp.asarray(self._minibatch_indices(minibatch,
                                                                 inputs.shape[0]))
             inputs, targets = inputs[minibatch], targets[minibatch]
+        self._hv_state = self._chunked = None
+        if self._chunk_size_for(inputs.shape[0]) is not None:
+            self._cache_chunked(inputs, targets)
+            return
         acts, d_acts = self._cache_activations(inputs)
         self.inputs, self.targets = inputs, targets
         self._cache_W = self.W.copy()
         self._buffers = {}
         self._batch = self._make_cache(acts, d_acts, self.activations, targets)
         self._curv, self._curv_indices = self._batch, None
+
+    def _chunk_size_for(self, n_examples):
+        """``chunk_size`` if a minibatch of ``n_examples`` is to be processed
+        in chunks, else None."""
+        size = chunking.check_chunk_size(self.chunk_size, "net.chunk_size")
+        if size is None or n_examples <= size:
+            return None
+        plants = [i for i, layer in enumerate(self.layers) if isinstance(layer, nl.Plant)]
+        if plants:
+            raise NotImplementedError(f"chunk_size: layer {plants[0]} is a Plant; "
+                                      f"closed-loop minibatches cannot be chunked")
+        return size
+
+    def _cache_chunked(self, inputs, targets):
+        """Keep only the inputs and targets (see :mod:`hessianfree.chunking`)."""
+        self.inputs, self.targets = inputs, targets
+        self.activations = self.d_activations = self._cache_W = None
+        self._buffers = {}
+        self._batch = self._curv = self._curv_indices = None
+        self._chunked = chunking.ChunkedBatch(inputs, targets, self.chunk_size)
 
     def _minibatch_indices(self, minibatch, n):
         """Example indices for ``cache_minibatch(..., minibatch)`` (drawn
@@ -693,16 +731,23 @@ class FFNet:
         """Run the forward pass, keep the activations and derivatives as the
         user sees them (``activations``, ``d_activations``) and return them in
         the internal layout of the derivative passes (the same for FFNet)."""
-        acts, d_acts = self._forward(inputs, self.W, True)
+        acts, d_acts = self._internal_forward(inputs)
         self.activations, self.d_activations = acts, d_acts
         return acts, d_acts
 
-    def _make_cache(self, acts, d_acts, user_acts, targets):
-        """A :class:`BatchCache` with the loss curvature scaled by 1/batch."""
-        scale = self.dtype.type(1.0 / targets.shape[0])
+    def _internal_forward(self, inputs):
+        """Activations and derivatives of checked ``inputs`` at ``W``, in the
+        internal layout of the derivative passes."""
+        return self._forward(inputs, self.W, True)
+
+    def _make_cache(self, acts, d_acts, user_acts, targets, n_examples=None):
+        """A :class:`BatchCache` with the loss curvature scaled by one over
+        ``n_examples`` (default: the batch size)."""
+        n_examples = targets.shape[0] if n_examples is None else n_examples
+        scale = self.dtype.type(1.0 / n_examples)
         d2 = self.loss_type.d2_loss(user_acts, targets)
         return BatchCache(acts, d_acts, [None if d is None else self._internal(d * scale)
-                                         for d in d2], scale)
+                                         for d in d2], scale, targets, n_examples)
 
     def _take(self, x, indices):
         """Examples ``indices`` of an internal-layout array."""
@@ -722,10 +767,14 @@ class FFNet:
             whole minibatch.
         """
         self._check_cached()
+        if indices is not None:
+            indices = _check_indices(indices, "indices", self.inputs.shape[0])
+        if self._chunked is not None:
+            self._chunked.curvature_indices = self._curv_indices = indices
+            return
         if indices is None:
             self._curv, self._curv_indices = self._batch, None
             return
-        indices = _check_indices(indices, "indices", self.inputs.shape[0])
         idx = self.xp.asarray(indices)
         take = [None if a is None else self._take(a, idx) for a in self._batch.acts]
         d_take = [None if d is None else self._take(d, idx) for d in self._batch.d_acts]
@@ -825,7 +874,7 @@ class FFNet:
         return e
 
     def _check_cached(self):
-        if self.activations is None:
+        if self.activations is None and self._chunked is None:
             raise ValueError("no cached minibatch: call cache_minibatch first")
 
     def calc_grad(self, squared=False):
@@ -852,15 +901,26 @@ class FFNet:
         """
         squared = val.check_bool(squared, "squared")
         self._check_cached()
-        scale = self._batch.scale
-        errors = [None if e is None else self._internal(e * scale)
-                  for e in self.loss_type.d_loss(self.activations, self.targets)]
+        if self._chunked is not None:
+            parts = chunking.gradient(self, squared)
+        else:
+            parts = self._local_gradient(self._batch, self.activations, self.targets,
+                                         squared)
         if not squared:
-            return self._combine([self._gradient(errors)], self.inputs.shape[0])[0]
+            return self._combine([parts], self.inputs.shape[0])[0]
+        return tuple(self._combine(list(parts), self.inputs.shape[0]))
+
+    def _local_gradient(self, cache, user_acts, targets, squared):
+        """Gradient (and squared statistic) of the batch ``cache`` with user-
+        layout activations ``user_acts``, before the reduction over processes."""
+        errors = [None if e is None else self._internal(e * cache.scale)
+                  for e in self.loss_type.d_loss(user_acts, targets)]
+        if not squared:
+            return self._gradient(errors, cache)
         sq = self.xp.empty(self.n_params, dtype=self.dtype)
-        grad = self._gradient(errors, squared=sq)
-        sq *= self.dtype.type(self.inputs.shape[0])  # the errors carry 1/N; squared 1/N^2
-        return tuple(self._combine([grad, sq], self.inputs.shape[0]))
+        grad = self._gradient(errors, cache, squared=sq)
+        sq *= self.dtype.type(cache.n_examples)  # the errors carry 1/N; squared 1/N^2
+        return grad, sq
 
     def _combine(self, arrays, n_examples):
         """Means over this process's ``n_examples`` examples -> means over
@@ -870,11 +930,12 @@ class FFNet:
             distributed.allreduce_mean(self.comm, arrays, n_examples)
         return arrays
 
-    def _gradient(self, errors, squared=None):
-        """Backpropagate the scaled loss errors into a new gradient vector
-        (and the squared per-example terms into ``squared``)."""
+    def _gradient(self, errors, cache, squared=None):
+        """Backpropagate the scaled loss errors through the batch ``cache``
+        into a new gradient vector (and the squared per-example terms into
+        ``squared``)."""
         return self._backward(errors, self.xp.empty(self.n_params, dtype=self.dtype),
-                              self._batch, squared=squared)
+                              cache, squared=squared)
 
     def _R_forward(self, v, cache, R_inputs=None):
         """R-forward pass (Pearlmutter 1994) over the batch ``cache``: the
@@ -931,16 +992,28 @@ class FFNet:
         (n_params,) array
         """
         damping = self._check_product_args(v, damping, out)
-        cache = self._curv
+        return self._product(self._local_G, v, damping, out)
+
+    def _local_G(self, v, out, cache):
+        """Gauss-Newton product on the batch ``cache`` into ``out`` (before
+        the reduction over processes and the damping)."""
         R_acts = self._R_forward(v, cache)
         errors = [None] * self.n_layers
         for i, d2 in enumerate(cache.d2_loss):
             if d2 is not None and R_acts[i] is not None:
                 errors[i] = self.xp.multiply(
                     d2, R_acts[i], out=self._buffer("R_err", i, d2.shape))
+        return self._backward(errors, out, cache)
+
+    def _product(self, local_product, v, damping, out):
+        """``local_product`` over the curvature batch (chunk by chunk when
+        the minibatch is chunked), reduced over processes, plus damping."""
         if out is None:
             out = self.xp.empty(self.n_params, dtype=self.dtype)
-        self._backward(errors, out, cache)
+        if self._chunked is not None:
+            chunking.product(self, local_product, v, out)
+        else:
+            local_product(v, out, self._curv)
         return self._finish_product(v, damping, out)
 
     def _check_product_args(self, v, damping, out):
@@ -994,10 +1067,10 @@ class FFNet:
             nonlinearity does not define ``d2_activation``.
         """
         damping = self._check_product_args(v, damping, out)
-        if out is None:
-            out = self.xp.empty(self.n_params, dtype=self.dtype)
-        hessian.hessian_product(self, v, out)
-        return self._finish_product(v, damping, out)
+        return self._product(self._local_Hv, v, damping, out)
+
+    def _local_Hv(self, v, out, cache):
+        return hessian.hessian_product(self, v, out, cache)
 
     def _layer_inputs(self, cache):
         """Every layer's input :math:`x_i` (before its nonlinearity) on the
@@ -1032,7 +1105,7 @@ class FFNet:
         """Number of examples :meth:`calc_G` averages over on this process."""
         if self._curv_indices is None:
             return self.inputs.shape[0]
-        return len(self._curv_indices)
+        return len(self._curv_indices)  # also set for a chunked minibatch
 
     # ------------------------------------------------------ derivative checks
     def _host_float64(self, x):

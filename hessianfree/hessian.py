@@ -40,7 +40,7 @@ class _SecondOrderState:
         self.cache = cache
         self.W = net.W.copy()
         user_acts = [None if a is None else net._external(a) for a in cache.acts]
-        targets = net._curvature_data()[1]
+        targets = cache.targets
         scale = cache.scale
         grad_errors = [None if e is None else net._internal(e * scale)
                        for e in net.loss_type.d_loss(user_acts, targets)]
@@ -75,10 +75,9 @@ def check_supported(net):
                 f"(use the Gauss-Newton product calc_G)")
 
 
-def second_order_state(net):
-    """The :class:`_SecondOrderState` of the network's curvature batch at the
-    current weights (computed once and kept until either changes)."""
-    cache = net._curv
+def second_order_state(net, cache):
+    """The :class:`_SecondOrderState` of the batch ``cache`` at the current
+    weights (computed once and kept until either changes)."""
     state = getattr(net, "_hv_state", None)
     if state is None or not state.matches(net, cache):
         state = net._hv_state = _SecondOrderState(net, cache)
@@ -141,9 +140,9 @@ def _weight_terms(net, state, R_acts, out):
     out += extra
 
 
-def hessian_product(net, v, out):
-    """:math:`H v` on the network's curvature batch (local to this process),
-    written into ``out``.
+def hessian_product(net, v, out, cache):
+    """:math:`H v` on the batch ``cache`` (the network's curvature batch or
+    one chunk of it; local to this process), written into ``out``.
 
     Parameters
     ----------
@@ -152,6 +151,7 @@ def hessian_product(net, v, out):
         must be stateless and define ``d2_activation``.
     v : (n_params,) array
     out : (n_params,) array
+    cache : hessianfree.ffnet.BatchCache
 
     Returns
     -------
@@ -159,8 +159,7 @@ def hessian_product(net, v, out):
         ``out``.
     """
     check_supported(net)
-    state = second_order_state(net)
-    cache = state.cache
+    state = second_order_state(net, cache)
     R_inputs = [None] * net.n_layers
     R_acts = net._R_forward(v, cache, R_inputs)
     errors = _error_terms(net, v, state, R_acts)

@@ -306,8 +306,11 @@ class RNNet(FFNet):
                 "the same initial state every time it is called with init=None")
 
     # ------------------------------------------------------------ caching
+    def _internal_forward(self, inputs):
+        return self._run(self._internal(inputs), self.W, True, None, None)
+
     def _cache_activations(self, inputs):
-        acts, d_acts = self._run(self._internal(inputs), self.W, True, None, None)
+        acts, d_acts = self._internal_forward(inputs)
         self.activations = [self._external(a) for a in acts]
         self.d_activations = [None if d is None else self._external(d) for d in d_acts]
         return acts, d_acts
@@ -482,16 +485,15 @@ class RNNet(FFNet):
             d_s, d_s_next = d_s_next, d_s
         return delta
 
-    def _gradient(self, errors, squared=None):
+    def _gradient(self, errors, cache, squared=None):
         """Full or truncated backpropagation through time of the loss errors
         (the squared per-example statistic always uses whole sequences)."""
         if self.truncation is None:
-            return super()._gradient(errors, squared)
+            return super()._gradient(errors, cache, squared)
         if squared is not None:
-            self._backward(errors, self.xp.empty_like(squared), self._batch,
-                           squared=squared)
+            self._backward(errors, self.xp.empty_like(squared), cache, squared=squared)
         n, k = self.truncation
-        n_steps = self._batch.acts[0].shape[0]
+        n_steps = cache.acts[0].shape[0]
         grad = self.xp.zeros(self.n_params, dtype=self.dtype)
         part = self.xp.empty_like(grad)
         for stop in range(n_steps, 0, -n):
@@ -503,5 +505,5 @@ class RNNet(FFNet):
                     e = e[start:stop].copy()
                     e[:chunk_start - start] = 0
                 window_errors.append(e)
-            grad += self._backward(window_errors, part, self._batch, window=(start, stop))
+            grad += self._backward(window_errors, part, cache, window=(start, stop))
         return grad

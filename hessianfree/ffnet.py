@@ -184,6 +184,16 @@ class FFNet:
     dtype : numpy dtype
         Floating point type of weights and activations (float32 default).
 
+    Attributes
+    ----------
+    chunk_size : int or None
+        If set, a cached minibatch of more examples is kept as its inputs
+        and targets only, and the error, gradient and curvature products
+        run over chunks of this many examples (bounded memory, same results
+        to float rounding; see :mod:`hessianfree.chunking`).  Set by
+        ``HessianFree(chunk_size=...)`` when the optimizer is assigned; takes
+        effect at the next :meth:`cache_minibatch`.
+
     Notes
     -----
     Parameter layout: one flat vector ``W``.  For each connection, in
@@ -676,6 +686,10 @@ class FFNet:
         minibatch : int or array of int, optional
             A number of examples to draw at random (with ``self.rng``), or the
             indices of the examples to use.  Default: all of them.
+
+        With :attr:`chunk_size` set and more examples than that, only the
+        inputs and targets are stored (``activations`` is None) and the
+        derivatives are computed chunk by chunk.
         """
         inputs = val.as_batch(inputs, "inputs", self.shape[0], self._data_ndim,
                               self.dtype, self.xp)

@@ -1086,18 +1086,6 @@ class FFNet:
     def _local_Hv(self, v, out, cache):
         return hessian.hessian_product(self, v, out, cache)
 
-    def _layer_inputs(self, cache):
-        """Every layer's input :math:`x_i` (before its nonlinearity) on the
-        batch ``cache``, recomputed from the cached activations."""
-        return [None] + [self._layer_input(i, cache.acts, self.W)
-                         for i in range(1, self.n_layers)]
-
-    def _hv_recurrent_errors(self, v, state, errors):
-        """Recurrent terms of the Hessian product's errors (none here)."""
-
-    def _hv_recurrent_weights(self, state, R_acts, out):
-        """Recurrent terms of the Hessian product's weight block (none here)."""
-
     def curvature_operator(self, kind="gauss-newton", damping=0):
         """The curvature matrix on the cached minibatch as a SciPy
         ``LinearOperator`` (see :func:`hessianfree.curvature.curvature_operator`).

@@ -50,7 +50,7 @@ class _SecondOrderState:
         self.errors, self.deltas = record["errors"], record["deltas"]
         self.d2_loss = [None if d is None else net._internal(d * scale)
                         for d in net.loss_type.d2_loss_exact(user_acts, targets)]
-        inputs = net._layer_inputs(cache)
+        inputs = layer_inputs(net, cache)
         self.inputs = inputs
         self.d2_acts = [None] * net.n_layers
         for i in range(1, net.n_layers):
@@ -62,6 +62,29 @@ class _SecondOrderState:
 
     def matches(self, net, cache):
         return cache is self.cache and bool(net.xp.array_equal(net.W, self.W))
+
+
+def _recurrent_layers(net):
+    """The layers with recurrent weights (none in a feed-forward network)."""
+    return getattr(net, "rec_layers", ())
+
+
+def layer_inputs(net, cache):
+    """Every layer's input :math:`x_i` (before its nonlinearity) on the batch
+    ``cache``, recomputed from the cached activations (internal layout; a
+    recurrent layer adds :math:`a_i[t-1] W_{rec}`, and its recurrent bias on
+    the first step)."""
+    acts = cache.acts
+    flat = [a.reshape(-1, a.shape[-1]) for a in acts]
+    inputs = [None] * net.n_layers
+    for i in range(1, net.n_layers):
+        x = net._layer_input(i, flat, net.W).reshape(acts[i].shape)
+        if i in _recurrent_layers(net):
+            W_rec, b_rec = net.get_weights(net.W, (i, i))
+            x[0] += b_rec
+            x[1:] += net.xp.matmul(acts[i][:-1], W_rec)
+        inputs[i] = x
+    return inputs
 
 
 def check_supported(net):
@@ -107,8 +130,9 @@ def second_derivative_term(layer, d2, x, a, e, r):
 
 def _error_terms(net, v, state, R_acts):
     """Output errors of the R-backward pass before backpropagation:
-    :math:`\\nabla^2_a L\\, R a + \\sum_{post} \\delta_{post} V^T` (plus the
-    recurrent terms of :meth:`RNNet._hv_recurrent_errors`)."""
+    :math:`\\nabla^2_a L\\, R a + \\sum_{post} \\delta_{post} V^T`, and for a
+    recurrent layer :math:`\\delta_i[t+1] V_{rec}^T` at step :math:`t`
+    (internal layout: time first)."""
     xp = net.xp
     acts = state.cache.acts
     errors = [None] * net.n_layers
@@ -122,13 +146,18 @@ def _error_terms(net, v, state, R_acts):
         delta = state.deltas[post].reshape(-1, state.deltas[post].shape[-1])
         term = xp.matmul(delta, V.T).reshape(acts[pre].shape)
         errors[pre] = term if errors[pre] is None else errors[pre] + term
-    net._hv_recurrent_errors(v, state, errors)
+    for i in _recurrent_layers(net):
+        V_rec, _ = net.get_weights(v, (i, i))
+        term = xp.zeros_like(acts[i])
+        xp.matmul(state.deltas[i][1:], V_rec.T, out=term[:-1])
+        errors[i] = term if errors[i] is None else errors[i] + term
     return errors
 
 
 def _weight_terms(net, state, R_acts, out):
     """Add :math:`R a_{pre}^T \\delta_{post}` to the weight blocks of ``out``
-    (not to the biases, whose input is the constant 1)."""
+    (not to the biases, whose input is the constant 1), and
+    :math:`\\sum_t R a_i[t-1]^T \\delta_i[t]` to each recurrent block."""
     xp = net.xp
     R_full = [xp.zeros_like(state.cache.acts[0]) if i == 0 else R
               for i, R in enumerate(R_acts)]
@@ -136,7 +165,11 @@ def _weight_terms(net, state, R_acts, out):
     net._weight_grads(R_full, state.deltas, extra)
     for conn in net._conn_list():
         net.get_weights(extra, conn)[1][...] = 0
-    net._hv_recurrent_weights(state, R_acts, extra)
+    for i in _recurrent_layers(net):
+        n = net.shape[i]
+        W, _ = net.get_weights(extra, (i, i))
+        W += xp.matmul(R_acts[i][:-1].reshape(-1, n).T,
+                       state.deltas[i][1:].reshape(-1, n))
     out += extra
 
 

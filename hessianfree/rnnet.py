@@ -368,39 +368,6 @@ class RNNet(FFNet):
             R_s, R_s_new = R_s_new, R_s
         return R_act
 
-    def _layer_inputs(self, cache):
-        """Every layer's input on the batch ``cache`` (internal layout),
-        with the recurrent input and the first step's recurrent bias."""
-        acts = cache.acts
-        flat = _flat(acts)
-        inputs = [None] * self.n_layers
-        for i in range(1, self.n_layers):
-            x = self._layer_input(i, flat, self.W).reshape(acts[i].shape)
-            if i in self.rec_layers:
-                W_rec, b_rec = self.get_weights(self.W, (i, i))
-                x[0] += b_rec
-                x[1:] += self.xp.matmul(acts[i][:-1], W_rec)
-            inputs[i] = x
-        return inputs
-
-    def _hv_recurrent_errors(self, v, state, errors):
-        """Add :math:`\\delta_i[t+1] V_{rec}^T` to each recurrent layer's
-        output error at step ``t`` (the Hessian product's extra error)."""
-        for i in self.rec_layers:
-            V_rec, _ = self.get_weights(v, (i, i))
-            term = self.xp.zeros_like(state.cache.acts[i])
-            self.xp.matmul(state.deltas[i][1:], V_rec.T, out=term[:-1])
-            errors[i] = term if errors[i] is None else errors[i] + term
-
-    def _hv_recurrent_weights(self, state, R_acts, out):
-        """Add :math:`\\sum_t R a_i[t-1]^T \\delta_i[t]` to each recurrent
-        weight block of ``out`` (the Hessian product's extra weight term)."""
-        for i in self.rec_layers:
-            n = self.shape[i]
-            W, _ = self.get_weights(out, (i, i))
-            W += self.xp.matmul(R_acts[i][:-1].reshape(-1, n).T,
-                                state.deltas[i][1:].reshape(-1, n))
-
     def _backward(self, errors, out, cache, squared=None, window=None, inject=None,
                   record=None):
         """Backpropagation through time of per-layer errors (internal layout)

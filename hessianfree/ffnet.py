@@ -1060,19 +1060,7 @@ class FFNet:
         loss's exact second derivative (``d2_loss_exact``) and the
         nonlinearities' ``d2_activation``; costs about 1.5 Gauss-Newton
         products, plus one gradient pass the first time on each batch.
-
-        Parameters
-        ----------
-        v : (n_params,) array
-            Vector to multiply.
-        damping : float
-            Tikhonov damping :math:`\\lambda`.
-        out : (n_params,) array, optional
-            Buffer for the result.
-
-        Returns
-        -------
-        (n_params,) array
+        Parameters and result as for :meth:`calc_G`.
 
         Raises
         ------

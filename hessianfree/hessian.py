@@ -55,9 +55,7 @@ class _SecondOrderState:
         self.d2_acts = [None] * net.n_layers
         for i in range(1, net.n_layers):
             layer = net.layers[i]
-            if layer.elementwise:
-                self.d2_acts[i] = layer.d2_activation(inputs[i], cache.acts[i])
-            elif not isinstance(layer, nl.Softmax):
+            if layer.elementwise or not isinstance(layer, nl.Softmax):
                 self.d2_acts[i] = layer.d2_activation(inputs[i], cache.acts[i])
 
     def matches(self, net, cache):

@@ -2,6 +2,7 @@
 the gradient and against explicitly formed Hessians, and the Hessian as the
 optimizer's curvature."""
 
+import itertools
 import warnings
 
 import numpy as np
@@ -124,14 +125,14 @@ def test_second_differences_of_the_error():
 
 
 RNN_CASES = {
-    "tanh": dict(shape=[2, 3, 2], layers=hf.nl.Tanh()),
-    "logistic_two_recurrent": dict(shape=[2, 3, 3, 2],
-                                   layers=[hf.nl.Linear(), hf.nl.Logistic(),
-                                           hf.nl.Tanh(), hf.nl.Linear()]),
-    "skip_softmax": dict(shape=[2, 3, 3], layers=[hf.nl.Linear(), hf.nl.Tanh(),
-                                                  hf.nl.Softmax()],
-                         conns={0: [1, 2], 1: [2]}, rec_layers=[1],
-                         loss=hf.loss_funcs.CrossEntropy(), positive=True),
+    "tanh": {"shape": [2, 3, 2], "layers": hf.nl.Tanh()},
+    "logistic_two_recurrent": {"shape": [2, 3, 3, 2],
+                               "layers": [hf.nl.Linear(), hf.nl.Logistic(),
+                                          hf.nl.Tanh(), hf.nl.Linear()]},
+    "skip_softmax": {"shape": [2, 3, 3],
+                     "layers": [hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Softmax()],
+                     "conns": {0: [1, 2], 1: [2]}, "rec_layers": [1],
+                     "loss": hf.loss_funcs.CrossEntropy(), "positive": True},
 }
 
 
@@ -143,7 +144,7 @@ def test_recurrent_networks(case):
 
 
 def test_structural_damping_adds_its_gauss_newton_term():
-    kwargs = dict(shape=[2, 3, 2], layers=hf.nl.Tanh())
+    kwargs = {"shape": [2, 3, 2], "layers": hf.nl.Tanh()}
     plain = cached(hf.RNNet, **kwargs)
     damped = cached(hf.RNNet, loss=[hf.loss_funcs.SquaredError(),
                                     hf.loss_funcs.StructuralDamping(0.5)], **kwargs)
@@ -253,7 +254,7 @@ def test_negative_curvature_stops_cg_and_raises_the_damping():
         assert net.error() <= f0 + 1e-12  # never worse
         f0 = net.error()
     assert "negative_curvature" in statuses
-    assert any(b > a for a, b in zip(dampings, dampings[1:]))  # a poor model raised it
+    assert any(b > a for a, b in itertools.pairwise(dampings))  # a poor model raised it
     assert not np.array_equal(net.W, W0)
 
 

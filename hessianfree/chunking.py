@@ -15,11 +15,38 @@ its cache.
 import math
 
 from hessianfree import validation as val
+from hessianfree.nl_base import Plant
 
 
 def check_chunk_size(chunk_size, name="chunk_size"):
     """``chunk_size`` as an int, or None; it must be a positive integer."""
     return None if chunk_size is None else val.check_positive_int(chunk_size, name)
+
+
+def cache_chunked(net, inputs, targets):
+    """Keep a minibatch of more than ``net.chunk_size`` examples as its
+    inputs and targets only (checked, user layout); return whether it did.
+
+    Raises
+    ------
+    NotImplementedError
+        If the network has a Plant layer (closed-loop minibatches cannot be
+        split).
+    """
+    size = check_chunk_size(net.chunk_size, "net.chunk_size")
+    net._hv_state = net._chunked = None
+    if size is None or inputs.shape[0] <= size:
+        return False
+    plants = [i for i, layer in enumerate(net.layers) if isinstance(layer, Plant)]
+    if plants:
+        raise NotImplementedError(f"chunk_size: layer {plants[0]} is a Plant; "
+                                  f"closed-loop minibatches cannot be chunked")
+    net.inputs, net.targets = inputs, targets
+    net.activations = net.d_activations = net._cache_W = None
+    net._buffers = {}
+    net._batch = net._curv = net._curv_indices = None
+    net._chunked = ChunkedBatch(inputs, targets, size)
+    return True
 
 
 class ChunkedBatch:

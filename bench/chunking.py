@@ -80,8 +80,9 @@ def main():
               f"{r['time']:6.2f} s ({r['cg']} CG iterations), error after "
               f"{r['error']:.6f}, |update| {r['norm']:.6f}")
     whole = rows[0]
+    extra = whole["peak"] - whole["base"]
     ratios = " ".join(
-        f"peak_extra_ratio_{r['chunk']}={(r['peak'] - r['base']) / (whole['peak'] - whole['base']):.3f} "
+        f"peak_extra_ratio_{r['chunk']}={(r['peak'] - r['base']) / extra:.3f} "
         f"time_ratio_{r['chunk']}={r['time'] / whole['time']:.3f}" for r in rows[1:])
     print(f"RESULT examples=60000 whole_peak_mib={whole['peak']:.0f} "
           f"whole_extra_mib={whole['peak'] - whole['base']:.0f} {ratios}")

@@ -64,8 +64,9 @@ def curvature_operator(net, kind="gauss-newton", damping=0):
     Notes
     -----
     Each ``matvec`` costs one curvature product, about two gradient
-    evaluations (the Hessian about 1.5 times more).  ``eigsh(op, k=10, which="LA")`` gives the ten largest
-    eigenvalues, a common diagnostic of sharpness.
+    evaluations (the Hessian about 1.5 times more).
+    ``eigsh(op, k=10, which="LA")`` gives the ten largest eigenvalues, a
+    common diagnostic of sharpness.
     """
     product = product_function(net, kind)
     damping = val.check_real(damping, "damping", 0.0)

@@ -107,8 +107,7 @@ class FFNet(FeedForwardPasses):
     ----------
     chunk_size : int or None
         Process cached minibatches of more examples in chunks of this many
-        (bounded memory; see :mod:`hessianfree.chunking`).  Set by
-        ``HessianFree(chunk_size=...)``; used by :meth:`cache_minibatch`.
+        (:mod:`hessianfree.chunking`; set by ``HessianFree(chunk_size=...)``).
 
     Notes
     -----
@@ -381,20 +380,6 @@ class FFNet(FeedForwardPasses):
         self.activations, self.d_activations = acts, d_acts
         return acts, d_acts
 
-    def _internal_forward(self, inputs):
-        """Activations and derivatives of checked ``inputs`` at ``W`` in the
-        internal layout."""
-        return self._forward(inputs, self.W, True)
-
-    def _make_cache(self, acts, d_acts, user_acts, targets, n_examples=None):
-        """A :class:`BatchCache` with the loss curvature scaled by one over
-        ``n_examples`` (default: the batch size)."""
-        n_examples = targets.shape[0] if n_examples is None else n_examples
-        scale = self.dtype.type(1.0 / n_examples)
-        d2 = self.loss_type.d2_loss(user_acts, targets)
-        return BatchCache(acts, d_acts, [None if d is None else self._internal(d * scale)
-                                         for d in d2], scale, targets, n_examples)
-
     def _take(self, x, indices):
         """Examples ``indices`` of an internal-layout array."""
         return x[indices]
@@ -445,11 +430,6 @@ class FFNet(FeedForwardPasses):
         if buf is None:
             buf = self._buffers[key] = self.xp.empty(shape, dtype=self.dtype)
         return buf
-
-    # ------------------------------------------------- gradient and curvature
-    def _check_cached(self):
-        if self.activations is None and self._chunked is None:
-            raise ValueError("no cached minibatch: call cache_minibatch first")
 
     # ------------------------------------------------------ derivative checks
     def check_grad(self, grad):

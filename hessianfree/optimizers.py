@@ -22,6 +22,7 @@ import numpy as np
 from hessianfree import validation as val
 from hessianfree.backend import array_module
 from hessianfree.cg import NONFINITE, conjugate_gradient
+from hessianfree.chunking import check_chunk_size
 from hessianfree.curvature import check_kind, product_function
 from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, reduction_ratio,
                                  update_damping)
@@ -46,6 +47,15 @@ UPDATE_NONFINITE = "nonfinite"
 
 def _all_finite(x):
     return bool(array_module(x).isfinite(x).all())
+
+
+def _check_product(net, kind, product, v):
+    """Debug check of an undamped ``kind`` curvature product against finite
+    differences (:mod:`hessianfree.derivative_checks`)."""
+    if kind == "hessian":
+        check_Hv(net, product, v)
+    else:
+        net.check_G(product, v, 0)
 
 
 def _check_number(name, value, low=0.0, high=math.inf, low_open=False):
@@ -247,20 +257,10 @@ class HessianFree(Optimizer):
     precond_exponent : float in [0, 1]
         :math:`\\alpha` above (0.75 in Martens 2010).
     curvature : {"gauss-newton", "hessian"}
-        The curvature matrix of the quadratic model.  ``"gauss-newton"``
-        (default): :math:`G` from ``net.calc_G``, positive semi-definite
-        (Martens 2010, §4.1-4.2: with it the damped model is always bounded
-        below, and it worked better than the Hessian in practice).  ``"hessian"``: the exact Hessian
-        from ``net.calc_Hv``, which may be indefinite; CG then stops at the
-        first direction of negative curvature, and a model that predicts no
-        decrease raises the damping until :math:`H + \\lambda I` is positive
-        along the directions CG explores (see ``docs/curvature.rst``).
+        ``net.calc_G`` (default, Martens 2010, §4.1-4.2) or the exact
+        ``net.calc_Hv``; ``docs/curvature.rst`` compares them.
     chunk_size : int, optional
-        Compute the gradient, the curvature products and the errors of the
-        cached minibatch in chunks of this many examples, so that only one
-        chunk's activations are held in memory (sets the network's
-        ``chunk_size`` when the optimizer is assigned to it; see
-        :meth:`~hessianfree.ffnet.FFNet.cache_minibatch`).  None: whole.
+        Sets ``net.chunk_size`` (:mod:`hessianfree.chunking`).
 
     Attributes
     ----------
@@ -297,8 +297,7 @@ class HessianFree(Optimizer):
                              f"max_damping ({max_damping!r})")
         self.cg_rel_tol = _check_number("cg_rel_tol", cg_rel_tol)
         self.curvature = check_kind(curvature, "curvature")
-        self.chunk_size = None if chunk_size is None else \
-            val.check_positive_int(chunk_size, "chunk_size")
+        self.chunk_size = check_chunk_size(chunk_size)
         super().__init__()
         self.CG_iter, self.plotting = CG_iter, bool(plotting)
         self.use_backtracking = bool(use_backtracking)
@@ -545,10 +544,8 @@ class HessianFree(Optimizer):
         """Undamped model change :math:`q(\\delta) - q(0)` (Martens 2010, §4.1)."""
         xp = array_module(delta)
         G_delta = product_function(net, self.curvature)(delta, damping=0)
-        if net.debug and self.curvature == "hessian":
-            check_Hv(net, G_delta, delta)
-        elif net.debug:
-            net.check_G(G_delta, delta, 0)
+        if net.debug:
+            _check_product(net, self.curvature, G_delta, delta)
         return float(xp.dot(grad, delta) + 0.5 * xp.dot(delta, G_delta))
 
     def _take_step(self, net, grad, f0, printing):

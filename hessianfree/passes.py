@@ -176,6 +176,25 @@ class FeedForwardPasses:
                 d_acts[i] = layer.d_activation(x, acts[i])
         return (acts, d_acts) if deriv else acts
 
+    # ------------------------------------------------------ batch caches
+    def _internal_forward(self, inputs):
+        """Activations and derivatives of checked ``inputs`` at ``W`` in the
+        internal layout."""
+        return self._forward(inputs, self.W, True)
+
+    def _make_cache(self, acts, d_acts, user_acts, targets, n_examples=None):
+        """A :class:`BatchCache` with the loss curvature scaled by one over
+        ``n_examples`` (default: the batch size)."""
+        n_examples = targets.shape[0] if n_examples is None else n_examples
+        scale = self.dtype.type(1.0 / n_examples)
+        d2 = self.loss_type.d2_loss(user_acts, targets)
+        return BatchCache(acts, d_acts, [None if d is None else self._internal(d * scale)
+                                         for d in d2], scale, targets, n_examples)
+
+    def _check_cached(self):
+        if self.activations is None and self._chunked is None:
+            raise ValueError("no cached minibatch: call cache_minibatch first")
+
     # ------------------------------------------------- gradient and curvature
     def _weight_grads(self, acts, deltas, out, squared=None):
         """Write ``acts[pre]^T deltas[post]`` and the bias sums into ``out``

@@ -42,7 +42,7 @@ def assert_matches_finite_differences(net):
     return H
 
 
-@pytest.mark.parametrize("layer", ELEMENTWISE, ids=lambda l: type(l).__name__)
+@pytest.mark.parametrize("layer", ELEMENTWISE, ids=lambda layer: type(layer).__name__)
 def test_every_elementwise_nonlinearity(layer):
     net = cached(hf.FFNet, [2, 3, 3, 2], [hf.nl.Linear(), layer, layer, hf.nl.Tanh()],
                  conns={0: [1, 3], 1: [2], 2: [3]})

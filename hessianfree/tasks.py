@@ -37,7 +37,8 @@ import dataclasses
 
 import numpy as np
 
-from hessianfree import loss_funcs, nonlinearities as nl
+from hessianfree import loss_funcs
+from hessianfree import nonlinearities as nl
 from hessianfree import validation as val
 from hessianfree.backend import to_numpy
 from hessianfree.rnnet import RNNet

@@ -106,7 +106,7 @@ def test_memorization():
 
 
 def test_test_error_and_trivial_predictors():
-    x, t = tasks.generate("addition", 100, 4000, rng=0)
+    _, t = tasks.generate("addition", 100, 4000, rng=0)
     mean = np.where(np.isnan(t), 0, np.nanmean(t))
     trivial = tasks.test_error("addition", mean, t)
     assert 0.15 < trivial < 0.18  # variance of the sum of two U(0, 1): 1/6

@@ -91,6 +91,23 @@ class Task:
         scored[:, -1] = targets[:, -1]
         return scored
 
+    def stopping_rule(self):
+        """The success criterion as ``run_epochs`` arguments.
+
+        Returns
+        -------
+        test_err : LossFunction
+            Squared error (half the squared difference, one target per
+            sequence) for regression, classification error for classification.
+        target_err : float
+            ``run_epochs`` stops once the test error is below this.  Pass the
+            test targets through :meth:`scored` so that only the scored steps
+            count.
+        """
+        if self.kind == "regression":
+            return loss_funcs.SquaredError(), self.threshold / 2
+        return loss_funcs.ClassificationError(), self.threshold
+
 
 TASKS = {t.name: t for t in (
     Task("addition", 2, 1, "regression", 0.01),

@@ -8,6 +8,9 @@ import pytest
 import hessianfree as hf
 from hessianfree import tasks
 
+import strict_xp
+from test_distributed import needs_mpiexec, run_json
+
 T = 20
 
 
@@ -169,3 +172,36 @@ def test_short_training_improves(name):
     net.run_epochs(x, t, opt, max_epochs=8, print_period=None)
     after = tasks.test_error(name, net.forward(test[0])[-1], test[1])
     assert after < 0.7 * before
+
+
+# ------------------------------------------------ data-parallel and device
+@needs_mpiexec
+def test_tasks_train_data_parallel_as_on_one_process(tmp_path):
+    results, _ = run_json(2, "check_tasks.py", "7,5", tmp_path=tmp_path)
+    for task in ("addition", "temporal_order", "memorization"):
+        assert results[f"{task}_W"] < 1e-7, task  # CG magnifies rounding
+        assert results[f"{task}_errors"] < 1e-7, task
+        assert results[f"{task}_epochs"] == [3, 3]
+        assert results[f"{task}_same_W_on_all_ranks"]
+
+
+@pytest.mark.parametrize("name", ["multiplication", "temporal_order_3bit"])
+def test_tasks_train_on_the_strict_device_stand_in(monkeypatch, name):
+    """The GPU path (``use_GPU=True``, here NumPy behind CuPy's rules) trains
+    on the tasks' data as the CPU does."""
+    x, t = tasks.generate(name, 10, 40, rng=0)
+    spec = tasks.get_task(name)
+    test_x, test_t = tasks.generate(name, 10, 20, rng=1)
+    test_err, target_err = spec.stopping_rule()
+    runs = {}
+    for device in (False, True):
+        if device:
+            strict_xp.install(monkeypatch)
+        opt = hf.opt.HessianFree(CG_iter=10, plotting=False)
+        net = tasks.tanh_rnn(name, n_hidden=10, optimizer=opt, rng=0, use_GPU=device)
+        runs[device] = net.run_epochs(x, t, opt, max_epochs=3,
+                                      test=(test_x, spec.scored(test_t)),
+                                      test_err=test_err, target_err=target_err,
+                                      print_period=None)
+        assert tasks.test_error(name, net.forward(test_x)[-1], test_t) >= 0
+    np.testing.assert_allclose(runs[True], runs[False], rtol=1e-4)

@@ -585,7 +585,7 @@ class FFNet:
         target_err : float
             Stop once the (test, else training) error is below this.
         plotting : bool
-            Write the plot series to ``<file_output or "HF">_plots.pkl``
+            Write the plot series to ``<file_output or "HF">_plots.json``
             every epoch (see :func:`hessianfree.dataplotter.run`).
         file_output : str, optional
             File name prefix; every epoch the best weights are saved to

@@ -19,7 +19,6 @@ import dataclasses
 import math
 import numbers
 import os
-import pickle
 import time
 import warnings
 
@@ -28,10 +27,12 @@ import numpy as np
 from hessianfree import checkpoint
 from hessianfree import distributed
 from hessianfree import loss_funcs
+from hessianfree import plotfile
 from hessianfree import validation as val
 from hessianfree.checkpoint import CheckpointError, write_atomically  # noqa: F401
 from hessianfree.nonlinearities import Plant
 from hessianfree.optimizers import NonFiniteWarning, Optimizer, UPDATE_NONFINITE
+from hessianfree.plotfile import plot_filename
 from hessianfree.progress import Progress
 
 #: Stop when the test error is higher than it was this many epochs earlier.
@@ -46,15 +47,10 @@ class NonFiniteError(FloatingPointError):
     hold the best weights found before."""
 
 
-def plot_filename(file_output):
-    """Name of the pickled plot series for a ``file_output`` prefix."""
-    return f"{file_output or 'HF'}_plots.pkl"
-
-
 def save_plots(plots, file_output):
-    """Pickle the plot series dict (read by :func:`hessianfree.dataplotter.run`)."""
-    write_atomically(plot_filename(file_output),
-                     lambda f: pickle.dump(plots, f, protocol=pickle.HIGHEST_PROTOCOL))
+    """Write the plot series dict to :func:`plot_filename` (JSON; read by
+    :func:`hessianfree.dataplotter.run`)."""
+    plotfile.write(plot_filename(file_output), plots)
 
 
 def _check_options(file_output, print_period, resume, max_failures):

@@ -215,7 +215,7 @@ def test_only_rank_0_prints_and_writes_and_resume_continues_exactly(tmp_path):
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     assert any("epoch 2" in line for line in lines)
     assert all(line.startswith("[0]") for line in lines), proc.stdout
-    assert results["files_after_3_epochs"] == ["run_checkpoint.npz", "run_plots.pkl",
+    assert results["files_after_3_epochs"] == ["run_checkpoint.npz", "run_plots.json",
                                                "run_weights.npy"]
     assert results["resumed_vs_whole"] == 0
     assert results["identical_W_on_all_ranks"]

@@ -19,11 +19,13 @@ cannot run code.
 """
 
 import contextlib
+import errno
 import glob
 import json
 import math
 import os
-import tempfile
+import secrets
+import stat
 
 import numpy as np
 
@@ -64,13 +66,37 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
+def _create_temporary(filename):
+    """Open a new temporary file beside ``filename``: ``(fd, path)``.
+
+    It gets the permissions of ``filename`` if that exists, else those the
+    user's umask gives a new file (not the 0600 of :func:`tempfile.mkstemp`).
+    """
+    directory, base = os.path.split(os.path.abspath(filename))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f"{TMP_PREFIX}{secrets.token_hex(4)}{base}")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, stat.S_IMODE(os.stat(filename).st_mode))
+        except FileNotFoundError:
+            pass
+        return fd, tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", directory)
+
+
 def write_atomically(filename, write):
     """Call ``write(fileobj)`` on a temporary file, then rename it over
     ``filename``, so that readers never see a half-written file.
 
     The temporary file is in the same directory (a rename across file systems
     would not be atomic), is flushed and fsynced before the rename, and is
-    removed if anything fails.
+    removed if anything fails.  The file keeps the permissions of the file
+    it replaces; a new file gets those of the user's umask.
 
     Raises
     ------
@@ -79,8 +105,7 @@ def write_atomically(filename, write):
     """
     filename = os.fspath(filename)
     directory = os.path.dirname(os.path.abspath(filename))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TMP_PREFIX,
-                               suffix=os.path.basename(filename))
+    fd, tmp = _create_temporary(filename)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -104,6 +129,139 @@ def remove_stale_temporaries(filename):
     for path in glob.glob(pattern):
         with contextlib.suppress(OSError):
             os.remove(path)
+
+
+# ------------------------------------------------------------- one writer
+def lock_filename(file_output):
+    """Name of the lock file a run holds while it writes under a prefix."""
+    return f"{os.fspath(file_output)}.lock"
+
+
+def _acquire(path, fcntl):
+    """Lock ``path`` (created if needed) and write our pid into it; return
+    the descriptor, or None where the file system cannot lock."""
+    for _ in range(10):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            return holder or "?"
+        except OSError:  # e.g. ENOLCK on some network file systems
+            os.close(fd)
+            return None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:  # the previous holder removed it meanwhile
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            return fd
+        os.close(fd)
+    return None
+
+
+@contextlib.contextmanager
+def exclusive_output(file_output):
+    """Hold ``<file_output>.lock`` while the block runs, so that two
+    processes never write the same run's files.
+
+    Raises
+    ------
+    CheckpointError
+        (``errno.EBUSY``) if another process holds the lock; the message
+        names the file and that process's id.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no protection
+        yield
+        return
+    path = lock_filename(file_output)
+    fd = _acquire(path, fcntl)
+    if isinstance(fd, str):
+        raise CheckpointError(errno.EBUSY, f"file_output {os.fspath(file_output)!r}: "
+                              f"another process (pid {fd}) is writing there (it "
+                              f"holds {path!r}); wait for it to finish or choose "
+                              f"another file_output")
+    try:
+        yield
+    finally:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+            os.close(fd)
+
+
+# ------------------------------------------------------------ weight files
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _npy_header(f):
+    """``(shape, dtype)`` from the header of the open ``.npy`` file ``f``."""
+    from numpy.lib import format as npy
+
+    version = npy.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = npy.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, _, dtype = npy.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"uses .npy format version {version}, which is not supported")
+    return shape, dtype
+
+
+def read_weights(filename, n_params):
+    """Read a weight vector saved with ``np.save`` (``load_weights=``).
+
+    The header is checked before any data is read, so a file that claims a
+    huge array, holds something other than floats, or is not a ``.npy``
+    file at all is refused without allocating anything for it.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+    n_params : int
+        Number of weights the network expects.
+
+    Returns
+    -------
+    (n_params,) ndarray
+
+    Raises
+    ------
+    ValueError
+        Naming ``load_weights``, the file and what was expected.
+    """
+    filename = os.fspath(filename)
+    expected = (f"expected a .npy file holding {n_params} floating point weights "
+                f"(as written by np.save(path, net.W), or run_epochs' "
+                f"<file_output>_weights.npy)")
+    try:
+        with open(filename, "rb") as f:
+            magic = f.read(len(_NPY_MAGIC))
+            if magic != _NPY_MAGIC:
+                kind = ("a .npz archive" if magic.startswith(_ZIP_MAGIC)
+                        else "not a .npy file")
+                raise ValueError(f"is {kind}; {expected}")
+            f.seek(0)
+            shape, dtype = _npy_header(f)
+            if dtype.kind != "f" or tuple(shape) != (n_params,):
+                raise ValueError(f"holds an array of shape {tuple(shape)} and "
+                                 f"dtype {dtype}; {expected}")
+            data = f.read(n_params * dtype.itemsize)
+    except OSError as e:
+        raise ValueError(f"load_weights: cannot read {filename!r} "
+                         f"({e.strerror or e})") from e
+    except ValueError as e:
+        raise ValueError(f"load_weights: {filename!r} {e}") from e
+    if len(data) != n_params * dtype.itemsize:
+        raise ValueError(f"load_weights: {filename!r} is truncated: {len(data)} of "
+                         f"{n_params * dtype.itemsize} bytes of weights")
+    return np.frombuffer(data, dtype=dtype).copy()
 
 
 # ----------------------------------------------------------- JSON + arrays

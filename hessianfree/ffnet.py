@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from hessianfree import backend
+from hessianfree import checkpoint
 from hessianfree import derivative_checks as dc
 from hessianfree import distributed
 from hessianfree import loss_funcs
@@ -381,11 +382,7 @@ class FFNet:
 
     def _load_weights(self, load_weights):
         if isinstance(load_weights, (str, os.PathLike)):
-            try:
-                load_weights = np.load(load_weights)
-            except (OSError, ValueError) as e:
-                raise ValueError(f"load_weights: cannot read {os.fspath(load_weights)!r}"
-                                 f" as a .npy file: {e}") from e
+            load_weights = checkpoint.read_weights(load_weights, self.n_params)
         if hasattr(load_weights, "__cuda_array_interface__"):
             W = backend.to_numpy(load_weights)
         else:

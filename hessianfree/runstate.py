@@ -134,7 +134,10 @@ def _weights(arrays, name, n_params):
 
 def _rng_state(net, meta):
     kind, state = _field(meta, "rng.kind"), _field(meta, "rng.state")
-    checkpoint.check_rng_state(net.rng, kind, state)
+    try:
+        checkpoint.check_rng_state(net.rng, kind, state)
+    except ValueError as e:
+        raise ValueError(f"field 'rng': {e}") from None
     try:
         checkpoint.set_rng_state(copy.deepcopy(net.rng), state)
     except (TypeError, ValueError, KeyError, IndexError, OverflowError) as e:

@@ -12,6 +12,7 @@ and the field, and the network and optimizer stay exactly as they were.
 
 import copy
 import dataclasses
+import json
 import math
 import numbers
 import os
@@ -60,10 +61,56 @@ class Saved:
     run: RunState
 
 
+#: Keys of an architecture description that fix how the weights are laid
+#: out and what they mean; a checkpoint resumes only if they match.
+STRUCTURE_KEYS = ("class", "shape", "layers", "conns", "rec_layers")
+
+
+def _qualified_name(obj):
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def describe_architecture(net):
+    """The architecture of ``net`` as JSON data: what ``net.save`` writes
+    (:func:`hessianfree.architecture.describe`), or, for networks with
+    custom layers or losses, which that cannot describe, their class names.
+    """
+    try:
+        from hessianfree.architecture import describe
+        return describe(net)
+    except (ImportError, TypeError):
+        pass
+    description = {"class": type(net).__name__, "shape": list(net.shape),
+                   "layers": [_qualified_name(layer) for layer in net.layers],
+                   "conns": {str(pre): list(posts)
+                             for pre, posts in sorted(net.conns.items())},
+                   "loss": _qualified_name(net.loss_type), "dtype": str(net.dtype)}
+    if hasattr(net, "rec_layers"):
+        description["rec_layers"] = list(net.rec_layers)
+    return description
+
+
+def check_architecture(net, saved):
+    """Raise ValueError naming the first structural difference between the
+    description ``saved`` and ``net`` (None: nothing saved, nothing to check)."""
+    if saved is None:  # written before checkpoints recorded it
+        return
+    if not isinstance(saved, dict):
+        raise ValueError(f"field 'architecture' must be a dict, got "
+                         f"{type(saved).__name__}")
+    own = describe_architecture(net)
+    for key in STRUCTURE_KEYS:
+        if key in own and json.dumps(saved.get(key)) != json.dumps(own[key]):
+            raise ValueError(f"field 'architecture': the checkpoint was written by a "
+                             f"network with {key} {saved.get(key)!r}; this network "
+                             f"has {key} {own[key]!r}")
+
+
 def checkpoint_contents(net, optimizer, run):
     """``(meta, arrays)`` for :func:`hessianfree.checkpoint.save`."""
     kind, state = checkpoint.rng_state(net.rng)
     meta = {"network": type(net).__name__, "n_params": net.n_params,
+            "architecture": describe_architecture(net),
             "dtype": str(net.dtype), "optimizer": type(optimizer).__name__,
             "epoch": run.epoch, "errors": run.errors, "failures": run.failures,
             "elapsed": run.elapsed, "best_error": net.best_error, "plots": net.plots,
@@ -180,6 +227,7 @@ def check_saved(net, optimizer, meta, arrays):
         Naming the field (or array) that does not fit.
     """
     _check_identity(net, optimizer, meta)
+    check_architecture(net, meta.get("architecture"))
     best_error = _field(meta, "best_error", _number)
     if math.isnan(best_error):
         raise ValueError("field 'best_error' is NaN")

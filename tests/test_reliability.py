@@ -324,3 +324,51 @@ def test_load_weights_from_a_good_file(tmp_path):
     W = RNG.standard_normal(N_PARAMS)
     np.save(path, W.astype(">f8"))  # another byte order loads too
     np.testing.assert_array_equal(ffnet_with(path).W, W.astype(np.float32))
+
+
+# ------------------------------------------- 3. architecture fingerprint
+@pytest.mark.parametrize("writer, reader, differs", [
+    (lambda: hf.FFNet([1, 16, 1], rng=np.random.RandomState(0)),
+     lambda: hf.FFNet([4, 8, 1], rng=np.random.RandomState(0)), "shape"),
+    (lambda: hf.FFNet([2, 3, 2], layers=hf.nl.Tanh(), rng=np.random.RandomState(0)),
+     lambda: hf.FFNet([2, 3, 2], layers=hf.nl.Logistic(), rng=np.random.RandomState(0)),
+     "layers"),
+    (lambda: hf.FFNet([2, 2, 2, 2], conns={0: [1, 3], 1: [2], 2: [3]},
+                      rng=np.random.RandomState(0)),
+     lambda: hf.FFNet([2, 2, 2, 2], conns={0: [1], 1: [2, 3], 2: [3]},
+                      rng=np.random.RandomState(0)), "conns"),
+])
+def test_a_checkpoint_of_another_architecture_is_refused(tmp_path, writer, reader,
+                                                         differs):
+    first, second = writer(), reader()
+    assert first.n_params == second.n_params  # the count cannot tell them apart
+    prefix = str(tmp_path / "arch")
+    data = np.random.default_rng(0)
+    x = data.random((8, first.shape[0])).astype(np.float32)
+    t = data.random((8, first.shape[-1])).astype(np.float32)
+    first.run_epochs(x, t, hf.opt.HessianFree(CG_iter=2), max_epochs=2,
+                     file_output=prefix, print_period=None)
+    W = second.W.copy()
+    x2 = data.random((8, second.shape[0])).astype(np.float32)
+    with pytest.raises(ValueError, match=rf"arch_checkpoint.npz.*architecture.*"
+                                         rf"{differs}"):
+        second.run_epochs(x2, t, hf.opt.HessianFree(CG_iter=2), max_epochs=4,
+                          file_output=prefix, resume=True, print_period=None)
+    np.testing.assert_array_equal(second.W, W)
+
+
+def test_custom_layers_are_fingerprinted_by_class(tmp_path):
+    class MyTanh(hf.nl.Tanh):
+        pass
+
+    prefix = str(tmp_path / "custom")
+    net = hf.FFNet([2, 3, 1], layers=MyTanh(), rng=np.random.RandomState(0))
+    net.run_epochs(X[:8, :2], T[:8, :1], hf.opt.HessianFree(CG_iter=2), max_epochs=1,
+                   file_output=prefix, print_period=None)
+    again = hf.FFNet([2, 3, 1], layers=MyTanh(), rng=np.random.RandomState(0))
+    again.run_epochs(X[:8, :2], T[:8, :1], hf.opt.HessianFree(CG_iter=2), max_epochs=2,
+                     file_output=prefix, resume=True, print_period=None)
+    other = hf.FFNet([2, 3, 1], layers=hf.nl.Tanh(), rng=np.random.RandomState(0))
+    with pytest.raises(ValueError, match="layers"):
+        other.run_epochs(X[:8, :2], T[:8, :1], hf.opt.HessianFree(CG_iter=2),
+                         max_epochs=3, file_output=prefix, resume=True, print_period=None)

@@ -352,6 +352,17 @@ def save(filename, meta, arrays):
     write_atomically(filename, lambda f: np.savez(f, meta=np.array(text), **stored))
 
 
+def check_format(document, filename, name, version, what):
+    """Raise ValueError unless the JSON ``document`` read from ``filename``
+    says it is format ``name``, ``version`` (``what`` names it)."""
+    if not isinstance(document, dict) or document.get("format") != name:
+        raise ValueError(f"{filename!r} is not a hessianfree {what}")
+    if document.get("version") != version:
+        raise ValueError(f"{filename!r} has {what} version "
+                         f"{document.get('version')!r}; this hessianfree reads "
+                         f"version {version}")
+
+
 def load(filename):
     """Read a checkpoint written by :func:`save`.
 
@@ -379,12 +390,7 @@ def load(filename):
     except Exception as e:  # zip, npy, JSON or key errors: a damaged file
         raise ValueError(f"{filename!r} is not a readable hessianfree checkpoint "
                          f"({type(e).__name__}: {e})") from e
-    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise ValueError(f"{filename!r} is not a hessianfree checkpoint")
-    if document.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{filename!r} has checkpoint version "
-                         f"{document.get('version')!r}; this hessianfree reads "
-                         f"version {FORMAT_VERSION}")
+    check_format(document, filename, FORMAT_NAME, FORMAT_VERSION, "checkpoint")
     try:
         meta = decode(document, stored)
     except KeyError as e:

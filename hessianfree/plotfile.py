@@ -25,6 +25,8 @@ import pickle
 
 import numpy as np
 
+from hessianfree import checkpoint
+
 FORMAT_NAME = "hessianfree plots"
 FORMAT_VERSION = 1
 #: Largest plot file :func:`read` accepts (a run of millions of epochs).
@@ -50,10 +52,8 @@ def dumps(plots):
 def write(filename, plots):
     """Write ``plots`` to ``filename`` atomically (see
     :func:`hessianfree.checkpoint.write_atomically`)."""
-    from hessianfree.checkpoint import write_atomically
-
     text = dumps(plots).encode("utf-8")
-    write_atomically(filename, lambda f: f.write(text))
+    checkpoint.write_atomically(filename, lambda f: f.write(text))
 
 
 def _as_float(value):
@@ -88,12 +88,8 @@ def parse(text, filename="<plots>"):
         document = json.loads(text)
     except ValueError as e:  # also UnicodeDecodeError
         raise ValueError(f"{filename!r} is not a readable plot file ({e})") from e
-    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise ValueError(f"{filename!r} is not a hessianfree plot file")
-    if document.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{filename!r} has plot file version "
-                         f"{document.get('version')!r}; this hessianfree reads "
-                         f"version {FORMAT_VERSION}")
+    checkpoint.check_format(document, filename, FORMAT_NAME, FORMAT_VERSION,
+                            "plot file")
     return _series(document.get("series"), filename)
 
 
@@ -165,7 +161,6 @@ def read(filename, allow_pickle=False):
         raise ValueError(f"{filename!r} is larger than {MAX_BYTES} bytes; not a "
                          f"plot file")
     if data.startswith(_ZIP_MAGIC):
-        from hessianfree import checkpoint
         meta, _ = checkpoint.load(filename)
         return _series(meta.get("plots", {}), filename)
     if data.lstrip()[:1] == b"{":

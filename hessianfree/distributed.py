@@ -347,11 +347,11 @@ def optimizer_settings(optimizer):
 
 def _checkpoint_seen(net, args):
     """What ``resume=True`` would continue from on this process."""
-    from hessianfree import checkpoint, runstate
+    from hessianfree import checkpoint, run_state
 
     if not args["resume"]:
         return "not resuming"
-    saved = runstate.read_checkpoint(net, args["optimizer"], args["file_output"])
+    saved = run_state.read_checkpoint(net, args["optimizer"], args["file_output"])
     if saved is None:
         return f"no checkpoint ({checkpoint.checkpoint_filename(args['file_output'])!r})"
     digest = hashlib.sha256(np.ascontiguousarray(saved.W).tobytes()).hexdigest()[:12]
@@ -370,7 +370,7 @@ def describe_run(net, kwargs):
         the names used in error messages, the values every process must
         agree on.
     """
-    from hessianfree import runstate, training
+    from hessianfree import run_state, training
 
     args = _bound_arguments(net, kwargs)
     val.check_bool(args["plotting"], "plotting")
@@ -391,7 +391,7 @@ def describe_run(net, kwargs):
         "resume": bool(args["resume"]),
         "checkpoint (resume=True)": _checkpoint_seen(net, args),
         "n_params": net.n_params,
-        "network": runstate.describe_architecture(net),
+        "network": run_state.describe_architecture(net),
         "optimizer": optimizer_settings(args["optimizer"]),
     }
 

@@ -28,7 +28,7 @@ from hessianfree import checkpoint
 from hessianfree import distributed
 from hessianfree import loss_funcs
 from hessianfree import plotfile
-from hessianfree import runstate
+from hessianfree import run_state
 from hessianfree import validation as val
 from hessianfree.checkpoint import CheckpointError, write_atomically  # noqa: F401
 from hessianfree.nonlinearities import Plant
@@ -158,15 +158,6 @@ def record(plots, name, value):
 
 
 # ------------------------------------------------------------ run state
-def _start(net, optimizer, saved):
-    if saved is not None:
-        return runstate.restore(net, optimizer, saved)
-    net.optimizer = optimizer
-    net.best_W, net.best_error = net.W.copy(), np.inf
-    net.plots, optimizer.plots = {}, {}
-    return runstate.RunState()
-
-
 def announce_start(file_output, resume, saved):
     """Say what the run does with the files already under ``file_output``:
     continue a checkpoint, or start fresh (warning before it overwrites the
@@ -284,7 +275,7 @@ def _write_outputs(net, optimizer, run, plotting, file_output):
             filename = checkpoint.weights_filename(file_output)
             write_atomically(filename, lambda f: np.save(f, net._host(net.best_W)))
             filename = checkpoint.checkpoint_filename(file_output)
-            checkpoint.save(filename, *runstate.checkpoint_contents(net, optimizer, run))
+            checkpoint.save(filename, *run_state.checkpoint_contents(net, optimizer, run))
     except OSError as e:
         message = (f"epoch {run.epoch - 1}: could not write {filename!r} "
                    f"({e.strerror or e}); {_what_is_intact(run, file_output)}. Free "
@@ -362,11 +353,11 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
         check_writable(file_output, plotting)
     with (checkpoint.exclusive_output(file_output) if root and file_output is not None
           else contextlib.nullcontext()):
-        saved = runstate.read_checkpoint(net, optimizer, file_output) if resume else None
+        saved = run_state.read_checkpoint(net, optimizer, file_output) if resume else None
         if root:
             announce_start(file_output, resume, saved)
             _remove_stale_temporaries(file_output)
-        run = _start(net, optimizer, saved)
+        run = run_state.start(net, optimizer, saved)
         data = (inputs, targets, minibatch_size, test, test_err)
         settings = (max_epochs, target_err, plotting, file_output, print_period,
                     max_failures)

@@ -269,3 +269,14 @@ def restore(net, optimizer, saved):
     net.plots = saved.plots
     checkpoint.set_rng_state(net.rng, saved.rng_state)
     return saved.run
+
+
+def start(net, optimizer, saved):
+    """The :class:`RunState` of a run from scratch (``saved=None``) or
+    resumed from ``saved``, with the network and optimizer set up for it."""
+    if saved is not None:
+        return restore(net, optimizer, saved)
+    net.optimizer = optimizer
+    net.best_W, net.best_error = net.W.copy(), np.inf
+    net.plots, optimizer.plots = {}, {}
+    return RunState()

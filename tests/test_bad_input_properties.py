@@ -380,7 +380,7 @@ def softmax_net(cached=False):
 
 
 def targets_in_domain(context, value, result):
-    t = np.asarray(value, dtype=np.float64)
+    t = np.asarray(value, dtype=context["net"].dtype)  # as the network sees them
     known = t[~np.isnan(t)]
     return known.size > 0 and bool(np.all((known >= 0) & (known <= 1)))
 

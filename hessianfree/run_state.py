@@ -62,8 +62,10 @@ class Saved:
 
 
 #: Keys of an architecture description that fix how the weights are laid
-#: out and what they mean; a checkpoint resumes only if they match.
-STRUCTURE_KEYS = ("class", "shape", "layers", "conns", "rec_layers")
+#: out, and with the layers, what they mean; a checkpoint resumes only if
+#: they match.
+LAYOUT_KEYS = ("class", "shape", "conns", "rec_layers")
+STRUCTURE_KEYS = LAYOUT_KEYS + ("layers",)
 
 
 def _qualified_name(obj):
@@ -99,7 +101,10 @@ def check_architecture(net, saved):
         raise ValueError(f"field 'architecture' must be a dict, got "
                          f"{type(saved).__name__}")
     own = describe_architecture(net)
-    for key in STRUCTURE_KEYS:
+    # layers are compared only between descriptions of the same kind (a
+    # network with custom layers is described by class names)
+    same_kind = saved.get("format") == own.get("format")
+    for key in STRUCTURE_KEYS if same_kind else LAYOUT_KEYS:
         if key in own and json.dumps(saved.get(key)) != json.dumps(own[key]):
             raise ValueError(f"field 'architecture': the checkpoint was written by a "
                              f"network with {key} {saved.get(key)!r}; this network "

@@ -140,7 +140,8 @@ def check_target_range(loss, targets, name, low, high):
     bad = (targets < low) | (targets > high)  # False where NaN
     if not bool(bad.any()):
         return
-    index = tuple(int(i) for i in array_module(targets).argwhere(bad)[0])
+    index = np.unravel_index(int(bad.reshape(-1).argmax()), targets.shape)
+    index = tuple(int(i) for i in index)
     raise ValueError(f"{type(loss).__name__} needs {name} in [{low:g}, {high:g}] "
                      f"(NaN: no target), but {name}[{', '.join(map(str, index))}] = "
                      f"{float(targets[index]):g}")

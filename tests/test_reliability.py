@@ -372,3 +372,27 @@ def test_custom_layers_are_fingerprinted_by_class(tmp_path):
     with pytest.raises(ValueError, match="layers"):
         other.run_epochs(X[:8, :2], T[:8, :1], hf.opt.HessianFree(CG_iter=2),
                          max_epochs=3, file_output=prefix, resume=True, print_period=None)
+
+
+def test_target_checks_run_on_device_arrays(monkeypatch):
+    """The same checks on the GPU path (a strict CuPy stand-in here; CuPy on
+    a machine with a device: tests/test_gpu.py's backends)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        import strict_xp
+    finally:
+        sys.path.pop(0)
+    xp = strict_xp.install(monkeypatch)
+    targets = PROBS[:30].copy()
+    targets[7, 0] = 2.0
+    net = hf.FFNet([4, 6, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Softmax()],
+                   loss_type=hf.loss_funcs.CrossEntropy(), use_GPU=True)
+    with pytest.raises(ValueError, match=r"targets\[7, 0\] = 2"):
+        net.run_epochs(xp.asarray(X[:30]), xp.asarray(targets),
+                       hf.opt.HessianFree(CG_iter=2), max_epochs=1, print_period=None)
+    with pytest.raises(ValueError, match="all NaN"):
+        net.run_epochs(X[:30], np.full((30, 2), np.nan), hf.opt.HessianFree(CG_iter=2),
+                       max_epochs=1, print_period=None)
+    errors = net.run_epochs(X[:30], PROBS[:30], hf.opt.HessianFree(CG_iter=2),
+                            max_epochs=1, print_period=None)
+    assert len(errors) == 1

@@ -46,9 +46,13 @@ import traceback
 import numpy as np
 
 from hessianfree import backend
+from hessianfree import checkpoint
 from hessianfree import gpu
 from hessianfree import loss_funcs
+from hessianfree import run_state
+from hessianfree import training
 from hessianfree import validation as val
+from hessianfree.reduction import LocalReduction
 from hessianfree.nonlinearities import Plant
 
 INSTALL_HINT = 'install the MPI extra: pip install "hessianfree[mpi]"'
@@ -188,6 +192,25 @@ def allreduce_error(comm, value, loss, targets):
     return float(buf[0] / buf[1]) if buf[1] else 0.0
 
 
+class MPIReduction(LocalReduction):
+    """The :class:`~hessianfree.reduction.LocalReduction` interface over the
+    processes of ``comm`` (what ``net.comm = comm`` gives the network):
+    :func:`allreduce_mean` and :func:`allreduce_error`."""
+
+    def __init__(self, comm):
+        self.comm = comm
+
+    @property
+    def is_root(self):
+        return self.comm.Get_rank() == 0
+
+    def mean(self, arrays, n_examples):
+        return allreduce_mean(self.comm, arrays, n_examples)
+
+    def mean_error(self, value, loss, targets):
+        return allreduce_error(self.comm, value, loss, targets)
+
+
 # ------------------------------------------------------- attach / detach
 def attach(net, comm):
     """Make ``net`` data-parallel over ``comm`` (every process calls this).
@@ -310,8 +333,6 @@ def _n_examples(inputs):
 
 def _bound_arguments(net, kwargs):
     """All ``run_epochs`` arguments of this process, defaults filled in."""
-    from hessianfree import training  # training imports this module
-
     signature = inspect.signature(training.run_epochs)
     bound = signature.bind(net, **kwargs)  # TypeError for unknown arguments
     bound.apply_defaults()
@@ -347,8 +368,6 @@ def optimizer_settings(optimizer):
 
 def _checkpoint_seen(net, args):
     """What ``resume=True`` would continue from on this process."""
-    from hessianfree import checkpoint, run_state
-
     if not args["resume"]:
         return "not resuming"
     saved = run_state.read_checkpoint(net, args["optimizer"], args["file_output"])
@@ -370,8 +389,6 @@ def describe_run(net, kwargs):
         the names used in error messages, the values every process must
         agree on.
     """
-    from hessianfree import run_state, training
-
     args = _bound_arguments(net, kwargs)
     val.check_bool(args["plotting"], "plotting")
     training.check_run_args(*(args[name] for name in (
@@ -462,17 +479,19 @@ def run_epochs(net, comm, **kwargs):
     ``minibatch_size`` is the total over all processes; each process draws
     its share (in proportion to its shard size) from its own shard with its
     ``net.rng``.  Only rank 0 prints, plots and writes files; with
-    ``resume=True`` every process reads the checkpoint.  An exception on any
-    process ends all of them (:func:`abort_on_error`).  ``net.comm`` is
-    restored to its previous value afterwards.
+    ``resume=True`` every process reads the checkpoint.  Before the first
+    collective call, every process checks its own arguments and all compare
+    what decides their collective calls (:func:`describe_run`); a bad
+    argument anywhere, or any difference, raises the same ValueError on
+    every process.  An exception later on, on any process, ends all of them
+    (:func:`abort_on_error`).  ``net.comm`` is restored to its previous
+    value afterwards.
 
     Returns
     -------
     list of float
         The errors after each epoch (the same on every process).
     """
-    from hessianfree import training  # training imports this module
-
     comm = check_comm(comm)
     if comm.Get_size() == 1:
         return training.run_epochs(net, **kwargs)

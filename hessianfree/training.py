@@ -25,7 +25,6 @@ import warnings
 import numpy as np
 
 from hessianfree import checkpoint
-from hessianfree import distributed
 from hessianfree import loss_funcs
 from hessianfree import plotfile
 from hessianfree import run_state
@@ -35,6 +34,7 @@ from hessianfree.nonlinearities import Plant
 from hessianfree.optimizers import NonFiniteWarning, Optimizer, UPDATE_NONFINITE
 from hessianfree.plotfile import plot_filename
 from hessianfree.progress import Progress
+from hessianfree.reduction import is_root
 
 #: Stop when the test error is higher than it was this many epochs earlier.
 OVERFIT_WINDOW = 10
@@ -340,15 +340,87 @@ def _damping_and_cg(optimizer):
 def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=None,
                test=None, test_err=None, target_err=1e-6, plotting=False,
                file_output=None, print_period=10, resume=False,
-               max_failures=MAX_FAILURES, comm=None):
-    """Train ``net``; see :meth:`hessianfree.FFNet.run_epochs`."""
-    if comm is not None:  # data-parallel; it calls back here with comm=None
-        return distributed.run_epochs(**locals())
+               max_failures=MAX_FAILURES):
+    """Train ``net`` (what :meth:`hessianfree.FFNet.run_epochs` calls; with
+    ``comm`` it calls :func:`hessianfree.distributed.run_epochs`, which calls
+    this on every process).
+
+    Parameters
+    ----------
+    net : FFNet or RNNet
+        The network to train.
+    inputs : array or Plant
+        Training inputs, ``(batch, n_in)`` (``(batch, time, n_in)`` for
+        RNNet), or a :class:`~hessianfree.nonlinearities.Plant` that
+        generates inputs and targets (then ``targets=None``).
+    targets : array or None
+        Training targets; NaN entries mean "no target".
+    optimizer : Optimizer
+        E.g. ``hf.opt.HessianFree(CG_iter=50)`` or ``hf.opt.SGD()``.
+    max_epochs : int
+        Maximum number of epochs (weight updates).
+    minibatch_size : int, optional
+        Examples drawn at random each epoch (default: all).
+    test : tuple (test_inputs, test_targets), optional
+        Held-out data.  Training stops when the test error is higher than
+        it was 10 epochs earlier.
+    test_err : LossFunction, optional
+        Error used on the test data (default: the network's loss).
+    target_err : float
+        Stop once the (test, else training) error is below this.
+    plotting : bool
+        Write the plot series to ``<file_output or "HF">_plots.json``
+        every epoch (see :func:`hessianfree.dataplotter.run`).
+    file_output : str, optional
+        File name prefix; every epoch the best weights are saved to
+        ``<file_output>_weights.npy`` and everything needed to continue
+        the run to ``<file_output>_checkpoint.npz``, each written
+        atomically (see :mod:`hessianfree.checkpoint`).
+    print_period : int or None
+        Show progress: on a terminal a live progress bar (epochs and CG
+        iterations, errors, damping) that keeps a line every this many
+        epochs; otherwise a plain line every this many epochs.  None:
+        silent.
+    resume : bool
+        Continue from ``<file_output>_checkpoint.npz`` if it exists
+        (weights, optimizer state, rng state, errors and plots), so that
+        an interrupted run ends exactly where an uninterrupted one would;
+        ``max_epochs`` counts all epochs, including those done before.
+        Without a checkpoint the run starts from scratch and prints that
+        it does.  The checkpoint is checked completely (fields, array
+        shapes, architecture, rng and optimizer state) before anything is
+        restored.
+    max_failures : int or None
+        Stop with :class:`~hessianfree.training.NonFiniteError` after this
+        many updates in a row failed with NaN or inf values (each one is
+        skipped with a :class:`~hessianfree.optimizers.NonFiniteWarning`
+        and raises the damping); None: never stop for that.
+
+    Returns
+    -------
+    list of float
+        The (test, else training) error after each epoch (including the
+        epochs before a resume).  The weights with the lowest of these are
+        kept in ``best_W`` (error ``best_error``); ``W`` holds the last
+        weights.
+
+    Raises
+    ------
+    hessianfree.training.NonFiniteError
+        After ``max_failures`` failed updates in a row.
+    hessianfree.checkpoint.CheckpointError
+        If the output files cannot be written (disk full, ...; the message
+        says what is left on disk), or another process is writing under
+        ``file_output``.
+    ValueError
+        Besides bad arguments: a checkpoint that does not fit (``resume``),
+        targets outside the loss's domain, or targets that are all NaN.
+    """
     plotting = val.check_bool(plotting, "plotting")
     inputs, targets, test = check_run_args(
         net, inputs, targets, optimizer, max_epochs, minibatch_size, test,
         test_err, target_err, file_output, print_period, resume, max_failures)
-    root = distributed.is_root(net)  # only rank 0 writes files
+    root = is_root(net)  # only rank 0 writes files
     if root:
         check_writable(file_output, plotting)
     with (checkpoint.exclusive_output(file_output) if root and file_output is not None
@@ -390,7 +462,7 @@ def _loop(net, optimizer, run, data, settings):
             _merge_optimizer_plots(net.plots, optimizer)
             progress.end_epoch(epoch, run.elapsed, train_error,
                                error if has_test else None, *_damping_and_cg(optimizer))
-            if distributed.is_root(net):
+            if is_root(net):
                 _write_outputs(net, optimizer, run, plotting, file_output)
             _check_failures(net, run, faults, max_failures, file_output)
             reason = _stop_reason(run.errors, target_err, has_test)

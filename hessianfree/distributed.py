@@ -36,8 +36,6 @@ called.
 import contextlib
 import dataclasses
 import hashlib
-import inspect
-import numbers
 import os
 import sys
 import time
@@ -45,15 +43,12 @@ import traceback
 
 import numpy as np
 
+from hessianfree import agreement
 from hessianfree import backend
-from hessianfree import checkpoint
 from hessianfree import gpu
 from hessianfree import loss_funcs
-from hessianfree import run_state
 from hessianfree import training
-from hessianfree import validation as val
 from hessianfree.reduction import LocalReduction
-from hessianfree.nonlinearities import Plant
 
 INSTALL_HINT = 'install the MPI extra: pip install "hessianfree[mpi]"'
 #: Seconds between printing a failing process's traceback and MPI_Abort.
@@ -325,131 +320,17 @@ def minibatch_shares(minibatch_size, shard_sizes):
     return [max(1, share) for share in shares]
 
 
-def _n_examples(inputs):
-    if isinstance(inputs, Plant):
-        return int(inputs.shape[0])
-    return int(inputs.shape[0]) if hasattr(inputs, "shape") else len(inputs)
-
-
-def _bound_arguments(net, kwargs):
-    """All ``run_epochs`` arguments of this process, defaults filled in."""
-    signature = inspect.signature(training.run_epochs)
-    bound = signature.bind(net, **kwargs)  # TypeError for unknown arguments
-    bound.apply_defaults()
-    return bound.arguments
-
-
-def _plain(value):
-    """``value`` as a string if it is not a plain scalar (for comparing)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    return repr(value)
-
-
-#: Optimizer attributes that are not settings (or that only rank 0 uses).
-_NOT_SETTINGS = ("net", "plots", "plotting", "progress", "last_status", "last_cg")
-
-
-def _is_scalar(value):
-    return value is None or isinstance(value, (bool, numbers.Real, str))
-
-
-def optimizer_settings(optimizer):
-    """The settings and scalar state of an optimizer, as comparable data."""
-    settings = {"class": type(optimizer).__name__}
-    for name, value in sorted(vars(optimizer).items()):
-        if name not in _NOT_SETTINGS and _is_scalar(value):
-            settings[name] = _plain(value)
-    for name, value in optimizer.state_dict().items():
-        if _is_scalar(value):
-            settings[f"state.{name}"] = _plain(value)
-    return settings
-
-
-def _checkpoint_seen(net, args):
-    """What ``resume=True`` would continue from on this process."""
-    if not args["resume"]:
-        return "not resuming"
-    saved = run_state.read_checkpoint(net, args["optimizer"], args["file_output"])
-    if saved is None:
-        return f"no checkpoint ({checkpoint.checkpoint_filename(args['file_output'])!r})"
-    digest = hashlib.sha256(np.ascontiguousarray(saved.W).tobytes()).hexdigest()[:12]
-    return f"epoch {saved.run.epoch}, weights {digest}"
-
-
-def describe_run(net, kwargs):
-    """Check this process's ``run_epochs`` arguments (raising as the
-    single-process code would) and describe everything that decides which
-    collective calls it will make.
-
-    Returns
-    -------
-    dict
-        ``"n_examples"`` (this shard's size, which may differ) and, under
-        the names used in error messages, the values every process must
-        agree on.
-    """
-    args = _bound_arguments(net, kwargs)
-    val.check_bool(args["plotting"], "plotting")
-    training.check_run_args(*(args[name] for name in (
-        "net", "inputs", "targets", "optimizer", "max_epochs", "minibatch_size",
-        "test", "test_err", "target_err", "file_output", "print_period", "resume",
-        "max_failures")))
-    test_err = args["test_err"]
-    return {
-        "n_examples": _n_examples(args["inputs"]),
-        "kind of inputs (data or a Plant)": isinstance(args["inputs"], Plant),
-        "kind of test data (all or none)": args["test"] is not None,
-        "minibatch_size": args["minibatch_size"],
-        "max_epochs": args["max_epochs"],
-        "target_err": _plain(float(args["target_err"])),
-        "max_failures": args["max_failures"],
-        "test_err": None if test_err is None else type(test_err).__name__,
-        "resume": bool(args["resume"]),
-        "checkpoint (resume=True)": _checkpoint_seen(net, args),
-        "n_params": net.n_params,
-        "network": run_state.describe_architecture(net),
-        "optimizer": optimizer_settings(args["optimizer"]),
-    }
-
-
-def _first_difference(values):
-    """For dicts that differ: ``(key, values by rank)`` of the first key
-    whose values differ; else ``(None, values)``."""
-    if all(isinstance(v, dict) for v in values):
-        for key in dict.fromkeys(k for v in values for k in v):  # in order
-            column = [v.get(key) for v in values]
-            if any(repr(c) != repr(column[0]) for c in column):
-                return key, column
-    return None, values
-
-
-def check_agreement(runs):
-    """Raise ValueError naming the first argument on which the processes'
-    :func:`describe_run` descriptions differ, with its values by rank."""
-    for name in runs[0]:
-        if name == "n_examples":
-            continue
-        values = [run[name] for run in runs]
-        if all(repr(v) == repr(values[0]) for v in values):
-            continue
-        key, column = _first_difference(values)
-        what = name if key is None else f"{name} ({key})"
-        raise ValueError(f"every process must pass the same {what}; got, by rank: "
-                         f"{column}")
-
-
 def _local_arguments(net, comm, kwargs):
     """The ``run_epochs`` arguments for this process: its share of the
     minibatch, and no printing or plotting except on rank 0.
 
     Every process checks its own arguments, then all compare what they are
-    about to do (:func:`describe_run`) in one ``allgather`` -- the first
-    collective call of the run.  If any process got unusable arguments, or
-    they disagree, every process raises the same ValueError (no process is
-    left waiting in a collective call)."""
+    about to do (:func:`hessianfree.agreement.describe_run`) in one
+    ``allgather`` -- the first collective call of the run.  If any process
+    got unusable arguments, or they disagree, every process raises the same
+    ValueError (no process is left waiting in a collective call)."""
     try:
-        mine, problem = describe_run(net, kwargs), None
+        mine, problem = agreement.describe_run(net, kwargs), None
     except Exception as e:  # every process learns of it below
         mine, problem = None, e
     everyone = comm.allgather((mine, None if problem is None else
@@ -460,7 +341,7 @@ def _local_arguments(net, comm, kwargs):
     if failed:
         raise ValueError(f"run_epochs on rank {failed[0][0]}: {failed[0][1]}")
     runs = [run for run, _ in everyone]
-    check_agreement(runs)
+    agreement.check_agreement(runs)
     kwargs = dict(kwargs)
     if not mine["kind of inputs (data or a Plant)"]:
         shares = minibatch_shares(mine["minibatch_size"], [run["n_examples"] for run in runs])
@@ -481,7 +362,8 @@ def run_epochs(net, comm, **kwargs):
     ``net.rng``.  Only rank 0 prints, plots and writes files; with
     ``resume=True`` every process reads the checkpoint.  Before the first
     collective call, every process checks its own arguments and all compare
-    what decides their collective calls (:func:`describe_run`); a bad
+    what decides their collective calls
+    (:func:`hessianfree.agreement.describe_run`); a bad
     argument anywhere, or any difference, raises the same ValueError on
     every process.  An exception later on, on any process, ends all of them
     (:func:`abort_on_error`).  ``net.comm`` is restored to its previous

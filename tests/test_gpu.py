@@ -372,7 +372,9 @@ def test_hessian_chunks_and_operator_agree(device, name):
         net.chunk_size = 5
         net.cache_minibatch(x, t)
         net.cache_curvature_batch(np.array([0, 3, 4, 9, 12, 15]))
-    assert_agree(dev.error(), cpu.error(), exact)
-    assert_agree(dev.calc_grad(), cpu.calc_grad(), exact)
-    assert_agree(dev.calc_G(v_dev), cpu.calc_G(v), exact)
-    assert_agree(dev.calc_Hv(v_dev), cpu.calc_Hv(v), exact)
+    # chunk-sized recurrent products round differently (BLAS beta=1 on the CPU)
+    for dev_value, cpu_value in ((dev.error(), cpu.error()),
+                                 (dev.calc_grad(), cpu.calc_grad()),
+                                 (dev.calc_G(v_dev), cpu.calc_G(v)),
+                                 (dev.calc_Hv(v_dev), cpu.calc_Hv(v))):
+        assert_agree(dev_value, cpu_value, exact and not isinstance(cpu, hf.RNNet))

@@ -40,8 +40,10 @@ class RunState:
     saved_epoch : int or None
         ``epoch`` of the checkpoint on disk (None: none written yet).
     schedule : hessianfree.schedule.VarianceSchedule or None
-        The minibatch schedule of ``minibatch_size="auto"`` (its size is
-        saved in the checkpoint).
+        The minibatch schedule of ``minibatch_size="auto"``; its size is
+        saved in the checkpoint and restored as ``minibatch_size``.
+    minibatch_size : int or None
+        The schedule's size read from a checkpoint.
     """
 
     epoch: int = 0
@@ -50,6 +52,7 @@ class RunState:
     elapsed: float = 0.0
     saved_epoch: int = None
     schedule: object = None
+    minibatch_size: int = None
 
 
 @dataclasses.dataclass
@@ -223,8 +226,11 @@ def _run_state(meta):
     elapsed = _field(meta, "elapsed", _number)
     if not (math.isfinite(elapsed) and elapsed >= 0):
         raise ValueError(f"field 'elapsed' must be finite and >= 0, got {elapsed!r}")
+    size = meta.get("minibatch_size")
+    if size is not None:
+        size = _field(meta, "minibatch_size", _count)
     return RunState(epoch=epoch, errors=errors, failures=_field(meta, "failures", _count),
-                    elapsed=elapsed, saved_epoch=epoch)
+                    elapsed=elapsed, saved_epoch=epoch, minibatch_size=size or None)
 
 
 def check_saved(net, optimizer, meta, arrays):

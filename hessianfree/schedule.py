@@ -175,13 +175,6 @@ class VarianceSchedule:
         if stats is not None:
             self.observe(*stats, n_examples=n_examples)
 
-    def load_state_dict(self, meta):
-        """Take the size from a checkpoint's metadata (its
-        ``"minibatch_size"``, when present)."""
-        if meta.get("minibatch_size") is not None:
-            self.size = val.check_positive_int(meta["minibatch_size"],
-                                               "the checkpoint's minibatch_size")
-
 
 def resolve(minibatch_size):
     """A :class:`VarianceSchedule` for ``run_epochs``' ``minibatch_size``

@@ -458,8 +458,8 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
             _remove_stale_temporaries(file_output)
         run = run_state.start(net, optimizer, saved)
         run.schedule = schedules.resolve(minibatch_size)
-        if run.schedule is not None and saved is not None:
-            run.schedule.load_state_dict(saved[0])
+        if run.schedule is not None and run.minibatch_size is not None:
+            run.schedule.size = run.minibatch_size
         data = (inputs, targets, minibatch_size, test, test_err)
         settings = (max_epochs, target_err, plotting, file_output, print_period,
                     max_failures, callback)

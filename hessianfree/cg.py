@@ -192,7 +192,15 @@ class _Workspace:
         r = self.r if r is None else r
         out = self.z if out is None else out
         if callable(self.precond):
-            return self.precond(r, out)
+            try:
+                z = self.precond(r, out)
+            except TypeError as e:
+                raise TypeError(f"precond must be an array or a callable precond(r, out) "
+                                f"-> (n,) array; calling it failed: {e}") from e
+            if getattr(z, "shape", None) != r.shape:
+                raise TypeError(f"precond(r, out) must return an array of shape "
+                                f"{r.shape}, got {type(z).__name__}")
+            return z
         if self.precond is not None:
             self.xp.divide(r, self.precond, out=out)
         return out

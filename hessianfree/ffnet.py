@@ -17,6 +17,7 @@ import numpy as np
 from hessianfree import backend
 from hessianfree import derivative_checks as dc
 from hessianfree import distributed
+from hessianfree import input_derivatives
 from hessianfree import loss_funcs
 from hessianfree import nonlinearities as nl
 from hessianfree import training
@@ -473,6 +474,15 @@ class FFNet:
         deriv = val.check_bool(deriv, "deriv")
         inputs = val.as_batch(inputs, "inputs", self.shape[0], 2, self.dtype, self.xp)
         return self._forward(inputs, params, deriv)
+
+    def input_derivatives(self, x, gradient=True, hessian=False, laplacian=False,
+                          mode="forward"):
+        """Outputs and their derivatives with respect to the inputs ``x``:
+        Jacobian ``(batch, n_out, n_in)``, Hessian ``(batch, n_out, n_in,
+        n_in)``, Laplacian ``(batch, n_out)``; see
+        :func:`hessianfree.input_derivatives.input_derivatives`."""
+        return input_derivatives.input_derivatives(self, x, gradient, hessian,
+                                                   laplacian, mode)
 
     def _forward(self, inputs, params, deriv):
         """:meth:`forward` on inputs and parameters already checked."""

@@ -152,8 +152,8 @@ def input_taylor_test(net, x, direction=None, steps=None, mode="forward"):
     for k, h in enumerate(steps):
         diff = net.forward(x + float(h) * v)[-1] - y0
         for order, term in enumerate((diff, diff - h * Jv, diff - h * Jv - h * h / 2 * vHv)):
-            remainders[k, order] = float(xp.abs(term).max())
-    floor = 100 * np.finfo(net.dtype).eps * float(xp.abs(y0).max())
+            remainders[k, order] = float(abs(term).max())
+    floor = 100 * np.finfo(net.dtype).eps * float(abs(y0).max())
     orders = [_observed_order(steps, remainders[:, k], floor) for k in (1, 2)]
     return TaylorTestResult(orders[0], orders[1], steps, remainders)
 

@@ -289,7 +289,7 @@ class _Graph:
                 continue
             if i in curved:
                 H, L = self._curvature_terms(i, lam[i], Jz[i], H, L)
-            mu = _apply_first(self.layers[i], self.f1[i], lam[i])
+            mu = _apply_first(self.layers[i], self.f1[i], lam[i], backward=True)
             for pre in self.back_conns[i]:
                 lam[pre] = _add(lam[pre], _times(mu, self.weights[(pre, i)][0].T))
         return mu, H, L
@@ -328,11 +328,14 @@ class _Graph:
         return H, L
 
 
-def _apply_first(layer, f1, T):
-    """``T`` (batch, k, n) times the layer's Jacobian: :math:`T F^T`, i.e.
-    ``f1 * T`` for an element-wise layer."""
+def _apply_first(layer, f1, T, backward=False):
+    """Rows of ``T`` (batch, k, n) times the layer's Jacobian :math:`F`:
+    tangents :math:`T F^T` going forward, adjoints :math:`T F` going backward
+    (``f1 * T`` for an element-wise layer)."""
     if layer.elementwise:
         return f1[:, None, :] * T
+    if backward:
+        return T @ f1
     # a C-ordered right operand keeps NumPy's stacked matmul on BLAS
     return T @ array_module(f1).ascontiguousarray(f1.swapaxes(1, 2))
 

@@ -42,15 +42,26 @@ BATCH = 1000
 HIDDEN = 3
 
 
-def median_time(func, repeats):
-    """Median wall time of ``func()`` over ``repeats`` runs after a warm-up."""
-    func()
-    times = []
-    for _ in range(repeats):
+def interleaved_times(calls, repeats, heavy=3.0):
+    """Median wall time of each callable, timed in turns (one call of each
+    per round, after a warm-up round) so that a change of load on a shared
+    machine affects all of them alike.  A callable whose warm-up took more
+    than ``heavy`` seconds is timed once, in the first round."""
+    times = {name: [] for name in calls}
+    once = set()
+    for name, call in calls.items():
         start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        call()
+        if time.perf_counter() - start > heavy:
+            once.add(name)
+    for r in range(repeats):
+        for name, call in calls.items():
+            if name in once and r > 0:
+                continue
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def make_net(n_in, width, n_out, dtype, seed):
@@ -85,23 +96,23 @@ def run_case(n_in, width, n_out, dtype, repeats):
     x = np.random.default_rng(0).standard_normal((BATCH, n_in)).astype(dtype)
     xt = torch.from_numpy(x)
     f = torch_function(net)
-    t = {}
-    ours = {}
-    for mode in ("forward", "backward"):
-        key = mode[:3]
-        t[f"grad_{key}"] = median_time(
-            lambda: net.input_derivatives(x, mode=mode), repeats)
-        t[f"hess_{key}"] = median_time(
-            lambda: net.input_derivatives(x, hessian=True, mode=mode), repeats)
-        ours[mode] = net.input_derivatives(x, hessian=True, mode=mode)
     torch_calls = {"jacfwd": vmap(jacfwd(f)), "jacrev": vmap(jacrev(f)),
                    "torch_hessian": vmap(hessian(f))}
+    calls = {}
+    for mode in ("forward", "backward"):
+        key = mode[:3]
+        calls[f"grad_{key}"] = lambda mode=mode: net.input_derivatives(x, mode=mode)
+        calls[f"hess_{key}"] = lambda mode=mode: net.input_derivatives(
+            x, hessian=True, mode=mode)
+    for name, call in torch_calls.items():
+        calls[name] = lambda call=call: call(xt)
     with torch.no_grad():
-        for name, call in torch_calls.items():
-            t[name] = median_time(lambda: call(xt), repeats)
+        t = interleaved_times(calls, repeats)
         J_t, H_t = torch_calls["jacrev"](xt), torch_calls["torch_hessian"](xt)
-    diff = max(rel_diff(r.jacobian, J_t) for r in ours.values())
-    diff = max(diff, max(rel_diff(r.hessian, H_t) for r in ours.values()))
+    diff = 0.0
+    for mode in ("forward", "backward"):
+        r = net.input_derivatives(x, hessian=True, mode=mode)
+        diff = max(diff, rel_diff(r.jacobian, J_t), rel_diff(r.hessian, H_t))
     return t, diff
 
 

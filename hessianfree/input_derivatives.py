@@ -136,13 +136,16 @@ def _check_second_derivatives(layers):
 
 
 def _chunk_size(net, batch, want, mode):
-    """Examples per chunk so that the intermediates fit :data:`CHUNK_BYTES`."""
-    d, m, n = net.shape[0], net.shape[-1], max(net.shape)
+    """Examples per chunk so that the intermediates fit :data:`CHUNK_BYTES`
+    (an estimate of the arrays kept per example)."""
+    d, m, n, total = net.shape[0], net.shape[-1], max(net.shape), sum(net.shape)
     pairs = d * (d + 1) // 2 if want[1] else 0
-    if mode == "forward":
-        per_example = 3 * n * (d + pairs + 2)
-    else:
-        per_example = sum(net.shape) * (d + 3) + 3 * m * n + 2 * m * (n + pairs) * d
+    second = want[1] or want[2]
+    if mode == "forward":  # tangents of every layer, plus temporaries
+        per_example = (total + 3 * n) * (d + 2 * pairs + 2)
+    else:  # forward pass, adjoints, forward Jacobians, curvature terms
+        per_example = 3 * total + m * (total + n) + (total * d if second else 0) \
+            + (2 * m * d * (n + d) if want[1] else 0)
     per_example *= np.dtype(net.dtype).itemsize
     return int(min(batch, max(1, CHUNK_BYTES // per_example)))
 

@@ -13,9 +13,11 @@ examples, in float32 and float64, this times
 
 and checks that both libraries agree (largest difference relative to the
 largest entry).  Each time is the median of ``--repeats`` runs after a
-warm-up; the ratio ``torch / ours`` above 1 means we are faster.  Both use
-the same number of threads.  The load average is printed first: compare
-ratios from one run only.
+warm-up, the calls of one configuration taken in turns; the ratio ``torch /
+ours`` above 1 means we are faster.  Both libraries run with ``--threads``
+threads (1 by default: on a busy shared machine multithreaded small matrix
+products mostly wait for their threads to be scheduled).  The load average
+is printed first and last: compare ratios from one run only.
 
 Each configuration ends with one line
 ``RESULT dtype=... n_in=... width=... n_out=... grad_fwd_s=... grad_bwd_s=...
@@ -24,8 +26,9 @@ grad_speedup=... hess_speedup=... max_rel_diff=...`` where ``grad_speedup``
 is ``jacrev`` over our faster mode and ``hess_speedup`` ``torch.func.hessian``
 over our faster mode.
 
-Usage: ``python bench/input_derivatives.py [--repeats 3] [--n-out 1]
-[--sizes 2,10,50] [--widths 16,64,256] [--dtypes float32,float64]``.
+Usage: ``python bench/input_derivatives.py [--repeats 5] [--n-out 1]
+[--sizes 2,10,50] [--widths 16,64,256] [--dtypes float32,float64]
+[--threads 1]``.
 """
 
 import argparse
@@ -33,6 +36,7 @@ import os
 import time
 
 import numpy as np
+import threadpoolctl
 import torch
 from torch.func import hessian, jacfwd, jacrev, vmap
 
@@ -118,14 +122,19 @@ def run_case(n_in, width, n_out, dtype, repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--n-out", type=int, default=1)
     parser.add_argument("--sizes", default="2,10,50")
     parser.add_argument("--widths", default="16,64,256")
     parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    threadpoolctl.threadpool_limits(args.threads)
+    torch.set_num_threads(args.threads)
+    blas = threadpoolctl.threadpool_info()
     print(f"load average: {os.getloadavg()}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; numpy {np.__version__}")
+          f"{torch.get_num_threads()} threads; numpy {np.__version__}, BLAS threads "
+          f"{[pool['num_threads'] for pool in blas]}")
     header = (f"{'dtype':8}{'n_in':>5}{'width':>6} | {'ours fwd':>9}{'ours bwd':>9}"
               f"{'jacfwd':>9}{'jacrev':>9}{'ratio':>7} | {'ours fwd':>9}{'ours bwd':>9}"
               f"{'hessian':>9}{'ratio':>7} | {'rel diff':>9}")

@@ -144,8 +144,8 @@ def _chunk_size(net, batch, want, mode):
     if mode == "forward":  # tangents of every layer, plus temporaries
         per_example = (total + 3 * n) * (d + 2 * pairs + 2)
     else:  # forward pass, adjoints, forward Jacobians, curvature terms
-        per_example = 3 * total + m * (total + n) + (total * d if second else 0) \
-            + (2 * m * d * (n + d) if want[1] else 0)
+        per_example = 3 * total + m * (total + n) + (2 * total * d if second else 0) \
+            + (m * d * (total + 2 * d) if want[1] else 0)
     per_example *= np.dtype(net.dtype).itemsize
     return int(min(batch, max(1, CHUNK_BYTES // per_example)))
 
@@ -287,14 +287,19 @@ class _Graph:
         lam[-1] = xp.broadcast_to(xp.eye(m, dtype=x.dtype), (b, m, m))
         H = xp.zeros((b, m, d, d), dtype=x.dtype) if hessian else None
         L = xp.zeros((b, m), dtype=x.dtype) if laplacian else None
+        elementwise = []  # (Jz_i, lambda_i f2_i) of element-wise curved layers
         for i in range(n - 1, -1, -1):
             if lam[i] is None:  # a layer the outputs do not depend on
                 continue
-            if i in curved:
-                H, L = self._curvature_terms(i, lam[i], Jz[i], H, L)
+            if i in curved and self.layers[i].elementwise:
+                elementwise.append((Jz[i], lam[i] * self.f2[i][:, None, :]))
+            elif i in curved:
+                H, L = self._tensor_terms(i, lam[i], Jz[i], H, L)
             mu = _apply_first(self.layers[i], self.f1[i], lam[i], backward=True)
             for pre in self.back_conns[i]:
                 lam[pre] = _add(lam[pre], _times(mu, self.weights[(pre, i)][0].T))
+        if elementwise:
+            H, L = self._elementwise_terms(elementwise, H, L)
         return mu, H, L
 
     def _layer_jacobians(self, last):
@@ -308,18 +313,24 @@ class _Graph:
                 Ja[i] = _apply_first(layer, self.f1[i], Jz[i])
         return Jz
 
-    def _curvature_terms(self, i, lam, Jz, H, L):
-        """Add layer ``i``'s second-derivative terms to ``H`` and ``L``."""
-        layer, f2 = self.layers[i], self.f2[i]
-        if layer.elementwise:
-            c = lam * f2[:, None, :]  # (batch, m, n)
-            if H is not None:  # (batch, m, d, n) @ (batch, 1, n, d), both C-ordered
-                JzT = self.xp.ascontiguousarray(Jz.swapaxes(1, 2))[:, None]
-                H = H + (Jz[:, None, :, :] * c[:, :, None, :]) @ JzT
-            if L is not None:
-                L = L + (c * (Jz * Jz).sum(axis=1)[:, None, :]).sum(axis=2)
-            return H, L
-        z, a = self.z[i], self.a[i]
+    def _elementwise_terms(self, terms, H, L):
+        """Add :math:`\\sum_k c_{ok} \\nabla z_k \\nabla z_k^T` over the units of
+        all element-wise curved layers at once, ``c`` = adjoint times
+        :math:`f''`: one stacked matrix product per example."""
+        xp = self.xp
+        Jz = xp.concatenate([t[0] for t in terms], axis=2)  # (batch, d, N)
+        c = xp.concatenate([t[1] for t in terms], axis=2)  # (batch, m, N)
+        if H is not None:  # (batch, m, d, N) @ (batch, 1, N, d), both C-ordered
+            JzT = xp.ascontiguousarray(Jz.swapaxes(1, 2))[:, None]
+            H = H + (Jz[:, None, :, :] * c[:, :, None, :]) @ JzT
+        if L is not None:
+            L = L + (c * (Jz * Jz).sum(axis=1)[:, None, :]).sum(axis=2)
+        return H, L
+
+    def _tensor_terms(self, i, lam, Jz, H, L):
+        """Add the second-derivative terms of the non-element-wise layer ``i``
+        (through its ``d2_contract``)."""
+        layer, z, a = self.layers[i], self.z[i], self.a[i]
         if H is not None:
             pairs = _pairs(self.xp, Jz.shape[1])
             Q = layer.d2_contract(z, a, Jz[:, pairs[0]], Jz[:, pairs[1]])

@@ -7,7 +7,7 @@ Typical use::
     net.run_epochs(inputs, targets, optimizer=hf.opt.HessianFree(CG_iter=2))
 """
 
-__version__ = "1.0.0.dev0"
+__version__ = "1.1.0.dev0"
 
 from hessianfree import gpu  # noqa: E402
 from hessianfree.gpu import gpu_enabled  # noqa: E402
@@ -34,5 +34,5 @@ def __getattr__(name):
 
 
 __all__ = ["FFNet", "RNNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
-           "datasets", "distributed", "derivative_checks", "minimize", "demos", "dataplotter", "gpu", "gpu_enabled",
-           "__version__"]
+           "datasets", "distributed", "derivative_checks", "minimize", "demos",
+           "dataplotter", "gpu", "gpu_enabled", "__version__"]

@@ -55,21 +55,16 @@ CHUNK_BYTES = 2 ** 27
 
 InputDerivatives = collections.namedtuple(
     "InputDerivatives", ["outputs", "jacobian", "hessian", "laplacian"])
-InputDerivatives.__doc__ = """Outputs and input derivatives of a network.
-
-Attributes
-----------
-outputs : (batch, n_out) array
-    The network outputs :math:`y`.
-jacobian : (batch, n_out, n_in) array or None
-    :math:`\\partial y_o / \\partial x_p` (None unless ``gradient=True``).
-hessian : (batch, n_out, n_in, n_in) array or None
-    :math:`\\partial^2 y_o / \\partial x_p \\partial x_q` (None unless
-    ``hessian=True``).
-laplacian : (batch, n_out) array or None
-    :math:`\\sum_p \\partial^2 y_o / \\partial x_p^2` (None unless
-    ``laplacian=True``).
-"""
+InputDerivatives.__doc__ = """Outputs and input derivatives of a network (a named tuple)."""
+InputDerivatives.outputs.__doc__ = "(batch, n_out) array: the network outputs y."
+InputDerivatives.jacobian.__doc__ = (
+    "(batch, n_out, n_in) array or None: dy_o / dx_p (None unless gradient=True).")
+InputDerivatives.hessian.__doc__ = (
+    "(batch, n_out, n_in, n_in) array or None: d^2 y_o / dx_p dx_q (None unless "
+    "hessian=True).")
+InputDerivatives.laplacian.__doc__ = (
+    "(batch, n_out) array or None: sum_p d^2 y_o / dx_p^2 (None unless "
+    "laplacian=True).")
 
 
 def input_derivatives(net, x, gradient=True, hessian=False, laplacian=False,

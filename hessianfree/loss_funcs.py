@@ -278,6 +278,103 @@ class CrossEntropy(LossFunction):
                           f"{output!r}", UserWarning, stacklevel=3)
 
 
+def _clip_open_unit(output):
+    """``output`` clipped into :math:`[\\sqrt{tiny}, 1 - \\epsilon_-]` of its
+    dtype (``epsneg``: the largest value below 1 is :math:`1 - \\epsilon_-`),
+    so that :math:`\\log y`, :math:`\\log(1 - y)` and :math:`1 / (y (1 - y))`
+    stay finite."""
+    info = np.finfo(output.dtype)
+    return np.clip(output, _floor(output.dtype), 1 - info.epsneg)
+
+
+class BinaryCrossEntropy(LossFunction):
+    """Cross-entropy of independent binary (Bernoulli) outputs.
+
+    .. math:: L = -\\sum_i \\left[t_i \\log y_i + (1 - t_i) \\log(1 - y_i)\\right]
+
+    for outputs :math:`y_i \\in (0, 1)` (a :class:`~hessianfree.nonlinearities.Logistic`
+    output layer) and targets :math:`t_i \\in [0, 1]`, e.g. pixel intensities:
+    the loss of Martens' (2010, §6) deep autoencoders.  Then
+    :math:`\\partial L / \\partial y_i = (y_i - t_i) / (y_i (1 - y_i))`, and
+    through the logistic derivative :math:`y_i (1 - y_i)` the error at the
+    output's input :math:`z_i` is simply :math:`y_i - t_i`.  For
+    :math:`0 < t_i < 1` the minimum of :math:`L` is the entropy of the
+    targets, not zero.
+
+    Outputs are clipped into :math:`[\\sqrt{tiny}, 1 - \\epsilon_-]` of their
+    dtype (``np.finfo(dtype).epsneg``, about 6e-8 in float32) so that the
+    loss and both derivatives stay finite; an output that the logistic
+    rounds to exactly 1 then has zero gradient.
+
+    Parameters
+    ----------
+    curvature : {"fisher", "hessian"}
+        What :meth:`d2_loss` returns for the Gauss-Newton product.
+        ``"fisher"`` (default): :math:`1 / (y_i (1 - y_i))`, the expected
+        second derivative :math:`E_{t \\sim \\mathrm{Bernoulli}(y)}[\\partial^2
+        L / \\partial y_i^2]`.  Through the logistic Jacobian it gives
+        :math:`y_i (1 - y_i)`, the exact second derivative of :math:`L` with
+        respect to :math:`z_i`: the matching-loss Gauss-Newton matrix
+        (Schraudolph 2002) that Martens (2010) uses.  ``"hessian"``: the exact
+        second derivative with respect to the outputs,
+        :math:`t_i / y_i^2 + (1 - t_i) / (1 - y_i)^2`.  Loss and gradient do
+        not depend on this choice.
+    """
+
+    CURVATURES = ("fisher", "hessian")
+
+    def __init__(self, curvature="fisher"):
+        if curvature not in self.CURVATURES:
+            raise ValueError(f"curvature must be one of {self.CURVATURES}, got "
+                             f"{curvature!r}")
+        self.curvature = curvature
+
+    @output_loss
+    def loss(self, output, targets):
+        targets = _as_targets(output, targets)
+        y = _clip_open_unit(output)
+        values = targets * np.log(y)
+        values += (1 - targets) * np.log1p(-y)
+        values *= -1
+        return _zero_where_nan(values, targets)
+
+    @output_loss
+    def d_loss(self, output, targets):
+        targets = _as_targets(output, targets)
+        y = _clip_open_unit(output)
+        return _zero_where_nan((y - targets) / (y * (1 - y)), targets)
+
+    @output_loss
+    def d2_loss(self, output, targets):
+        targets = _as_targets(output, targets)
+        y = _clip_open_unit(output)
+        if self.curvature == "fisher":
+            return _zero_where_nan(1 / (y * (1 - y)), targets)
+        return _zero_where_nan(targets / (y * y) + (1 - targets) / ((1 - y) * (1 - y)),
+                               targets)
+
+    def check_layers(self, layers):
+        """Refuse output layers whose values can leave [0, 1].
+
+        Raises
+        ------
+        ValueError
+            If the output nonlinearity is Linear, Tanh, ReLU or SoftLIF (or
+            a :class:`~hessianfree.nonlinearities.Continuous` over one).
+        """
+        if not layers:
+            return
+        output = layers[-1]
+        base = output.base if isinstance(output, nl.Continuous) else output
+        if isinstance(base, (nl.Linear, nl.Tanh, nl.ReLU, nl.SoftLIF)):
+            raise ValueError(f"BinaryCrossEntropy needs outputs in (0, 1), but the "
+                             f"output layer is {output!r}; use a Logistic output "
+                             f"layer")
+
+    def __repr__(self):
+        return f"{type(self).__name__}(curvature={self.curvature!r})"
+
+
 class ClassificationError(LossFunction):
     """Classification error (for validation only).
 

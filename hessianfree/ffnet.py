@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from hessianfree import backend
+from hessianfree import curvature
 from hessianfree import derivative_checks as dc
 from hessianfree import distributed
 from hessianfree import loss_funcs
@@ -926,6 +927,23 @@ class FFNet:
             out += self.xp.multiply(v, self.dtype.type(damping),
                                     out=self._buffer("damping", 0, v.shape))
         return out
+
+    def curvature_operator(self, kind="gauss-newton", damping=0):
+        """The curvature matrix on the cached minibatch as a SciPy
+        ``LinearOperator`` (see :func:`hessianfree.curvature.curvature_operator`).
+
+        Parameters
+        ----------
+        kind : {"gauss-newton"}
+            Which curvature matrix.
+        damping : float
+            Tikhonov damping :math:`\\lambda \\ge 0` added to it.
+
+        Returns
+        -------
+        scipy.sparse.linalg.LinearOperator
+        """
+        return curvature.curvature_operator(self, kind, damping)
 
     def _n_curvature(self):
         """Number of examples :meth:`calc_G` averages over on this process."""

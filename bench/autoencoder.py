@@ -45,8 +45,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import hessianfree as hf  # noqa: E402
-from hessianfree import datasets, demos  # noqa: E402
+import hessianfree as hf
+from hessianfree import datasets, demos
 
 ADAM_BATCH = 128
 

@@ -814,9 +814,9 @@ def autoencoder_network(encoder=AUTOENCODER_ENCODER, **model_args):
     n_hidden = len(encoder) - 2
     layers = ([hf.nl.Linear()] + [hf.nl.Logistic()] * n_hidden + [hf.nl.Linear()]
               + [hf.nl.Logistic()] * (n_hidden + 1))
-    model = dict(shape=encoder + encoder[-2::-1], layers=layers,
-                 loss_type=hf.loss_funcs.BinaryCrossEntropy(),
-                 W_init_params=dict(init_type="sparse", coeff=1.0))
+    model = {"shape": encoder + encoder[-2::-1], "layers": layers,
+             "loss_type": hf.loss_funcs.BinaryCrossEntropy(),
+             "W_init_params": {"init_type": "sparse", "coeff": 1.0}}
     model.update(model_args)
     return hf.FFNet(**model)
 
@@ -884,11 +884,10 @@ def _autoencoder_data(data, n_train, n_test):
 
 def _autoencoder_defaults(n_train):
     """Default run_epochs arguments of :func:`autoencoder` (see docs/demos.rst)."""
-    return dict(optimizer=hf.opt.HessianFree(CG_iter=AUTOENCODER_CG_ITER,
-                                             init_damping=1.0,
-                                             curvature_fraction=0.2),
-                minibatch_size=min(n_train, 2000), max_epochs=100,
-                test_err=ReconstructionError(), print_period=10)
+    return {"optimizer": hf.opt.HessianFree(CG_iter=AUTOENCODER_CG_ITER,
+                                            init_damping=1.0, curvature_fraction=0.2),
+            "minibatch_size": min(n_train, 2000), "max_epochs": 100,
+            "test_err": ReconstructionError(), "print_period": 10}
 
 
 #: CG iterations per update of the autoencoder demo.

@@ -64,9 +64,9 @@ def test_demo_lowers_the_reconstruction_error_and_writes_its_curves(tmp_path, ca
     start = demos.reconstruction_error(before, data.train_images)
     prefix = str(tmp_path / "ae")
     net = demos.autoencoder(ENCODER, data=data, plots=False, file_output=prefix,
-                            model_args=dict(rng=np.random.default_rng(0)),
-                            run_args=dict(max_epochs=6, minibatch_size=None,
-                                          print_period=None))
+                            model_args={"rng": np.random.default_rng(0)},
+                            run_args={"max_epochs": 6, "minibatch_size": None,
+                                          "print_period": None})
     train = demos.reconstruction_error(net, data.train_images)
     assert train < 0.8 * start
     out = capsys.readouterr().out
@@ -84,8 +84,8 @@ def test_demo_draws_the_curves(tmp_path):
     pytest.importorskip("matplotlib")
     prefix = str(tmp_path / "ae")
     demos.autoencoder(ENCODER, data=tiny_data(16, 8), file_output=prefix,
-                      model_args=dict(rng=np.random.default_rng(1)),
-                      run_args=dict(max_epochs=2, print_period=None))
+                      model_args={"rng": np.random.default_rng(1)},
+                      run_args={"max_epochs": 2, "print_period": None})
     assert (tmp_path / "ae_curves.png").stat().st_size > 0
 
 
@@ -93,7 +93,7 @@ def test_demo_falls_back_to_the_embedded_digits(monkeypatch, capsys):
     monkeypatch.setattr(datasets, "FASHION_MNIST_DIR", "/nonexistent/fashion")
     monkeypatch.setattr(datasets, "load_embedded", lambda: tiny_data(16, 8))
     demos.autoencoder(ENCODER, plots=False, file_output=None,
-                      model_args=dict(rng=np.random.default_rng(0)),
-                      run_args=dict(max_epochs=1, print_period=None))
+                      model_args={"rng": np.random.default_rng(0)},
+                      run_args={"max_epochs": 1, "print_period": None})
     out = capsys.readouterr().out
     assert "Fashion-MNIST is not installed" in out and "tiny patterns" in out

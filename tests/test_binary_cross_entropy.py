@@ -3,10 +3,9 @@ Fisher curvature as the matching-loss Gauss-Newton matrix, NaN targets,
 saturated float32 outputs and the output-layer check."""
 
 import numpy as np
-
-import hessianfree as hf
 import pytest
 
+import hessianfree as hf
 from hessianfree import loss_funcs as lf
 from hessianfree.derivative_checks import assert_close, central_difference
 
@@ -82,7 +81,7 @@ def test_saturated_outputs_stay_finite_and_keep_dtype(dtype):
 def one_layer_net(loss):
     rng = np.random.default_rng(1)
     net = hf.FFNet([3, 4], layers=[hf.nl.Linear(), hf.nl.Logistic()], loss_type=loss,
-                   W_init_params=dict(init_type="gaussian", coeff=0.5), rng=rng,
+                   W_init_params={"init_type": "gaussian", "coeff": 0.5}, rng=rng,
                    dtype=np.float64)
     x = rng.standard_normal((6, 3))
     t = rng.uniform(0, 1, (6, 4))

@@ -49,6 +49,10 @@ import hessianfree as hf
 from hessianfree import datasets, demos
 
 ADAM_BATCH = 128
+#: Hessian-free settings of the default run: those of hf.demos.autoencoder.
+HF_DEFAULTS = {"batch": demos.AUTOENCODER_MINIBATCH, **demos.AUTOENCODER_HF}
+#: --preconditioner choices and the HessianFree argument each gives.
+PRECONDITIONERS = {"none": False, "diagonal": True}
 
 
 def limit_threads(n):
@@ -118,9 +122,10 @@ def race(runs, budget, n_evals):
 
 
 def hf_run(net, data, args):
-    opt = hf.opt.HessianFree(CG_iter=args.cg, init_damping=args.init_damping,
+    opt = hf.opt.HessianFree(CG_iter=args.CG_iter, init_damping=args.init_damping,
                              curvature_fraction=args.curvature_fraction,
-                             preconditioner=args.preconditioner, plotting=False)
+                             preconditioner=PRECONDITIONERS[args.preconditioner],
+                             plotting=False)
     net.optimizer = opt
     X = data.train_images
 
@@ -248,12 +253,14 @@ def parse_args(argv):
     p.add_argument("--png", default="autoencoder_hf_vs_adam.png")
     p.add_argument("--verbose", action="store_true", help="a line per HF update")
     p.add_argument("--no-torch", action="store_true", help="run Hessian-free only")
-    g = p.add_argument_group("Hessian-free settings")
-    g.add_argument("--hf-batch", type=int, default=2000, help="gradient minibatch")
-    g.add_argument("--cg", type=int, default=50, help="CG iterations per update")
-    g.add_argument("--curvature-fraction", type=float, default=0.2)
-    g.add_argument("--init-damping", type=float, default=1.0)
-    g.add_argument("--preconditioner", action="store_true")
+    g = p.add_argument_group("Hessian-free settings (HessianFree arguments)")
+    g.add_argument("--hf-batch", type=int, default=HF_DEFAULTS["batch"],
+                   help="gradient minibatch (images per update)")
+    for name in ("CG_iter", "init_damping", "curvature_fraction"):
+        g.add_argument("--" + name.lower().replace("_", "-"), dest=name,
+                       type=type(HF_DEFAULTS[name]), default=HF_DEFAULTS[name])
+    g.add_argument("--preconditioner", default="none", choices=sorted(PRECONDITIONERS),
+                   help="CG preconditioner (HessianFree(preconditioner=...))")
     args = p.parse_args(argv)
     args.encoder = [int(n) for n in args.encoder.split(",")]
     args.lrs = [float(lr) for lr in args.lrs.split(",")]
@@ -287,7 +294,7 @@ def main(argv=None):
     print(f"network {net.shape} ({net.n_params} parameters), {len(data.train_images)} "
           f"training / {len(data.test_images)} test images, budget {args.budget:g} s "
           f"per configuration, NumPy BLAS: {blas}")
-    print(f"HF: batch {args.hf_batch}, CG {args.cg}, curvature_fraction "
+    print(f"HF: batch {args.hf_batch}, CG_iter {args.CG_iter}, curvature_fraction "
           f"{args.curvature_fraction}, init_damping {args.init_damping}, "
           f"preconditioner {args.preconditioner}")
     if not args.no_torch:

@@ -186,6 +186,26 @@ def _floor(dtype):
     return np.sqrt(np.finfo(dtype).tiny)
 
 
+def _check_curvature(curvature, choices):
+    """``curvature`` if it is one of ``choices``, else ValueError."""
+    if curvature not in choices:
+        raise ValueError(f"curvature must be one of {choices}, got {curvature!r}")
+    return curvature
+
+
+def _positive_output_layer(layers, need, advice):
+    """The output nonlinearity ``layers[-1]``; ValueError (starting with
+    ``need`` and advising an ``advice`` output layer) if it is Linear, Tanh,
+    ReLU or SoftLIF (or a Continuous over one), which can output values
+    <= 0."""
+    output = layers[-1]
+    base = output.base if isinstance(output, nl.Continuous) else output
+    if isinstance(base, (nl.Linear, nl.Tanh, nl.ReLU, nl.SoftLIF)):
+        raise ValueError(f"{need}, but the output layer is {output!r}, which can "  # noqa: TRY004
+                         f"output values <= 0; use a {advice} output layer")
+    return output
+
+
 class CrossEntropy(LossFunction):
     """Cross-entropy error.
 
@@ -222,10 +242,7 @@ class CrossEntropy(LossFunction):
     CURVATURES = ("hessian", "fisher")
 
     def __init__(self, curvature="hessian"):
-        if curvature not in self.CURVATURES:
-            raise ValueError(f"curvature must be one of {self.CURVATURES}, got "
-                             f"{curvature!r}")
-        self.curvature = curvature
+        self.curvature = _check_curvature(curvature, self.CURVATURES)
 
     @output_loss
     def loss(self, output, targets):
@@ -266,25 +283,21 @@ class CrossEntropy(LossFunction):
         """
         if not layers:
             return
-        output = layers[-1]
-        base = output.base if isinstance(output, nl.Continuous) else output
-        if isinstance(base, (nl.Linear, nl.Tanh, nl.ReLU, nl.SoftLIF)):
-            raise ValueError(f"CrossEntropy needs positive outputs, but the "
-                             f"output layer is {output!r}, which can output "
-                             f"values <= 0; use a Softmax output layer")
+        output = _positive_output_layer(layers, "CrossEntropy needs positive outputs",
+                                        "Softmax")
         if not isinstance(output, nl.Softmax):
             warnings.warn(f"CrossEntropy assumes normalised outputs (a "
                           f"Softmax output layer), but the output layer is "
                           f"{output!r}", UserWarning, stacklevel=3)
 
 
-def _clip_open_unit(output):
-    """``output`` clipped into :math:`[\\sqrt{tiny}, 1 - \\epsilon_-]` of its
-    dtype (``epsneg``: the largest value below 1 is :math:`1 - \\epsilon_-`),
-    so that :math:`\\log y`, :math:`\\log(1 - y)` and :math:`1 / (y (1 - y))`
-    stay finite."""
-    info = np.finfo(output.dtype)
-    return np.clip(output, _floor(output.dtype), 1 - info.epsneg)
+def _targets_and_clipped(output, targets):
+    """The checked targets, and ``output`` clipped into
+    :math:`[\\sqrt{tiny}, 1 - \\epsilon_-]` of its dtype (``epsneg``: the largest
+    value below 1 is :math:`1 - \\epsilon_-`), so that :math:`\\log y`,
+    :math:`\\log(1 - y)` and :math:`1 / (y (1 - y))` stay finite."""
+    clipped = np.clip(output, _floor(output.dtype), 1 - np.finfo(output.dtype).epsneg)
+    return _as_targets(output, targets), clipped
 
 
 class BinaryCrossEntropy(LossFunction):
@@ -324,52 +337,32 @@ class BinaryCrossEntropy(LossFunction):
     CURVATURES = ("fisher", "hessian")
 
     def __init__(self, curvature="fisher"):
-        if curvature not in self.CURVATURES:
-            raise ValueError(f"curvature must be one of {self.CURVATURES}, got "
-                             f"{curvature!r}")
-        self.curvature = curvature
+        self.curvature = _check_curvature(curvature, self.CURVATURES)
 
     @output_loss
     def loss(self, output, targets):
-        targets = _as_targets(output, targets)
-        y = _clip_open_unit(output)
-        values = targets * np.log(y)
-        values += (1 - targets) * np.log1p(-y)
-        values *= -1
-        return _zero_where_nan(values, targets)
+        t, y = _targets_and_clipped(output, targets)
+        return _zero_where_nan(-(t * np.log(y) + (1 - t) * np.log1p(-y)), t)
 
     @output_loss
     def d_loss(self, output, targets):
-        targets = _as_targets(output, targets)
-        y = _clip_open_unit(output)
-        return _zero_where_nan((y - targets) / (y * (1 - y)), targets)
+        t, y = _targets_and_clipped(output, targets)
+        return _zero_where_nan((y - t) / (y * (1 - y)), t)
 
     @output_loss
     def d2_loss(self, output, targets):
-        targets = _as_targets(output, targets)
-        y = _clip_open_unit(output)
+        t, y = _targets_and_clipped(output, targets)
         if self.curvature == "fisher":
-            return _zero_where_nan(1 / (y * (1 - y)), targets)
-        return _zero_where_nan(targets / (y * y) + (1 - targets) / ((1 - y) * (1 - y)),
-                               targets)
+            return _zero_where_nan(1 / (y * (1 - y)), t)
+        return _zero_where_nan(t / (y * y) + (1 - t) / ((1 - y) * (1 - y)), t)
 
     def check_layers(self, layers):
-        """Refuse output layers whose values can leave [0, 1].
-
-        Raises
-        ------
-        ValueError
-            If the output nonlinearity is Linear, Tanh, ReLU or SoftLIF (or
-            a :class:`~hessianfree.nonlinearities.Continuous` over one).
-        """
-        if not layers:
-            return
-        output = layers[-1]
-        base = output.base if isinstance(output, nl.Continuous) else output
-        if isinstance(base, (nl.Linear, nl.Tanh, nl.ReLU, nl.SoftLIF)):
-            raise ValueError(f"BinaryCrossEntropy needs outputs in (0, 1), but the "
-                             f"output layer is {output!r}; use a Logistic output "
-                             f"layer")
+        """Refuse output layers whose values can leave [0, 1]: raises
+        ValueError for a Linear, Tanh, ReLU or SoftLIF output layer (or a
+        :class:`~hessianfree.nonlinearities.Continuous` over one)."""
+        if layers:
+            _positive_output_layer(layers, "BinaryCrossEntropy needs outputs in (0, 1)",
+                                   "Logistic")
 
     def __repr__(self):
         return f"{type(self).__name__}(curvature={self.curvature!r})"

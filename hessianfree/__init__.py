@@ -7,7 +7,7 @@ Typical use::
     net.run_epochs(inputs, targets, optimizer=hf.opt.HessianFree(CG_iter=2))
 """
 
-__version__ = "1.0.0.dev0"
+__version__ = "1.1.0.dev0"
 
 from hessianfree import gpu  # noqa: E402
 from hessianfree.gpu import gpu_enabled  # noqa: E402

@@ -8,9 +8,10 @@ default run (4 configurations of 225 s each, plus measuring) stays within
 20 minutes on two cores (``--encoder 784,1000,500,250,30`` for the full
 size): logistic hidden layers, a linear 30-unit code layer, logistic
 outputs, binary cross-entropy on pixel intensities
-(:func:`hessianfree.demos.autoencoder_network`), on the first ``--n-train`` Fashion-MNIST training images.  Both optimizers
-start from the same weights: Martens' sparse initialization drawn by the
-library, copied into the PyTorch model.
+(:func:`hessianfree.demos.autoencoder_network`), on the first ``--n-train``
+Fashion-MNIST training images.  Both optimizers start from the same
+weights: Martens' sparse initialization drawn by the library, copied into
+the PyTorch model.
 
 - Hessian-free: :class:`hessianfree.optimizers.HessianFree` with the
   settings of the autoencoder demo (``hf.demos.AUTOENCODER_HF``, minibatches
@@ -42,6 +43,7 @@ PyTorch is only needed here (``pip install torch``), never by the library.
 """
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -56,8 +58,11 @@ from hessianfree import datasets, demos
 ADAM_BATCH = 128
 #: Hessian-free settings of the default run: those of hf.demos.autoencoder.
 HF_DEFAULTS = {"batch": demos.AUTOENCODER_MINIBATCH, **demos.AUTOENCODER_HF}
-#: --preconditioner choices and the HessianFree argument each gives.
+#: --preconditioner choices and the HessianFree argument each gives ("kfac"
+#: where the library has the K-FAC preconditioner).
 PRECONDITIONERS = {"none": False, "diagonal": True}
+if importlib.util.find_spec("hessianfree.kfac") is not None:
+    PRECONDITIONERS["kfac"] = "kfac"
 
 
 def limit_threads(n):

@@ -78,6 +78,16 @@ class LossFunction:
             f"{type(self).__name__} must implement d2_loss(activities, "
             f"targets)")
 
+    def d2_loss_exact(self, activities, targets):
+        """Exact diagonal second derivative w.r.t. the activations, for
+        Hessian-vector products (``net.calc_Hv``).
+
+        The same as :meth:`d2_loss` unless that is an approximation (as
+        ``CrossEntropy(curvature="fisher")``'s is); a custom loss whose
+        :meth:`d2_loss` is not the exact second derivative overrides it.
+        """
+        return self.d2_loss(activities, targets)
+
     def batch_loss(self, activities, targets):
         """Loss summed over layers, units and time, averaged over the batch.
 
@@ -109,8 +119,42 @@ class LossFunction:
             If the loss cannot be used with these layers.
         """
 
+    def check_targets(self, targets, name="targets"):
+        """Check that ``targets`` lie in the loss's domain.
+
+        Called by :meth:`~hessianfree.FFNet.run_epochs` on the training and
+        test targets before training starts.  The base class accepts any real
+        value (NaN means "no target").
+
+        Parameters
+        ----------
+        targets : array
+            The targets (NumPy or CuPy), already checked for shape and for
+            infinities.
+        name : str
+            How error messages call them (e.g. ``"test[1]"``).
+
+        Raises
+        ------
+        ValueError
+            Naming the loss, its domain and an offending index.
+        """
+
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def check_target_range(loss, targets, name, low, high):
+    """Raise ValueError unless every non-NaN target is in ``[low, high]``;
+    the message names ``loss``, the range and the first offending index."""
+    bad = (targets < low) | (targets > high)  # False where NaN
+    if not bool(bad.any()):
+        return
+    index = np.unravel_index(int(bad.reshape(-1).argmax()), targets.shape)
+    index = tuple(int(i) for i in index)
+    raise ValueError(f"{type(loss).__name__} needs {name} in [{low:g}, {high:g}] "
+                     f"(NaN: no target), but {name}[{', '.join(map(str, index))}] = "
+                     f"{float(targets[index]):g}")
 
 
 def output_loss(func):
@@ -206,6 +250,13 @@ def _positive_output_layer(layers, need, advice):
     return output
 
 
+def _cross_entropy_d2(output, targets):
+    """:math:`t_i / y_i^2`, the exact second derivative of cross-entropy."""
+    targets = _as_targets(output, targets)
+    y = np.maximum(output, _floor(output.dtype))
+    return _zero_where_nan(targets / (y * y), targets)
+
+
 class CrossEntropy(LossFunction):
     """Cross-entropy error.
 
@@ -260,11 +311,20 @@ class CrossEntropy(LossFunction):
 
     @output_loss
     def d2_loss(self, output, targets):
+        if self.curvature == "hessian":
+            return _cross_entropy_d2(output, targets)
         targets = _as_targets(output, targets)
         y = np.maximum(output, _floor(output.dtype))
-        if self.curvature == "fisher":
-            return _zero_where_nan(1 / y, targets)
-        return _zero_where_nan(targets / (y * y), targets)
+        return _zero_where_nan(1 / y, targets)
+
+    @output_loss
+    def d2_loss_exact(self, output, targets):
+        return _cross_entropy_d2(output, targets)
+
+    def check_targets(self, targets, name="targets"):
+        """Targets must be probabilities, in [0, 1]: with :math:`t_i > 1` or
+        :math:`t_i < 0` the loss has no lower bound."""
+        check_target_range(self, targets, name, 0.0, 1.0)
 
     def check_layers(self, layers):
         """Refuse output layers that can output values <= 0.
@@ -298,6 +358,12 @@ def _targets_and_clipped(output, targets):
     :math:`\\log(1 - y)` and :math:`1 / (y (1 - y))` stay finite."""
     clipped = np.clip(output, _floor(output.dtype), 1 - np.finfo(output.dtype).epsneg)
     return _as_targets(output, targets), clipped
+
+
+def _binary_d2_exact(t, y):
+    """:math:`t / y^2 + (1 - t) / (1 - y)^2`, the exact second derivative of
+    the binary cross-entropy (zero where ``t`` is NaN)."""
+    return _zero_where_nan(t / (y * y) + (1 - t) / ((1 - y) * (1 - y)), t)
 
 
 class BinaryCrossEntropy(LossFunction):
@@ -354,7 +420,16 @@ class BinaryCrossEntropy(LossFunction):
         t, y = _targets_and_clipped(output, targets)
         if self.curvature == "fisher":
             return _zero_where_nan(1 / (y * (1 - y)), t)
-        return _zero_where_nan(t / (y * y) + (1 - t) / ((1 - y) * (1 - y)), t)
+        return _binary_d2_exact(t, y)
+
+    @output_loss
+    def d2_loss_exact(self, output, targets):
+        return _binary_d2_exact(*_targets_and_clipped(output, targets))
+
+    def check_targets(self, targets, name="targets"):
+        """Targets must lie in [0, 1] (e.g. pixel intensities): outside it
+        the loss has no lower bound."""
+        check_target_range(self, targets, name, 0.0, 1.0)
 
     def check_layers(self, layers):
         """Refuse output layers whose values can leave [0, 1]: raises
@@ -646,6 +721,9 @@ class LossSet(LossFunction):
     def d2_loss(self, activities, targets):
         return self.group_func("d2_loss", activities, targets)
 
+    def d2_loss_exact(self, activities, targets):
+        return self.group_func("d2_loss_exact", activities, targets)
+
     def batch_loss(self, activities, targets):
         """Sum of the members' batch losses."""
         return sum(m.batch_loss(activities, targets) for m in self.set)
@@ -654,6 +732,11 @@ class LossSet(LossFunction):
         """Check every member."""
         for member in self.set:
             member.check_layers(layers)
+
+    def check_targets(self, targets, name="targets"):
+        """Check the targets against every member's domain."""
+        for member in self.set:
+            member.check_targets(targets, name)
 
     def __repr__(self):
         return f"LossSet({self.set!r})"

@@ -127,3 +127,19 @@ def test_check_layers_and_arguments():
     assert repr(BCE()) == "BinaryCrossEntropy(curvature='fisher')"
     with pytest.raises(ValueError, match="shape"):
         BCE().loss([np.full((2, 3), 0.5)], np.zeros((2, 2)))
+
+
+def test_exact_curvature_and_target_domain():
+    y, t = case()
+    exact = BCE("hessian").d2_loss([y], t)[-1]
+    for curvature in BCE.CURVATURES:
+        np.testing.assert_allclose(BCE(curvature).d2_loss_exact([y], t)[-1], exact)
+    BCE().check_targets(t)
+    BCE().check_targets(np.array([[np.nan, 0.0, 1.0]]))
+    for bad in (1.5, -0.1):
+        with pytest.raises(ValueError, match=r"BinaryCrossEntropy needs targets in \[0, 1\]"):
+            BCE().check_targets(np.array([[0.5, bad]]))
+    net, x, t = one_layer_net(BCE())
+    with pytest.raises(ValueError, match="BinaryCrossEntropy"):
+        net.run_epochs(x, t + 1, hf.opt.HessianFree(CG_iter=2), max_epochs=1,
+                       print_period=None)

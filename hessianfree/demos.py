@@ -1041,11 +1041,12 @@ def _plot_autoencoder_curves(series, filename):
     """Training and test error against wall time, into ``filename``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name in ("training error (log)", "test error (log)"):
-        ax.plot(series["time (s)"], series[name], label=name.replace(" (log)", ""))
-    ax.set(xlabel="training time (s)", yscale="log",
-           ylabel="error (training: cross-entropy; test: reconstruction)")
+    for name, label in (("training error (log)", "training cross-entropy (minibatch)"),
+                        ("test error (log)", "test reconstruction error")):
+        ax.plot(series["time (s)"], series[name], label=label)
+    ax.set(xlabel="training time (s)", ylabel="error per image", yscale="log")
     ax.legend()
+    fig.tight_layout()
     fig.savefig(filename, dpi=100)
     plt.close(fig)
     print(f"training curves written to {filename}")

@@ -1156,9 +1156,11 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true",
                         help="list the demos and exit")
     parser.add_argument("--data", default=None,
-                        help="data set of the mnist demo: 'fashion-mnist', "
-                             "'mnist' (files in the current directory) or a "
-                             "path (default: the embedded digits)")
+                        help="data set of the mnist and autoencoder demos: "
+                             "'fashion-mnist', 'embedded', 'mnist' (files in the "
+                             "current directory) or a path (default: the embedded "
+                             "digits for mnist; Fashion-MNIST if installed for "
+                             "autoencoder)")
     args = parser.parse_args(argv)
     if args.list:
         for name, func in DEMOS.items():

@@ -157,18 +157,14 @@ def _weight_terms(net, state, R_acts, out):
     (not to the biases, whose input is the constant 1), and
     :math:`\\sum_t R a_i[t-1]^T \\delta_i[t]` to each recurrent block."""
     xp = net.xp
-    R_full = [xp.zeros_like(state.cache.acts[0]) if i == 0 else R
-              for i, R in enumerate(R_acts)]
-    extra = xp.zeros_like(out)
-    net._weight_grads(R_full, state.deltas, extra)
-    for conn in net._conn_list():
-        net.get_weights(extra, conn)[1][...] = 0
-    for i in _recurrent_layers(net):
-        n = net.shape[i]
-        W, _ = net.get_weights(extra, (i, i))
-        W += xp.matmul(R_acts[i][:-1].reshape(-1, n).T,
-                       state.deltas[i][1:].reshape(-1, n))
-    out += extra
+    blocks = [(conn, conn[0], state.deltas[conn[1]]) for conn in net._conn_list()
+              if R_acts[conn[0]] is not None]
+    blocks += [((i, i), i, state.deltas[i][1:]) for i in _recurrent_layers(net)]
+    for conn, pre, delta in blocks:
+        R_a = R_acts[pre] if conn[0] != conn[1] else R_acts[pre][:-1]
+        n_pre, n_post = R_a.shape[-1], delta.shape[-1]
+        W, _ = net.get_weights(out, conn)
+        W += xp.matmul(R_a.reshape(-1, n_pre).T, delta.reshape(-1, n_post))
 
 
 def hessian_product(net, v, out, cache):

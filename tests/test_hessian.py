@@ -58,6 +58,8 @@ LOSSES = {
                             hf.loss_funcs.CrossEntropy(curvature="fisher"), True),
     "logistic_crossentropy": ([hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Logistic()],
                               hf.loss_funcs.CrossEntropy(), True),
+    "binary_crossentropy": ([hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Logistic()],
+                            hf.loss_funcs.BinaryCrossEntropy(), True),
     "sparse": ([hf.nl.Linear(), hf.nl.Logistic(), hf.nl.Tanh()],
                [hf.loss_funcs.SquaredError(), hf.loss_funcs.SparseL1(0.1, target=-5.0),
                 hf.loss_funcs.SparseL2(0.3)], False),

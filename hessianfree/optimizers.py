@@ -21,9 +21,10 @@ import numpy as np
 
 from hessianfree import validation as val
 from hessianfree.backend import array_module
+from hessianfree import cg
 from hessianfree.cg import NONFINITE, conjugate_gradient
-from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, reduction_ratio,
-                                 update_damping)
+from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, ORIGINAL_DECREASE,
+                                 reduction_ratio, update_damping)
 from hessianfree.linesearch import armijo_line_search, backtrack_cg_iterates
 
 
@@ -40,6 +41,32 @@ UPDATE_REJECTED = "rejected"
 #: :attr:`Optimizer.last_status` after a zero (or discarded) update because a
 #: NaN or inf appeared.
 UPDATE_NONFINITE = "nonfinite"
+
+#: ``ratio_model`` of :class:`HessianFree`: the reduction ratio's prediction
+#: comes from the damped model :math:`q_\lambda` (Martens 2010, §4.1; the
+#: original package).
+RATIO_DAMPED = "damped"
+#: ``ratio_model`` of :class:`HessianFree`: the prediction comes from the
+#: undamped model :math:`q_0`.
+RATIO_UNDAMPED = "undamped"
+#: Martens' (2010, §4.4) :math:`\epsilon` as the original package sets it.
+ORIGINAL_CG_REL_TOL = 5e-6
+#: Martens' (2010, §4.4) :math:`\epsilon` as the paper sets it.
+PAPER_CG_REL_TOL = 5e-4
+
+#: Named sets of :class:`HessianFree` update rules, to pass as keyword
+#: arguments (``HessianFree(**RULE_SETS["alternative"])``).  ``"original"`` are
+#: the defaults (the original ``hessianfree`` 0.4.0's rules); ``"alternative"``
+#: are the rules this library used before: the :math:`\lceil 1.3^k \rceil`
+#: storage grid, the relative stopping tests with Martens' 5e-4, the damping
+#: decrease 2/3 and the undamped model in the reduction ratio.
+#: ``docs/tuning.rst`` compares them.
+RULE_SETS = {
+    "original": dict(cg_storage="original", cg_stopping="original",
+                     damping_decrease=0.66, ratio_model="damped"),
+    "alternative": dict(cg_storage="geometric", cg_stopping="relative",
+                        damping_decrease=2 / 3, ratio_model="undamped"),
+}
 
 
 def _all_finite(x):
@@ -226,8 +253,11 @@ class HessianFree(Optimizer):
         2012, §8.8); otherwise take the full step if it lowers the error.
     min_damping, max_damping : float
         Bounds on :math:`\\lambda` (see :mod:`hessianfree.damping`).
-    cg_rel_tol : float
-        :math:`\\epsilon` of the CG relative-progress stop (Martens 2010, §4.4).
+    cg_rel_tol : float, optional
+        :math:`\\epsilon` of the CG relative-progress stop (Martens 2010, §4.4);
+        None means :data:`ORIGINAL_CG_REL_TOL` (5e-6) with
+        ``cg_stopping="original"`` and :data:`PAPER_CG_REL_TOL` (5e-4) with
+        ``cg_stopping="relative"``.
     curvature_fraction : float in (0, 1], optional
         Compute the curvature products (every CG iteration and the reduction
         ratio) on a random subset of this fraction of the cached minibatch,
@@ -244,6 +274,29 @@ class HessianFree(Optimizer):
         gradient) and :math:`\\lambda` the damping.
     precond_exponent : float in [0, 1]
         :math:`\\alpha` above (0.75 in Martens 2010).
+    cg_storage : {"original", "geometric"}
+        CG iterates kept for backtracking: the original package's iterations
+        (:func:`hessianfree.cg.original_storage_grid`, 0-based 5, 6, 7, 9,
+        11, 14, ...) or :math:`\\lceil 1.3^k \\rceil`
+        (:func:`hessianfree.cg.storage_grid`).
+    cg_stopping : {"original", "relative"}
+        CG stopping rules (``stopping`` of
+        :func:`hessianfree.cg.conjugate_gradient`): the original package's
+        (progress test on a 0-based count, squared residual norm below 1e-20)
+        or a progress test on a 1-based count with a residual norm relative
+        to the gradient's.
+    damping_decrease : float in (0, 1)
+        Factor applied to :math:`\\lambda` when :math:`\\rho > 3/4` (0.66 in
+        the original package, 2/3 in Martens 2010).
+    ratio_model : {"damped", "undamped"}
+        Which quadratic model predicts the change of the error in the
+        reduction ratio :math:`\\rho`: the damped
+        :math:`q_\\lambda(\\delta) = \\nabla f^T\\delta + \\tfrac12\\delta^T(G +
+        \\lambda I)\\delta` (Martens 2010, §4.1; the original package) or the
+        undamped :math:`q_0`.
+
+    The defaults of the last four (and ``cg_rel_tol=None``) are the original
+    package's update rules; ``docs/tuning.rst`` measures the alternatives.
 
     Attributes
     ----------
@@ -255,8 +308,10 @@ class HessianFree(Optimizer):
 
     def __init__(self, CG_iter=250, init_damping=1, plotting=True, cg_decay=0.95,
                  use_backtracking=True, use_linesearch=True, min_damping=MIN_DAMPING,
-                 max_damping=MAX_DAMPING, cg_rel_tol=5e-4, curvature_fraction=None,
-                 preconditioner=False, precond_exponent=0.75):
+                 max_damping=MAX_DAMPING, cg_rel_tol=None, curvature_fraction=None,
+                 preconditioner=False, precond_exponent=0.75, cg_storage="original",
+                 cg_stopping="original", damping_decrease=ORIGINAL_DECREASE,
+                 ratio_model=RATIO_DAMPED):
         if isinstance(CG_iter, bool) or not isinstance(CG_iter, int) or CG_iter < 1:
             raise ValueError(f"CG_iter must be an integer >= 1, got {CG_iter!r}")
         if curvature_fraction is not None:
@@ -277,6 +332,10 @@ class HessianFree(Optimizer):
         if self.min_damping > self.max_damping:
             raise ValueError(f"min_damping ({min_damping!r}) must not exceed "
                              f"max_damping ({max_damping!r})")
+        self._set_rules(cg_storage, cg_stopping, damping_decrease, ratio_model)
+        if cg_rel_tol is None:
+            cg_rel_tol = (ORIGINAL_CG_REL_TOL if self.cg_stopping == cg.STOPPING_ORIGINAL
+                          else PAPER_CG_REL_TOL)
         self.cg_rel_tol = _check_number("cg_rel_tol", cg_rel_tol)
         super().__init__()
         self.CG_iter, self.plotting = CG_iter, bool(plotting)
@@ -284,6 +343,16 @@ class HessianFree(Optimizer):
         self.use_linesearch = bool(use_linesearch)
         self.state = HFState(damping=init_damping)
         self.last_cg = None
+
+    def _set_rules(self, cg_storage, cg_stopping, damping_decrease, ratio_model):
+        cg.check_rules(cg_storage, cg_stopping, names=("cg_storage", "cg_stopping"))
+        val.check_choice(ratio_model, "ratio_model", (RATIO_DAMPED, RATIO_UNDAMPED))
+        self.damping_decrease = _check_number("damping_decrease", damping_decrease,
+                                              0.0, 1.0, low_open=True)
+        if self.damping_decrease == 1.0:
+            raise ValueError("damping_decrease must be < 1, got 1.0")
+        self.cg_storage, self.cg_stopping = cg_storage, cg_stopping
+        self.ratio_model = ratio_model
 
     def forget_network(self):
         """Drop the CG warm start: it belongs to the previous network."""
@@ -376,10 +445,12 @@ class HessianFree(Optimizer):
         Returns
         -------
         list of (int, (n_params,) array)
-            ``(iteration, delta)`` pairs on the geometric grid of Martens
-            (2010, §4.6), for backtracking; the last pair is the final
-            solution.  The full :class:`~hessianfree.cg.CGResult` is kept in
-            :attr:`last_cg`.
+            ``(iteration, delta)`` pairs on the storage grid (``cg_storage``,
+            Martens 2010, §4.6), for backtracking; the last pair is the final
+            solution.  As in the original package, ``iteration`` counts from
+            0: ``delta`` is the iterate after ``iteration + 1`` CG steps.  The
+            full :class:`~hessianfree.cg.CGResult` (counting steps from 1) is
+            kept in :attr:`last_cg`.
         """
         net = self._require_net()
         damping = self.damping
@@ -392,11 +463,13 @@ class HessianFree(Optimizer):
 
         self.last_cg = conjugate_gradient(matvec, -grad, init_delta, max_iters=iters,
                                           precond=precond, rel_tol=self.cg_rel_tol,
-                                          callback=self._cg_callback(iters))
+                                          callback=self._cg_callback(iters),
+                                          storage=self.cg_storage,
+                                          stopping=self.cg_stopping)
         if printing:
             print(f"CG: {self.last_cg.n_iters} iterations ({self.last_cg.status}), "
                   f"model value {self.last_cg.value:.4g}")
-        return self.last_cg.iterates
+        return [(max(i - 1, 0), x) for i, x in self.last_cg.iterates]
 
     def _cg_callback(self, iters):
         """A CG callback that reports each iteration to :attr:`progress`
@@ -424,10 +497,11 @@ class HessianFree(Optimizer):
         (``curvature_fraction``); CG from the warm start (preconditioned with
         :meth:`preconditioner_diagonal` when ``preconditioner``); backtracking over
         the CG iterates (:func:`~hessianfree.linesearch.backtrack_cg_iterates`);
-        reduction ratio :math:`\\rho` against the undamped model
-        :math:`q(\\delta) = \\nabla f^T\\delta + \\tfrac12\\delta^T G\\delta` (one
-        extra ``calc_G`` call with ``damping=0``, also used by the debug
-        check); Levenberg-Marquardt damping update; Armijo line search.
+        reduction ratio :math:`\\rho` against the damped model
+        :math:`q_\\lambda(\\delta) = \\nabla f^T\\delta + \\tfrac12\\delta^T (G +
+        \\lambda I)\\delta` (or the undamped one, ``ratio_model``; one extra
+        ``calc_G`` call, also used by the debug check); Levenberg-Marquardt
+        damping update; Armijo line search.
 
         A step that does not lower the error is rejected: the update is zero
         and the damping grows.  A non-finite gradient, error or curvature
@@ -519,11 +593,14 @@ class HessianFree(Optimizer):
         return iterates[index], value
 
     def _predicted_change(self, net, grad, delta):
-        """Undamped model change :math:`q(\\delta) - q(0)` (Martens 2010, §4.1)."""
+        """Model change :math:`q_\\lambda(\\delta) - q_\\lambda(0)` of the damped
+        model, or of the undamped one (:math:`\\lambda = 0`) with
+        ``ratio_model="undamped"`` (Martens 2010, §4.1)."""
         xp = array_module(delta)
-        G_delta = net.calc_G(delta, damping=0)
+        damping = self.damping if self.ratio_model == RATIO_DAMPED else 0
+        G_delta = net.calc_G(delta, damping=damping)
         if net.debug:
-            net.check_G(G_delta, delta, 0)
+            net.check_G(G_delta, delta, damping)
         return float(xp.dot(grad, delta) + 0.5 * xp.dot(delta, G_delta))
 
     def _take_step(self, net, grad, f0, printing):
@@ -535,7 +612,8 @@ class HessianFree(Optimizer):
                                 "ratio (net.calc_G(delta, damping=0))", printing,
                                 cg_ran=True, stacklevel=4)
         rho = reduction_ratio(value - f0, predicted)
-        damping = update_damping(self.damping, rho, min_damping=self.min_damping,
+        damping = update_damping(self.damping, rho, decrease=self.damping_decrease,
+                                 min_damping=self.min_damping,
                                  max_damping=self.max_damping)
         slope = float(array_module(grad).dot(grad, delta))
         if self.use_linesearch:

@@ -46,6 +46,18 @@ def check_bool(value, name):
     raise TypeError(f"{name} must be True or False, got {describe(value)}")
 
 
+def check_choice(value, name, allowed):
+    """Return ``value`` if it is one of the strings ``allowed``; TypeError if
+    it is not a str, ValueError if it is another str."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {', '.join(map(repr, allowed))}; "
+                        f"got {describe(value)}")
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
+                         f"got {value!r}")
+    return value
+
+
 def check_sequence(value, name):
     """Return ``value`` as a list; it must be a list, tuple, range or 1-D array."""
     if isinstance(value, (list, tuple, range)) or (

@@ -20,6 +20,8 @@ from hessianfree.ffnet import FFNet  # noqa: E402
 from hessianfree.rnnet import RNNet  # noqa: E402
 from hessianfree import datasets  # noqa: E402
 from hessianfree import distributed  # noqa: E402
+from hessianfree import architecture  # noqa: E402
+from hessianfree.architecture import load  # noqa: E402
 
 
 def __getattr__(name):
@@ -33,4 +35,4 @@ def __getattr__(name):
 
 __all__ = ["FFNet", "RNNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
            "datasets", "distributed", "demos", "dataplotter", "gpu", "gpu_enabled",
-           "__version__"]
+           "architecture", "load", "__version__"]

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from hessianfree import backend
+from hessianfree import architecture, backend
 from hessianfree import derivative_checks as dc
 from hessianfree import distributed
 from hessianfree import loss_funcs
@@ -83,12 +83,19 @@ def layer_product(xp, a, W, out=None):
 
 
 def _as_rng(rng):
+    """The random generator ``rng=`` describes: a RandomState or Generator
+    as is, an int seed as ``numpy.random.default_rng(seed)``, None as a
+    fresh unseeded Generator."""
     if rng is None:
         return np.random.default_rng()
     if isinstance(rng, (np.random.RandomState, np.random.Generator)):
         return rng
-    raise TypeError("rng must be a numpy.random.RandomState or "
-                    f"numpy.random.Generator, got {type(rng).__name__}")
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        if rng < 0:
+            raise ValueError(f"rng as a seed must be an int >= 0, got {rng!r}")
+        return np.random.default_rng(int(rng))
+    raise TypeError("rng must be an int seed, a numpy.random.RandomState or a "
+                    f"numpy.random.Generator, got {val.describe(rng)}")
 
 
 def _as_float_dtype(dtype):
@@ -160,8 +167,10 @@ class FFNet:
     debug : bool
         Use float64 and check the gradient and curvature products against
         finite differences while training (small networks only).
-    rng : numpy.random.RandomState or numpy.random.Generator, optional
-        Source of all randomness (initial weights, minibatches).
+    rng : int, numpy.random.RandomState or numpy.random.Generator, optional
+        Source of all randomness (initial weights, minibatches); an int is a
+        seed for ``numpy.random.default_rng``.  The same seed gives the same
+        weights and the same training run.
     dtype : numpy dtype
         Floating point type of weights and activations (float32 default).
 
@@ -419,6 +428,60 @@ class FFNet:
             optimizer.forget_network()
         optimizer.net = self
         self._optimizer = optimizer
+
+    # ----------------------------------------------------------- the model
+    @property
+    def loss(self):
+        """The network's loss: the :class:`~hessianfree.loss_funcs.LossFunction`
+        built from ``loss_type`` (a :class:`~hessianfree.loss_funcs.LossSet`
+        for a list), e.g. ``net.loss.batch_loss(net.forward(x), targets)``."""
+        return self.loss_type
+
+    def predict(self, inputs, params=None):
+        """The network's output (the last layer only).
+
+        Parameters
+        ----------
+        inputs : (batch, n_in) array_like, or (n_in,) for one example
+            Input vectors (RNNet: ``(batch, time, n_in)`` or ``(time, n_in)``).
+        params : (n_params,) array, optional
+            Parameters to use instead of ``self.W``.
+
+        Returns
+        -------
+        (batch, n_out) array, or (n_out,) for one example
+            RNNet: ``(batch, time, n_out)`` or ``(time, n_out)``.
+        """
+        if not hasattr(inputs, "ndim"):
+            inputs = np.asarray(inputs)
+        single = inputs.ndim == self._data_ndim - 1
+        outputs = self.forward(inputs[None] if single else inputs, params)[-1]
+        return outputs[0] if single else outputs
+
+    def save(self, path):
+        """Write the architecture (as JSON) and the weights to one ``.npz``
+        file, without pickle; ``hessianfree.load(path)`` rebuilds the network.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            File name (NumPy appends ``.npz`` if missing).
+
+        Raises
+        ------
+        TypeError
+            If a layer or the loss is a custom class (the message names it):
+            see :func:`hessianfree.architecture.describe`.
+        """
+        architecture.save(self, path)
+
+    def _run_epoch(self, inputs, targets, minibatch_size=None):
+        """One update without :meth:`run_epochs`' bookkeeping (no test
+        error, files, plots or checks for NaN): cache this epoch's minibatch
+        and add ``optimizer.compute_update()`` to ``W``."""
+        inputs, targets = self._epoch_data(inputs, targets, minibatch_size)
+        self.cache_minibatch(inputs, targets)
+        self.W += self.optimizer.compute_update(False)
 
     # --------------------------------------------------------- forward pass
     def _check_params(self, params, name="params"):

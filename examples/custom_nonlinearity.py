@@ -7,6 +7,11 @@ so that it need not be computed again).  ``debug=True`` makes the network
 compare the gradient and curvature products against finite differences while
 it trains (in float64), which catches a wrong ``d_activation``.
 
+Defining ``d2_activation(x, a)``, the second derivative (same shape as
+``x``), is optional: exact Hessian products and the Hessian or Laplacian
+with respect to the inputs (``net.input_derivatives``) need it, and say so
+when it is missing.
+
 Run with ``python examples/custom_nonlinearity.py``.
 """
 
@@ -24,6 +29,11 @@ class SoftPlus(hf.nl.Nonlinearity):
     def d_activation(self, x, a):
         # f'(x) = 1 / (1 + e^{-x}) = 1 - e^{-f(x)}
         return 1 - np.exp(-a)
+
+    def d2_activation(self, x, a):
+        # f''(x) = f'(x) (1 - f'(x))
+        d = 1 - np.exp(-a)
+        return d * (1 - d)
 
 
 inputs = np.asarray([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)

@@ -7,7 +7,7 @@ Typical use::
     net.run_epochs(inputs, targets, optimizer=hf.opt.HessianFree(CG_iter=2))
 """
 
-__version__ = "1.0.0.dev0"
+__version__ = "1.1.0.dev0"
 
 from hessianfree import gpu  # noqa: E402
 from hessianfree.gpu import gpu_enabled  # noqa: E402
@@ -20,6 +20,7 @@ from hessianfree.ffnet import FFNet  # noqa: E402
 from hessianfree.rnnet import RNNet  # noqa: E402
 from hessianfree import datasets  # noqa: E402
 from hessianfree import distributed  # noqa: E402
+from hessianfree.minimizer import minimize  # noqa: E402
 from hessianfree import architecture  # noqa: E402
 from hessianfree.architecture import load  # noqa: E402
 
@@ -34,5 +35,5 @@ def __getattr__(name):
 
 
 __all__ = ["FFNet", "RNNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
-           "datasets", "distributed", "demos", "dataplotter", "gpu", "gpu_enabled",
+           "datasets", "distributed", "minimize", "demos", "dataplotter", "gpu", "gpu_enabled",
            "architecture", "load", "__version__"]

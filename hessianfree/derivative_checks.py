@@ -9,6 +9,9 @@ parameter.
 
 import numpy as np
 
+from hessianfree import backend
+from hessianfree import validation as val
+
 
 class DerivativeCheckError(ValueError):
     """An analytic derivative disagrees with its finite-difference estimate."""
@@ -66,3 +69,100 @@ def assert_close(name, analytic, numeric, rtol=1e-4, atol=1e-6):
             f"(worst entry {worst}: analytic {analytic.ravel()[worst]:.6g}, "
             f"finite difference {numeric.ravel()[worst]:.6g}); "
             f"tolerance rtol={rtol}, atol={atol}")
+
+
+# --------------------------------------------------- checks of a network
+# The functions below work on any network with FFNet's internals
+# (FFNet, RNNet); the networks expose them as methods of the same names.
+def _host_float64(x):
+    return backend.to_numpy(x).astype(np.float64)
+
+
+def _eps(net):
+    return 1e-6 if net.dtype == np.float64 else 1e-3
+
+
+def _tols(net):
+    return (1e-4, 1e-6) if net.dtype == np.float64 else (5e-2, 5e-3)
+
+
+def check_grad(net, grad):
+    """Compare ``grad`` with a finite-difference gradient of ``net.error``.
+
+    Raises
+    ------
+    DerivativeCheckError
+        If they disagree (use ``debug=True``/float64 for tight checks).
+    """
+    val.check_vector(grad, "grad", net.n_params)
+    W0 = _host_float64(net.W)
+    numeric = central_difference(lambda W: net.error(net._W_as(W)), W0, _eps(net))[0]
+    assert_close("gradient", _host_float64(grad), numeric, *_tols(net))
+
+
+def curvature_data(net):
+    """Inputs and targets of the batch ``net.calc_G`` uses."""
+    if net._curv_indices is None:
+        return net.inputs, net.targets
+    idx = net.xp.asarray(net._curv_indices)
+    return net.inputs[idx], net.targets[idx]
+
+
+def fd_jacobian(net):
+    """Finite-difference Jacobian of all layers' activations (but the
+    input's, concatenated) on the curvature batch, with respect to ``W``."""
+    inputs = curvature_data(net)[0]
+
+    def all_acts(W):
+        acts = net.forward(inputs, net._W_as(W))
+        return np.concatenate([_host_float64(a).ravel() for a in acts[1:]])
+    return central_difference(all_acts, _host_float64(net.W), _eps(net))
+
+
+def check_J(net):
+    """Compare the R-forward pass with a finite-difference Jacobian.
+
+    Raises
+    ------
+    DerivativeCheckError
+    """
+    net._check_cached()
+    numeric = fd_jacobian(net)
+    analytic = np.zeros_like(numeric)
+    for k in range(net.n_params):
+        e_k = net.xp.zeros(net.n_params, dtype=net.dtype)
+        e_k[k] = 1
+        R_acts = net._R_forward(e_k, net._curv)
+        analytic[:, k] = np.concatenate(
+            [_host_float64(net._external(a)).ravel() for a in R_acts[1:]])
+    assert_close("Jacobian (R-forward)", analytic, numeric, *_tols(net))
+
+
+def explicit_G(net, damping=0):
+    """The damped Gauss-Newton matrix :math:`J^T H_L J + \\lambda I` formed
+    explicitly from a finite-difference Jacobian (small networks only)."""
+    net._check_cached()
+    J = fd_jacobian(net)
+    inputs, targets = curvature_data(net)
+    acts = net.forward(inputs)
+    d2_loss = net.loss_type.d2_loss(acts, targets)
+    d2 = np.concatenate([
+        np.zeros(acts[i].size) if d is None
+        else _host_float64(d).ravel() / targets.shape[0]
+        for i, d in enumerate(d2_loss) if i > 0])
+    G = net._combine([J.T @ (d2[:, None] * J)], targets.shape[0])[0]
+    return G + damping * np.eye(net.n_params)
+
+
+def check_G(net, G_v, v, damping=0):
+    """Compare a curvature product ``G_v`` with :func:`explicit_G` times ``v``.
+
+    Raises
+    ------
+    DerivativeCheckError
+    """
+    val.check_vector(G_v, "G_v", net.n_params)
+    val.check_vector(v, "v", net.n_params)
+    damping = val.check_real(damping, "damping")
+    expected = explicit_G(net, damping) @ _host_float64(v)
+    assert_close("Gauss-Newton product", _host_float64(G_v), expected, *_tols(net))

@@ -46,7 +46,9 @@ import numpy as np
 from hessianfree import backend
 from hessianfree import gpu
 from hessianfree import loss_funcs
+from hessianfree import training
 from hessianfree import validation as val
+from hessianfree.reduction import LocalReduction
 from hessianfree.nonlinearities import Plant
 
 INSTALL_HINT = 'install the MPI extra: pip install "hessianfree[mpi]"'
@@ -184,6 +186,25 @@ def allreduce_error(comm, value, loss, targets):
     buf = np.array([value * n if n else 0.0, n], dtype=np.float64)
     _allreduce_sum(comm, buf)
     return float(buf[0] / buf[1]) if buf[1] else 0.0
+
+
+class MPIReduction(LocalReduction):
+    """The :class:`~hessianfree.reduction.LocalReduction` interface over the
+    processes of ``comm`` (what ``net.comm = comm`` gives the network):
+    :func:`allreduce_mean` and :func:`allreduce_error`."""
+
+    def __init__(self, comm):
+        self.comm = comm
+
+    @property
+    def is_root(self):
+        return self.comm.Get_rank() == 0
+
+    def mean(self, arrays, n_examples):
+        return allreduce_mean(self.comm, arrays, n_examples)
+
+    def mean_error(self, value, loss, targets):
+        return allreduce_error(self.comm, value, loss, targets)
 
 
 # ------------------------------------------------------- attach / detach
@@ -367,8 +388,6 @@ def run_epochs(net, comm, **kwargs):
     list of float
         The errors after each epoch (the same on every process).
     """
-    from hessianfree import training  # training imports this module
-
     comm = check_comm(comm)
     if comm.Get_size() == 1:
         return training.run_epochs(net, **kwargs)

@@ -2,14 +2,19 @@
 
 A nonlinearity maps a layer's summed input ``x`` to its activation
 ``a = f(x)`` and supplies the derivative that backpropagation and the
-Gauss-Newton product (Schraudolph 2002; Martens 2010) need.  Three kinds
-exist, told apart by two attributes:
+Gauss-Newton product (Schraudolph 2002; Martens 2010) need, and the second
+derivative that exact Hessian products and the input derivatives of
+:meth:`FFNet.input_derivatives` need.  Three kinds exist, told apart by two
+attributes:
 
 - element-wise (``elementwise = True``, ``stateful = False``):
-  ``d_activation(x, a)`` returns :math:`f'(x)` with the shape of ``x``;
+  ``d_activation(x, a)`` returns :math:`f'(x)` and ``d2_activation(x, a)``
+  returns :math:`f''(x)`, both with the shape of ``x``;
 - non-element-wise (``elementwise = False``, e.g. :class:`Softmax`):
   ``d_activation`` returns the Jacobian of every example, shape
-  ``(..., n, n)`` with ``J[..., i, j] = d a_i / d x_j`` (row = output unit);
+  ``(..., n, n)`` with ``J[..., i, j] = d a_i / d x_j`` (row = output unit),
+  and ``d2_activation`` the second-derivative tensor, shape
+  ``(..., n, n, n)`` with ``T[..., i, j, k] = d^2 a_i / d x_j d x_k``;
 - stateful (``stateful = True``, e.g. :class:`Continuous`): ``activation``
   advances an internal state :math:`s` by one time step and
   ``d_activation`` returns three element-wise derivatives stacked on a new
@@ -28,71 +33,10 @@ import scipy.special
 from hessianfree import backend
 from hessianfree import validation as val
 from hessianfree.backend import array_module
+from hessianfree.nl_base import Nonlinearity, Plant
 
-
-class Nonlinearity:
-    """Base class for layer nonlinearities.
-
-    Parameters
-    ----------
-    stateful : bool
-        True if the nonlinearity has internal state; its
-        :meth:`d_activation` then returns ``d_input``, ``d_state`` and
-        ``d_output`` stacked on the last axis (see :class:`Continuous`).
-
-    Notes
-    -----
-    Subclasses implement :meth:`activation` and :meth:`d_activation`.
-    A subclass whose derivative is not element-wise sets the class
-    attribute ``elementwise = False`` and returns a Jacobian.
-    """
-
-    elementwise = True
-
-    def __init__(self, stateful=False):
-        self.stateful = bool(stateful)
-
-    def activation(self, x):
-        """Apply the nonlinearity.
-
-        Parameters
-        ----------
-        x : (..., n) array
-            Summed input to the layer.
-
-        Returns
-        -------
-        (..., n) array
-            The activation :math:`a = f(x)`.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement activation(x)")
-
-    def d_activation(self, x, a):
-        """Derivative of the activation with respect to the input.
-
-        Parameters
-        ----------
-        x : (..., n) array
-            Input that was passed to :meth:`activation`.
-        a : (..., n) array
-            The value ``activation(x)`` returned (saves recomputing it).
-
-        Returns
-        -------
-        array
-            ``(..., n)`` :math:`f'(x)` if ``elementwise``; ``(..., n, n)``
-            Jacobian ``J[..., i, j] = d a_i / d x_j`` otherwise; ``(..., n,
-            3)`` ``[d_input, d_state, d_output]`` if ``stateful``.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement d_activation(x, a)")
-
-    def reset(self, init=None):
-        """Reset the internal state (no-op for stateless nonlinearities)."""
-
-    def __repr__(self):
-        return f"{type(self).__name__}()"
+__all__ = ["Continuous", "Gaussian", "Linear", "Logistic", "Nonlinearity", "Plant",
+           "ReLU", "SoftLIF", "Softmax", "Tanh", "resolve"]
 
 
 def _check_positive(value, name, allow_zero=False):
@@ -142,11 +86,15 @@ class Linear(Nonlinearity):
     def d_activation(self, x, a):
         return array_module(x).ones_like(x)
 
+    def d2_activation(self, x, a):
+        return array_module(x).zeros_like(x)
+
 
 class Tanh(Nonlinearity):
     """Hyperbolic tangent.
 
-    :math:`f(x) = \\tanh(x)`, :math:`f'(x) = 1 - f(x)^2`
+    :math:`f(x) = \\tanh(x)`, :math:`f'(x) = 1 - f(x)^2`,
+    :math:`f''(x) = -2 f(x) (1 - f(x)^2)`
     """
 
     def activation(self, x):
@@ -155,11 +103,15 @@ class Tanh(Nonlinearity):
     def d_activation(self, x, a):
         return 1 - a * a
 
+    def d2_activation(self, x, a):
+        return -2 * a * (1 - a * a)
+
 
 class Logistic(Nonlinearity):
     """Logistic sigmoid.
 
-    :math:`f(x) = 1 / (1 + e^{-x})`, :math:`f'(x) = f(x) (1 - f(x))`
+    :math:`f(x) = 1 / (1 + e^{-x})`, :math:`f'(x) = f(x) (1 - f(x))`,
+    :math:`f''(x) = f'(x) (1 - 2 f(x))`
 
     Uses :func:`scipy.special.expit` for NumPy arrays and the equivalent
     :math:`(1 + \\tanh(x/2)) / 2` otherwise (CuPy), so large inputs do not
@@ -172,12 +124,17 @@ class Logistic(Nonlinearity):
     def d_activation(self, x, a):
         return a * (1 - a)
 
+    def d2_activation(self, x, a):
+        return a * (1 - a) * (1 - 2 * a)
+
 
 class ReLU(Nonlinearity):
     """Rectified linear unit, clipped above.
 
     :math:`f(x) = \\min(\\max(x, 0), max)`; the derivative is 1 on
-    :math:`0 < x < max` and 0 elsewhere.
+    :math:`0 < x < max` and 0 elsewhere, the second derivative is 0 (the
+    function is piecewise linear; at the kinks 0 and ``max`` the one-sided
+    values are used).
 
     Parameters
     ----------
@@ -195,6 +152,9 @@ class ReLU(Nonlinearity):
     def d_activation(self, x, a):
         return ((x > 0) & (x < self.max)).astype(x.dtype)
 
+    def d2_activation(self, x, a):
+        return array_module(x).zeros_like(x)
+
     def __repr__(self):
         return f"ReLU(max={self.max!r})"
 
@@ -202,7 +162,8 @@ class ReLU(Nonlinearity):
 class Gaussian(Nonlinearity):
     """Gaussian bump.
 
-    :math:`f(x) = e^{-x^2}`, :math:`f'(x) = -2 x f(x)`
+    :math:`f(x) = e^{-x^2}`, :math:`f'(x) = -2 x f(x)`,
+    :math:`f''(x) = (4 x^2 - 2) f(x)`
     """
 
     def activation(self, x):
@@ -210,6 +171,9 @@ class Gaussian(Nonlinearity):
 
     def d_activation(self, x, a):
         return -2 * x * a
+
+    def d2_activation(self, x, a):
+        return (4 * x * x - 2) * a
 
 
 class Softmax(Nonlinearity):
@@ -219,7 +183,19 @@ class Softmax(Nonlinearity):
     :math:`\\max_j x_j` so large inputs do not overflow.
 
     ``d_activation`` returns the Jacobian of each example, shape
-    ``(..., n, n)``: :math:`J_{ij} = a_i (\\delta_{ij} - a_j)`.
+    ``(..., n, n)``: :math:`J_{ij} = a_i (\\delta_{ij} - a_j)`, and
+    ``d2_activation`` the second-derivative tensor, shape ``(..., n, n, n)``:
+
+    .. math::
+
+        T_{ijk} = \\frac{\\partial^2 a_i}{\\partial x_j \\partial x_k}
+                = a_i \\left[(\\delta_{ij} - a_j)(\\delta_{ik} - a_k)
+                  - a_j (\\delta_{jk} - a_k)\\right].
+
+    The tensor holds :math:`n^3` numbers per example, which suits output
+    layers (a few classes); its contractions with vectors cost
+    :math:`O(n)` through :meth:`d2_contract`, which the input derivatives
+    of :meth:`~hessianfree.FFNet.input_derivatives` use.
     """
 
     elementwise = False
@@ -233,6 +209,31 @@ class Softmax(Nonlinearity):
     def d_activation(self, x, a):
         eye = array_module(a).eye(a.shape[-1], dtype=a.dtype)
         return a[..., :, None] * (eye - a[..., None, :])
+
+    def d2_activation(self, x, a):
+        eye = array_module(a).eye(a.shape[-1], dtype=a.dtype)
+        P = eye - a[..., None, :]  # P[..., i, j] = delta_ij - a_j
+        return a[..., :, None, None] * (P[..., :, :, None] * P[..., :, None, :]
+                                        - a[..., None, :, None] * P[..., None, :, :])
+
+    def d2_contract(self, x, a, u, v):
+        """Second directional derivatives :math:`T(u, v)` without the tensor.
+
+        See :meth:`Nonlinearity.d2_contract`; here
+
+        .. math::
+
+            \\sum_{jl} T_{ijl} u_j v_l
+            = a_i [(u_i - a \\cdot u)(v_i - a \\cdot v)
+            - (a \\cdot (u \\odot v) - (a \\cdot u)(a \\cdot v))]
+
+        in :math:`O(n)` per pair of directions.
+        """
+        a = a[..., None, :]
+        au = (a * u).sum(axis=-1, keepdims=True)
+        av = (a * v).sum(axis=-1, keepdims=True)
+        auv = (a * u * v).sum(axis=-1, keepdims=True)
+        return a * ((u - au) * (v - av) - (auv - au * av))
 
 
 class SoftLIF(Nonlinearity):
@@ -249,8 +250,15 @@ class SoftLIF(Nonlinearity):
 
     .. math::
 
-        f'(x) = \\frac{\\tau_{RC}}{amp} f(x)^2
-                \\frac{\\mathrm{expit}(x / \\sigma)}{j (1 + j)}.
+        f'(x) = \\frac{\\tau_{RC}}{amp} f(x)^2 g, \\qquad
+        g = \\frac{s}{j (1 + j)}, \\qquad s = \\mathrm{expit}(x / \\sigma),
+
+    and the second derivative
+
+    .. math::
+
+        f''(x) = \\frac{\\tau_{RC}}{amp} f(x) \\left(2 f'(x) g + f(x) g'\\right),
+        \\qquad g' = g \\left(\\frac{1 - s}{\\sigma} - g (1 + 2 j)\\right).
 
     Where :math:`j` is below the smallest normal number of the dtype
     (:math:`j \\approx 0`, far below threshold) the output and the derivative
@@ -288,11 +296,22 @@ class SoftLIF(Nonlinearity):
         rate *= active
         return rate
 
-    def d_activation(self, x, a):
+    def _slope_factor(self, x):
+        """``(g, s, j, active)``: :math:`g = s / (j (1 + j))` and its parts."""
         j, active = self._rectify(x)
-        slope = _expit(x / self.sigma) / j / (1 + j)
-        slope *= (self.tau_rc / self.amp) * a * a * active
-        return slope
+        s = _expit(x / self.sigma)
+        return s / j / (1 + j), s, j, active
+
+    def d_activation(self, x, a):
+        g, _, _, active = self._slope_factor(x)
+        g *= (self.tau_rc / self.amp) * a * a * active
+        return g
+
+    def d2_activation(self, x, a):
+        g, s, j, active = self._slope_factor(x)
+        c = (self.tau_rc / self.amp) * a * active
+        d_g = g * ((1 - s) / self.sigma - g * (1 + 2 * j))
+        return c * (2 * (c * a * g) * g + a * d_g)
 
     def __repr__(self):
         return (f"SoftLIF(sigma={self.sigma!r}, tau_rc={self.tau_rc!r}, "
@@ -314,8 +333,11 @@ class Continuous(Nonlinearity):
     ``(..., n, 3)``),
     :math:`[\\partial s_t/\\partial x_t, \\partial s_t/\\partial s_{t-1},
     \\partial a_t/\\partial s_t] = [dt/\\tau, 1 - dt/\\tau, base'(s_t)]`.
-    It must be called after the :meth:`activation` of the same step (it
-    uses the current state).
+    The state update is linear, so the only second derivative is
+    :math:`\\partial^2 a_t / \\partial s_t^2 = base''(s_t)`, which
+    :meth:`d2_activation` returns (shape ``(..., n)``).  Both must be called
+    after the :meth:`activation` of the same step (they use the current
+    state).
 
     Parameters
     ----------
@@ -390,6 +412,12 @@ class Continuous(Nonlinearity):
         d[..., 2] = self.base.d_activation(self.state, a)
         return d
 
+    def d2_activation(self, x, a):
+        if self.state is None:
+            raise RuntimeError("d2_activation needs the state of the step: "
+                               "call activation(x) first")
+        return self.base.d2_activation(self.state, a)
+
     def reset(self, init=None):
         """Reset the state.
 
@@ -408,85 +436,6 @@ class Continuous(Nonlinearity):
 
     def __repr__(self):
         return f"Continuous({self.base!r}, tau={self.tau!r}, dt={self.dt!r})"
-
-
-class Plant(Nonlinearity):
-    """Base class for a plant that generates a network's inputs on line.
-
-    A plant is a dynamical system in a closed loop with a recurrent network:
-    at each time step the network's output drives the plant
-    (:meth:`__call__`), and the plant's new state is the network's next
-    input.  It also serves as a stateful layer (usually the input layer);
-    by default that layer passes its input through unchanged and the plant's
-    dynamics are not differentiated (``d_activation`` returns ``[1, 0,
-    1]``), so subclasses that want gradients through the plant override
-    :meth:`d_activation`.
-
-    Subclasses implement :meth:`__call__`, :meth:`get_vecs` and
-    :meth:`reset`.
-
-    Parameters
-    ----------
-    stateful : bool
-        Plants have state, so this is True.
-    """
-
-    def __init__(self, stateful=True):
-        super().__init__(stateful=stateful)
-
-    def __call__(self, x):
-        """Advance the plant one step.
-
-        Parameters
-        ----------
-        x : (batch, n_out) ndarray or None
-            The network's output on the previous time step, always a NumPy
-            array (also when the network runs on the GPU); None on the first
-            step.
-
-        Returns
-        -------
-        (batch, n_in) array
-            The network's input on the next time step.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement __call__(x): take the "
-            f"network's output at the previous step, shape (batch, n_out), "
-            f"and return its next input, shape (batch, n_in)")
-
-    def get_vecs(self):
-        """Return the ``(inputs, targets)`` generated since the last reset.
-
-        Returns
-        -------
-        inputs : (batch, time, n_in) array
-        targets : (batch, time, n_out) array
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement get_vecs(): return the "
-            f"(inputs, targets) arrays, each (batch, time, n), generated "
-            f"since the last reset")
-
-    def reset(self, init=None):
-        """Reset the plant to its initial state.
-
-        Parameters
-        ----------
-        init : array or None
-            Overrides the default initial state.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement reset(init=None): return "
-            f"the plant to its initial state (or to init)")
-
-    def activation(self, x):
-        return x
-
-    def d_activation(self, x, a):
-        d = array_module(x).zeros(x.shape + (3,), dtype=x.dtype)
-        d[..., 0] = 1
-        d[..., 2] = 1
-        return d
 
 
 _BUILTINS = (Linear, Tanh, Logistic, ReLU, Gaussian, Softmax, SoftLIF)

@@ -14,17 +14,19 @@ state lives in one :class:`HFState` record.
 
 import dataclasses
 import math
-import numbers
 import warnings
 
 import numpy as np
 
 from hessianfree import validation as val
 from hessianfree.backend import array_module
-from hessianfree import cg
+from hessianfree import hf_state
 from hessianfree.cg import NONFINITE, conjugate_gradient
 from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, ORIGINAL_DECREASE,
                                  reduction_ratio, update_damping)
+from hessianfree.hf_state import HFState
+from hessianfree.update_rules import (RATIO_DAMPED, RULE_SETS,  # noqa: F401
+                                      check_update_rules)
 from hessianfree.linesearch import armijo_line_search, backtrack_cg_iterates
 
 
@@ -42,45 +44,15 @@ UPDATE_REJECTED = "rejected"
 #: NaN or inf appeared.
 UPDATE_NONFINITE = "nonfinite"
 
-#: ``ratio_model`` of :class:`HessianFree`: the reduction ratio's prediction
-#: comes from the damped model :math:`q_\lambda` (Martens 2010, §4.1; the
-#: original package).
-RATIO_DAMPED = "damped"
-#: ``ratio_model`` of :class:`HessianFree`: the prediction comes from the
-#: undamped model :math:`q_0`.
-RATIO_UNDAMPED = "undamped"
-#: Martens' (2010, §4.4) :math:`\epsilon` as the original package sets it.
-ORIGINAL_CG_REL_TOL = 5e-6
-#: Martens' (2010, §4.4) :math:`\epsilon` as the paper sets it.
-PAPER_CG_REL_TOL = 5e-4
-
-#: Named sets of :class:`HessianFree` update rules, to pass as keyword
-#: arguments (``HessianFree(**RULE_SETS["alternative"])``).  ``"original"`` are
-#: the defaults (the original ``hessianfree`` 0.4.0's rules); ``"alternative"``
-#: are the rules this library used before: the :math:`\lceil 1.3^k \rceil`
-#: storage grid, the relative stopping tests with Martens' 5e-4, the damping
-#: decrease 2/3 and the undamped model in the reduction ratio.
-#: ``docs/tuning.rst`` compares them.
-RULE_SETS = {
-    "original": dict(cg_storage="original", cg_stopping="original",
-                     damping_decrease=0.66, ratio_model="damped"),
-    "alternative": dict(cg_storage="geometric", cg_stopping="relative",
-                        damping_decrease=2 / 3, ratio_model="undamped"),
-}
-
-
 def _all_finite(x):
     return bool(array_module(x).isfinite(x).all())
 
 
 def _check_number(name, value, low=0.0, high=math.inf, low_open=False):
-    """``float(value)`` if it is a finite number in the bounds, else ValueError
-    (:func:`hessianfree.validation.check_real`, with a non-number reported as
-    a bad value too)."""
-    try:
-        return val.check_real(value, name, low, high, low_open)
-    except TypeError as e:
-        raise ValueError(str(e)) from None
+    """``float(value)`` if it is a finite number in the bounds: TypeError for
+    a non-number, ValueError for a number out of bounds
+    (:func:`hessianfree.validation.check_real`)."""
+    return val.check_real(value, name, low, high, low_open)
 
 
 class Optimizer:
@@ -197,30 +169,6 @@ class Optimizer:
                                                else math.nan)
 
 
-@dataclasses.dataclass(frozen=True)
-class HFState:
-    """State that :class:`HessianFree` carries from one update to the next
-    (enough to checkpoint and resume it).
-
-    Attributes
-    ----------
-    damping : float
-        Tikhonov damping :math:`\\lambda` (Martens 2010, §4.1).
-    init_delta : (n_params,) array or None
-        Warm start for the next CG run (Martens 2010, §4.5): the last CG
-        solution times ``cg_decay``; None means start from zero.
-    epoch : int
-        Number of :meth:`HessianFree.compute_update` calls so far.
-    n_failures : int
-        Number of those calls that returned a zero (rejected) update.
-    """
-
-    damping: float
-    init_delta: object = None
-    epoch: int = 0
-    n_failures: int = 0
-
-
 class HessianFree(Optimizer):
     """Hessian-free (truncated Newton) optimization (Martens 2010; Martens &
     Sutskever 2012).
@@ -255,8 +203,8 @@ class HessianFree(Optimizer):
         Bounds on :math:`\\lambda` (see :mod:`hessianfree.damping`).
     cg_rel_tol : float, optional
         :math:`\\epsilon` of the CG relative-progress stop (Martens 2010, §4.4);
-        None means :data:`ORIGINAL_CG_REL_TOL` (5e-6) with
-        ``cg_stopping="original"`` and :data:`PAPER_CG_REL_TOL` (5e-4) with
+        None means :data:`~hessianfree.update_rules.ORIGINAL_CG_REL_TOL` (5e-6) with
+        ``cg_stopping="original"`` and :data:`~hessianfree.update_rules.PAPER_CG_REL_TOL` (5e-4) with
         ``cg_stopping="relative"``.
     curvature_fraction : float in (0, 1], optional
         Compute the curvature products (every CG iteration and the reduction
@@ -312,8 +260,7 @@ class HessianFree(Optimizer):
                  preconditioner=False, precond_exponent=0.75, cg_storage="original",
                  cg_stopping="original", damping_decrease=ORIGINAL_DECREASE,
                  ratio_model=RATIO_DAMPED):
-        if isinstance(CG_iter, bool) or not isinstance(CG_iter, int) or CG_iter < 1:
-            raise ValueError(f"CG_iter must be an integer >= 1, got {CG_iter!r}")
+        val.check_positive_int(CG_iter, "CG_iter")
         if curvature_fraction is not None:
             curvature_fraction = _check_number("curvature_fraction", curvature_fraction,
                                                0.0, 1.0, low_open=True)
@@ -332,27 +279,14 @@ class HessianFree(Optimizer):
         if self.min_damping > self.max_damping:
             raise ValueError(f"min_damping ({min_damping!r}) must not exceed "
                              f"max_damping ({max_damping!r})")
-        self._set_rules(cg_storage, cg_stopping, damping_decrease, ratio_model)
-        if cg_rel_tol is None:
-            cg_rel_tol = (ORIGINAL_CG_REL_TOL if self.cg_stopping == cg.STOPPING_ORIGINAL
-                          else PAPER_CG_REL_TOL)
-        self.cg_rel_tol = _check_number("cg_rel_tol", cg_rel_tol)
+        vars(self).update(check_update_rules(cg_storage, cg_stopping, cg_rel_tol,
+                                             damping_decrease, ratio_model))
         super().__init__()
         self.CG_iter, self.plotting = CG_iter, bool(plotting)
         self.use_backtracking = bool(use_backtracking)
         self.use_linesearch = bool(use_linesearch)
         self.state = HFState(damping=init_damping)
         self.last_cg = None
-
-    def _set_rules(self, cg_storage, cg_stopping, damping_decrease, ratio_model):
-        cg.check_rules(cg_storage, cg_stopping, names=("cg_storage", "cg_stopping"))
-        val.check_choice(ratio_model, "ratio_model", (RATIO_DAMPED, RATIO_UNDAMPED))
-        self.damping_decrease = _check_number("damping_decrease", damping_decrease,
-                                              0.0, 1.0, low_open=True)
-        if self.damping_decrease == 1.0:
-            raise ValueError("damping_decrease must be < 1, got 1.0")
-        self.cg_storage, self.cg_stopping = cg_storage, cg_stopping
-        self.ratio_model = ratio_model
 
     def forget_network(self):
         """Drop the CG warm start: it belongs to the previous network."""
@@ -371,10 +305,7 @@ class HessianFree(Optimizer):
     def state_dict(self):
         """The fields of :attr:`state` (:class:`HFState`) and the plot series;
         see :meth:`Optimizer.state_dict`."""
-        state = super().state_dict()
-        state.update({field.name: getattr(self.state, field.name)
-                      for field in dataclasses.fields(HFState)})
-        return state
+        return {**super().state_dict(), **hf_state.as_dict(self.state)}
 
     def load_state_dict(self, state):
         """Restore :attr:`state` and the plot series from :meth:`state_dict`.
@@ -383,35 +314,8 @@ class HessianFree(Optimizer):
         the network's array module and dtype when a network is attached.
         """
         plots = self._parse_plots(state)
-        values = {field.name: state[field.name] for field in dataclasses.fields(HFState)
-                  if field.name in state}
-        values["damping"] = _check_number("state['damping']", values.get("damping"))
-        for name in ("epoch", "n_failures"):
-            count = values.get(name, 0)
-            if isinstance(count, bool) or not isinstance(count, numbers.Integral) \
-                    or count < 0:
-                raise ValueError(f"state[{name!r}] must be an integer >= 0, "
-                                 f"got {count!r}")
-            values[name] = int(count)
-        values["init_delta"] = self._as_warm_start(values.get("init_delta"))
-        self.state = HFState(**values)
+        self.state = hf_state.from_dict(state, None if self.net is None else self.net.W)
         self.plots = plots
-
-    def _as_warm_start(self, init_delta):
-        """Check a restored warm start; move it to the network's array module."""
-        if init_delta is None:
-            return None
-        shape = None if self.net is None else tuple(self.net.W.shape)
-        if getattr(init_delta, "ndim", None) != 1 or init_delta.dtype.kind != "f" \
-                or (shape is not None and tuple(init_delta.shape) != shape):
-            raise ValueError(f"state['init_delta'] must be None or a 1-D float array"
-                             f"{'' if shape is None else f' of shape {shape}'}, got "
-                             f"{getattr(init_delta, 'shape', type(init_delta).__name__)}")
-        if not _all_finite(init_delta):
-            raise ValueError("state['init_delta'] contains NaN or inf")
-        if self.net is None:
-            return init_delta
-        return array_module(self.net.W).asarray(init_delta, dtype=self.net.W.dtype)
 
     def discard_update(self):
         """Raise the damping and drop the warm start after the training loop

@@ -18,7 +18,9 @@ import numpy as np
 
 from hessianfree import nonlinearities as nl
 from hessianfree import validation as val
-from hessianfree.ffnet import FFNet, apply_derivative, check_init_params
+from hessianfree.ffnet import FFNet
+from hessianfree.layout import check_init_params
+from hessianfree.passes import apply_derivative
 
 
 def _flat(arrays):
@@ -105,23 +107,13 @@ class RNNet(FFNet):
     def _check_layer_kinds(layers):
         pass  # recurrent nets run stateful nonlinearities step by step
 
-    def compute_offsets(self):
-        """Offsets of the feed-forward connections, then of the recurrent
-        ones, ``self.offsets[(i, i)]``; see :meth:`FFNet.compute_offsets`."""
-        super().compute_offsets()
-        start = self.n_params
-        for i in self.rec_layers:
-            w_end = start + self.shape[i] ** 2
-            self.offsets[(i, i)] = (start, w_end, w_end + self.shape[i])
-            start = w_end + self.shape[i]
-        self.n_params = start
-        return self.offsets
-
-    def _initial_weights(self, W_init_params):
-        ff = super()._initial_weights(W_init_params)
-        rec = self.init_weights([(self.shape[i], self.shape[i]) for i in self.rec_layers],
-                                **(self._W_rec_params or {}))
-        return np.concatenate([ff, rec])
+    def _param_groups(self):
+        """FFNet's feed-forward blocks, then one group with the recurrent
+        blocks ``(i, i)`` in ascending ``i`` (initialized with
+        ``W_rec_params``)."""
+        return super()._param_groups() + [
+            (self._W_rec_params, [((i, i), self.shape[i], self.shape[i])
+                                  for i in self.rec_layers])]
 
     def _steps_in_time(self, i):
         return i in self.rec_layers or self.layers[i].stateful

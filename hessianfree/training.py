@@ -15,7 +15,6 @@ set every epoch ends with a checkpoint (:mod:`hessianfree.checkpoint`), and
 ``resume=True`` continues from it.
 """
 
-import dataclasses
 import math
 import numbers
 import os
@@ -26,13 +25,14 @@ import warnings
 import numpy as np
 
 from hessianfree import checkpoint
-from hessianfree import distributed
+from hessianfree import run_state
 from hessianfree import loss_funcs
 from hessianfree import validation as val
 from hessianfree.checkpoint import CheckpointError, write_atomically  # noqa: F401
 from hessianfree.nonlinearities import Plant
 from hessianfree.optimizers import NonFiniteWarning, Optimizer, UPDATE_NONFINITE
 from hessianfree.progress import Progress
+from hessianfree.reduction import is_root
 
 #: Stop when the test error is higher than it was this many epochs earlier.
 OVERFIT_WINDOW = 10
@@ -148,114 +148,6 @@ def record(plots, name, value):
     plots.setdefault(name, []).append(float(value))
 
 
-# ------------------------------------------------------------ run state
-@dataclasses.dataclass
-class RunState:
-    """Bookkeeping of one training run beyond the network and optimizer
-    (saved in the checkpoint with them).
-
-    Attributes
-    ----------
-    epoch : int
-        Number of completed epochs.
-    errors : list of float
-        The (test, else training) error after each epoch.
-    failures : int
-        Failed (non-finite) updates in a row.
-    elapsed : float
-        Seconds of training so far (over all resumed calls).
-    saved_epoch : int or None
-        ``epoch`` of the checkpoint on disk (None: none written yet).
-    """
-
-    epoch: int = 0
-    errors: list = dataclasses.field(default_factory=list)
-    failures: int = 0
-    elapsed: float = 0.0
-    saved_epoch: int = None
-
-
-def _checkpoint_contents(net, optimizer, run):
-    kind, state = checkpoint.rng_state(net.rng)
-    meta = {"network": type(net).__name__, "n_params": net.n_params,
-            "dtype": str(net.dtype), "optimizer": type(optimizer).__name__,
-            "epoch": run.epoch, "errors": run.errors, "failures": run.failures,
-            "elapsed": run.elapsed, "best_error": net.best_error, "plots": net.plots,
-            "rng": {"kind": kind, "state": state},
-            "optimizer_state": optimizer.state_dict()}
-    return meta, {"W": net.W, "best_W": net.best_W}
-
-
-def read_checkpoint(net, optimizer, file_output):
-    """Load and check the checkpoint of ``file_output`` against this run.
-
-    Returns ``(meta, arrays)``, or None when there is no checkpoint.  Raises
-    ValueError if it does not fit the network, optimizer or rng.
-    """
-    filename = checkpoint.checkpoint_filename(file_output)
-    if not os.path.exists(filename):
-        return None
-    meta, arrays = checkpoint.load(filename)
-    try:
-        _check_checkpoint(net, optimizer, meta, arrays)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"cannot resume from {filename!r}: "
-                         f"{e if not isinstance(e, KeyError) else f'{e} missing'}"
-                         ) from e
-    return meta, arrays
-
-
-def _check_checkpoint(net, optimizer, meta, arrays):
-    own = {"network": type(net).__name__, "n_params": net.n_params,
-           "dtype": str(net.dtype), "optimizer": type(optimizer).__name__}
-    for key, value in own.items():
-        if meta[key] != value:
-            raise ValueError(f"it was written with {key} {meta[key]!r}, this run "
-                             f"has {value!r}")
-    for name in ("W", "best_W"):
-        W = arrays[name]
-        if W.shape != (net.n_params,) or W.dtype.kind != "f" or \
-                not np.all(np.isfinite(W)):
-            raise ValueError(f"{name} is not a finite vector of {net.n_params} floats")
-    epoch, failures = meta["epoch"], meta["failures"]
-    if not (isinstance(epoch, int) and isinstance(failures, int) and epoch >= 0
-            and failures >= 0 and len(meta["errors"]) == epoch):
-        raise ValueError("its epoch count or error list is inconsistent")
-    checkpoint.check_rng_state(net.rng, meta["rng"]["kind"], meta["rng"]["state"])
-
-
-def _restore(net, optimizer, saved):
-    """Put the network and optimizer into the checkpointed state."""
-    meta, arrays = saved
-    previous = optimizer.net
-    optimizer.net = net  # load_state_dict converts arrays for this network
-    try:
-        optimizer.load_state_dict(meta["optimizer_state"])
-    except (KeyError, TypeError, ValueError) as e:
-        optimizer.net = previous
-        raise ValueError(f"cannot resume: the optimizer state in the checkpoint "
-                         f"does not fit: {e}") from e
-    net.optimizer = optimizer
-    net.W[...] = net.xp.asarray(arrays["W"], dtype=net.dtype)
-    net.best_W = net.xp.asarray(arrays["best_W"], dtype=net.dtype)
-    net.best_error = float(meta["best_error"])
-    net.plots = {name: [float(v) for v in series]
-                 for name, series in meta["plots"].items()}
-    checkpoint.set_rng_state(net.rng, meta["rng"]["state"])
-    return RunState(epoch=meta["epoch"], errors=[float(e) for e in meta["errors"]],
-                    failures=meta["failures"], elapsed=float(meta["elapsed"]),
-                    saved_epoch=meta["epoch"])
-
-
-def _start(net, optimizer, saved):
-    if saved is not None:
-        return _restore(net, optimizer, saved)
-    net.optimizer = optimizer
-    net.best_W, net.best_error = net.W.copy(), np.inf
-    net.plots, optimizer.plots = {}, {}
-    return RunState()
-
-
 # ------------------------------------------------------------ one epoch
 def _compute_update(optimizer, printing, registry):
     """``optimizer.compute_update`` with its NonFiniteWarnings collected (the
@@ -352,7 +244,8 @@ def _write_outputs(net, optimizer, run, plotting, file_output):
             filename = checkpoint.weights_filename(file_output)
             write_atomically(filename, lambda f: np.save(f, net._host(net.best_W)))
             filename = checkpoint.checkpoint_filename(file_output)
-            checkpoint.save(filename, *_checkpoint_contents(net, optimizer, run))
+            checkpoint.save(filename,
+                            *run_state.checkpoint_contents(net, optimizer, run))
     except OSError as e:
         intact = ("no checkpoint had been written yet" if run.saved_epoch is None else
                   f"the checkpoint after epoch {run.saved_epoch - 1} is intact")
@@ -404,19 +297,84 @@ def _damping_and_cg(optimizer):
 def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=None,
                test=None, test_err=None, target_err=1e-6, plotting=False,
                file_output=None, print_period=10, resume=False,
-               max_failures=MAX_FAILURES, comm=None):
-    """Train ``net``; see :meth:`hessianfree.FFNet.run_epochs`."""
-    if comm is not None:  # data-parallel; it calls back here with comm=None
-        return distributed.run_epochs(**locals())
+               max_failures=MAX_FAILURES):
+    """Train ``net`` (what :meth:`hessianfree.FFNet.run_epochs` calls; with
+    ``comm`` it calls :func:`hessianfree.distributed.run_epochs`, which calls
+    this on every process).
+
+    Parameters
+    ----------
+    net : FFNet or RNNet
+        The network to train.
+    inputs : array or Plant
+        Training inputs, ``(batch, n_in)`` (``(batch, time, n_in)`` for
+        RNNet), or a :class:`~hessianfree.nonlinearities.Plant` that
+        generates inputs and targets (then ``targets=None``).
+    targets : array or None
+        Training targets; NaN entries mean "no target".
+    optimizer : Optimizer
+        E.g. ``hf.opt.HessianFree(CG_iter=50)`` or ``hf.opt.SGD()``.
+    max_epochs : int
+        Maximum number of epochs (weight updates).
+    minibatch_size : int, optional
+        Examples drawn at random each epoch (default: all).
+    test : tuple (test_inputs, test_targets), optional
+        Held-out data.  Training stops when the test error is higher than
+        it was 10 epochs earlier.
+    test_err : LossFunction, optional
+        Error used on the test data (default: the network's loss).
+    target_err : float
+        Stop once the (test, else training) error is below this.
+    plotting : bool
+        Write the plot series to ``<file_output or "HF">_plots.pkl``
+        every epoch (see :func:`hessianfree.dataplotter.run`).
+    file_output : str, optional
+        File name prefix; every epoch the best weights are saved to
+        ``<file_output>_weights.npy`` and everything needed to continue
+        the run to ``<file_output>_checkpoint.npz``, each written
+        atomically (see :mod:`hessianfree.checkpoint`).
+    print_period : int or None
+        Show progress: on a terminal a live progress bar (epochs and CG
+        iterations, errors, damping) that keeps a line every this many
+        epochs; otherwise a plain line every this many epochs.  None:
+        silent.
+    resume : bool
+        Continue from ``<file_output>_checkpoint.npz`` if it exists
+        (weights, optimizer state, rng state, errors and plots), so that
+        an interrupted run ends exactly where an uninterrupted one would;
+        ``max_epochs`` counts all epochs, including those done before.
+        Without a checkpoint the run starts from scratch.
+    max_failures : int or None
+        Stop with :class:`~hessianfree.training.NonFiniteError` after this
+        many updates in a row failed with NaN or inf values (each one is
+        skipped with a :class:`~hessianfree.optimizers.NonFiniteWarning`
+        and raises the damping); None: never stop for that.
+
+    Returns
+    -------
+    list of float
+        The (test, else training) error after each epoch (including the
+        epochs before a resume).  The weights with the lowest of these are
+        kept in ``best_W`` (error ``best_error``); ``W`` holds the last
+        weights.
+
+    Raises
+    ------
+    hessianfree.training.NonFiniteError
+        After ``max_failures`` failed updates in a row.
+    hessianfree.checkpoint.CheckpointError
+        If the output files cannot be written (disk full, ...); the
+        previous checkpoint is intact.
+    """
     plotting = val.check_bool(plotting, "plotting")
     inputs, targets, test = check_run_args(
         net, inputs, targets, optimizer, max_epochs, minibatch_size, test,
         test_err, target_err, file_output, print_period, resume, max_failures)
-    if distributed.is_root(net):
+    if is_root(net):
         check_writable(file_output, plotting)
-    saved = read_checkpoint(net, optimizer, file_output) if resume else None
-    run = _start(net, optimizer, saved)
-    if file_output is not None and distributed.is_root(net):
+    saved = run_state.read_checkpoint(net, optimizer, file_output) if resume else None
+    run = run_state.start(net, optimizer, saved)
+    if file_output is not None and is_root(net):
         for name in (checkpoint.checkpoint_filename(file_output),
                      checkpoint.weights_filename(file_output), plot_filename(file_output)):
             checkpoint.remove_stale_temporaries(name)
@@ -437,7 +395,7 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
             progress.end_epoch(epoch, run.elapsed, train_error,
                                None if test is None else error,
                                *_damping_and_cg(optimizer))
-            if distributed.is_root(net):  # only rank 0 writes files
+            if is_root(net):  # only rank 0 writes files
                 _write_outputs(net, optimizer, run, plotting, file_output)
             _check_failures(net, run, faults, max_failures, file_output)
             reason = _stop_reason(run.errors, target_err, test is not None)

@@ -38,7 +38,7 @@ ARCHITECTURES = {
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-@pytest.mark.parametrize("layer", NONLINEARITIES, ids=lambda l: type(l).__name__)
+@pytest.mark.parametrize("layer", NONLINEARITIES, ids=lambda layer: type(layer).__name__)
 def test_gradient_matches_finite_differences(arch, layer):
     kwargs = dict(ARCHITECTURES[arch])
     kwargs["layers"] = [hf.nl.Linear()] + [layer] * (len(kwargs["shape"]) - 1)
@@ -226,7 +226,7 @@ def test_saved_weights_reload_to_identical_outputs(tmp_path):
 
 def test_layer_names_and_defaults():
     net = hf.FFNet([2, 3, 2], layers="Tanh")
-    assert [type(l).__name__ for l in net.layers] == ["Linear", "Tanh", "Tanh"]
+    assert [type(layer).__name__ for layer in net.layers] == ["Linear", "Tanh", "Tanh"]
     net = hf.FFNet([2, 3, 2], layers=["linear", "relu", "softmax"])
     assert type(net.layers[2]).__name__ == "Softmax"
     assert net.W.dtype == np.float32

@@ -370,16 +370,37 @@ def test_one_extra_curvature_product_per_update():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(CG_iter=0), "CG_iter"), (dict(CG_iter=2.5), "CG_iter"),
+    (dict(CG_iter=0), "CG_iter"),
     (dict(init_damping=-1), "init_damping"),
     (dict(init_damping=math.nan), "init_damping"),
     (dict(cg_decay=1.5), "cg_decay"), (dict(min_damping=-1), "min_damping"),
     (dict(min_damping=1.0, max_damping=0.5), "max_damping"),
-    (dict(cg_rel_tol="x"), "cg_rel_tol"),
+    (dict(damping_decrease=1.0), "damping_decrease"),
+    (dict(cg_storage="ceil"), "cg_storage"), (dict(cg_stopping="martens"), "cg_stopping"),
+    (dict(ratio_model="exact"), "ratio_model"),
 ])
 def test_hf_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         HessianFree(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(CG_iter=2.5), "CG_iter"), (dict(CG_iter="10"), "CG_iter"),
+    (dict(cg_rel_tol="x"), "cg_rel_tol"), (dict(init_damping="1"), "init_damping"),
+    (dict(cg_storage=1), "cg_storage"), (dict(ratio_model=None), "ratio_model"),
+])
+def test_hf_wrong_types(kwargs, match):
+    """A wrong type raises TypeError, as everywhere in the library."""
+    with pytest.raises(TypeError, match=match):
+        HessianFree(**kwargs)
+
+
+def test_rule_sets_are_valid_and_cg_rel_tol_follows_stopping():
+    for rules in opt.RULE_SETS.values():
+        HessianFree(**rules)
+    assert HessianFree().cg_rel_tol == 5e-6
+    assert HessianFree(**opt.RULE_SETS["alternative"]).cg_rel_tol == 5e-4
+    assert HessianFree(cg_rel_tol=1e-3).cg_rel_tol == 1e-3
 
 
 def test_classic_positional_signature():
@@ -417,9 +438,10 @@ def test_sgd_nan_gradient():
     np.testing.assert_array_equal(delta, 0)
 
 
-@pytest.mark.parametrize("l_rate", [0, -1, math.inf, "a"])
-def test_sgd_bad_l_rate(l_rate):
-    with pytest.raises(ValueError, match="l_rate"):
+@pytest.mark.parametrize("l_rate, error", [(0, ValueError), (-1, ValueError),
+                                           (math.inf, ValueError), ("a", TypeError)])
+def test_sgd_bad_l_rate(l_rate, error):
+    with pytest.raises(error, match="l_rate"):
         SGD(l_rate=l_rate)
 
 

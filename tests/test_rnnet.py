@@ -216,7 +216,7 @@ def test_structural_damping_enters_the_curvature():
     v = np.random.default_rng(3).standard_normal(plain.n_params)
     # J_h v for the hidden layer, from the R-forward pass
     R_h = damped._external(damped._R_forward(v, damped._curv)[1])
-    J = damped._fd_jacobian()
+    J = hf.derivative_checks.fd_jacobian(damped)
     n_h = R_h.size
     J_h = J[:n_h]  # the Jacobian rows of layer 1 come first
     np.testing.assert_allclose(J_h @ v, R_h.ravel(), rtol=1e-6, atol=1e-9)
@@ -367,13 +367,13 @@ def test_plant_whose_reset_changes_the_start_is_refused():
                       (RandomStart(np.linspace(-1, 1, 4), n_steps=5), False)):
         net = hf.RNNet([2, 5, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(), plant],
                        rng=np.random.RandomState(0), dtype=np.float64)
-        run = lambda: net.run_epochs(plant, None, optimizer=hf.opt.HessianFree(CG_iter=2),
-                                     max_epochs=1, print_period=None)
+        kwargs = dict(optimizer=hf.opt.HessianFree(CG_iter=2), max_epochs=1,
+                      print_period=None)
         if ok:
-            run()
+            net.run_epochs(plant, None, **kwargs)
         else:
             with pytest.raises(ValueError, match="reset"):
-                run()
+                net.run_epochs(plant, None, **kwargs)
 
 
 def test_truncation_applies_to_the_preconditioner_gradient_and_debug_mode():

@@ -1,0 +1,365 @@
+"""The derivative passes of a feed-forward network over a cached batch.
+
+Read top to bottom, this module is one Hessian-free step's worth of
+network arithmetic:
+
+1. :meth:`FeedForwardPasses.forward`: activations of every layer,
+   :math:`a_i = f_i(\\sum_{pre} a_{pre} W_{pre,i} + b_{pre,i})`, and their
+   derivatives (what :meth:`~hessianfree.FFNet.cache_minibatch` keeps in a
+   :class:`BatchCache`);
+2. :meth:`FeedForwardPasses.calc_grad`: backpropagation of the loss errors
+   into the gradient, :meth:`FeedForwardPasses._backward`;
+3. :meth:`FeedForwardPasses.calc_G`: the Gauss-Newton product
+   :math:`J^T H_L J v`, an R-forward pass (:meth:`FeedForwardPasses._R_forward`,
+   Pearlmutter 1994) that gives :math:`J v`, the loss curvature
+   :math:`H_L`, and the same backward pass (Schraudolph 2002).
+
+:class:`~hessianfree.FFNet` inherits these passes; it supplies the
+structure (``shape``, ``layers``, ``conns``, ``back_conns``), the weights
+(``W``, ``get_weights``), the array module ``xp`` and the batch caching
+(``_batch``, ``_curv``, ``_buffer``, ``_internal``).
+:class:`~hessianfree.RNNet` overrides the passes with their versions
+through time and reuses the per-connection pieces.
+"""
+
+import dataclasses
+
+from hessianfree import backend
+from hessianfree import curvature
+from hessianfree import validation as val
+
+
+def apply_derivative(d, x, out, transpose=False):
+    """Multiply ``x`` by a layer's activation derivative.
+
+    Parameters
+    ----------
+    d : (..., n) or (..., n, n) array
+        Elementwise derivative, or per-example Jacobian with
+        ``d[..., i, j] = da_i / dx_j``.
+    x : (..., n) array
+        Vector to multiply (an R-input going forward, an error going back).
+    out : (..., n) array
+        Result buffer; may be ``x`` itself for elementwise derivatives.
+    transpose : bool
+        Multiply by the transposed Jacobian (used going backward).
+    """
+    xp = backend.array_module(x)
+    if d.ndim == x.ndim:
+        return xp.multiply(d, x, out=out)
+    if transpose:
+        xp.matmul(x[..., None, :], d, out=out[..., None, :])
+    else:
+        xp.matmul(d, x[..., None], out=out[..., None])
+    return out
+
+
+@dataclasses.dataclass
+class BatchCache:
+    """What the derivative passes reuse on one batch (internal layout).
+
+    Attributes
+    ----------
+    acts, d_acts : list of arrays
+        Every layer's activations and activation derivatives.
+    d2_loss : list of arrays or None
+        Diagonal loss curvature per layer, already scaled by ``scale``.
+    scale : float
+        One over the number of examples.
+    """
+
+    acts: list
+    d_acts: list
+    d2_loss: list
+    scale: float
+
+
+def layer_product(xp, a, W, out=None):
+    """``a @ W`` for activations ``a`` and a weight matrix ``W``.
+
+    With a single input unit the product is an outer product, which BLAS
+    runs about 3x slower than the equivalent broadcast multiplication.
+    """
+    if W.shape[0] == 1:
+        return xp.multiply(a, W, out=out)
+    return xp.matmul(a, W, out=out)
+
+
+class FeedForwardPasses:
+    """Forward, backward and R-forward passes of :class:`~hessianfree.FFNet`
+    (a base class: see the module docstring for what it expects)."""
+
+    # --------------------------------------------------------- forward pass
+    def _W_as(self, W):
+        """``W`` as this network's array type and dtype."""
+        return self.xp.asarray(W, dtype=self.dtype)
+
+    def _check_params(self, params, name="params"):
+        """``params`` (default ``self.W``) checked as a parameter vector."""
+        if params is None:
+            return self.W
+        if getattr(params, "shape", None) != (self.n_params,):
+            raise ValueError(f"{name} must have shape ({self.n_params},), got "
+                             f"{getattr(params, 'shape', type(params).__name__)}")
+        if getattr(getattr(params, "dtype", None), "kind", None) != "f":
+            raise TypeError(f"{name} must hold floating point values, got dtype "
+                            f"{getattr(params, 'dtype', None)}")
+        if backend.array_module(params) is not self.xp:  # host weights, GPU net
+            return self._W_as(params)
+        return params
+
+    def _layer_input(self, i, acts, params, out=None):
+        """Input to layer ``i``: the sum of ``acts[pre] @ W + b`` over its
+        incoming connections (``acts`` are 2-D, one time step for RNNs)."""
+        xp = self.xp
+        for k, pre in enumerate(self.back_conns[i]):
+            W, b = self.get_weights(params, (pre, i))
+            if k == 0:
+                out = layer_product(xp, acts[pre], W, out=out)
+                out += b
+            else:
+                tmp = None if self.inputs is None else \
+                    self._buffer("input_tmp", i, out.shape)
+                out += layer_product(xp, acts[pre], W, out=tmp)
+                out += b
+        return out
+
+    def forward(self, inputs, params=None, deriv=False):
+        """Run inputs through the network.
+
+        Parameters
+        ----------
+        inputs : (batch, n_in) array_like
+            Input vectors.
+        params : (n_params,) array, optional
+            Parameters to use instead of ``self.W``.
+        deriv : bool
+            Also return each layer's activation derivative.
+
+        Returns
+        -------
+        activations : list of (batch, n_i) arrays
+            Every layer's output; ``forward(x)[-1]`` is the network output.
+        d_activations : list of arrays
+            Only with ``deriv=True``: ``d_activation`` of each layer.
+        """
+        params = self._check_params(params)
+        deriv = val.check_bool(deriv, "deriv")
+        inputs = val.as_batch(inputs, "inputs", self.shape[0], 2, self.dtype, self.xp)
+        return self._forward(inputs, params, deriv)
+
+    def _forward(self, inputs, params, deriv):
+        """:meth:`forward` on inputs and parameters already checked."""
+        acts, d_acts = [None] * self.n_layers, [None] * self.n_layers
+        for i, layer in enumerate(self.layers):
+            x = inputs if i == 0 else self._layer_input(i, acts, params)
+            acts[i] = layer.activation(x)
+            if deriv:
+                d_acts[i] = layer.d_activation(x, acts[i])
+        return (acts, d_acts) if deriv else acts
+
+    # ------------------------------------------------- gradient and curvature
+    def _weight_grads(self, acts, deltas, out, squared=None):
+        """Write ``acts[pre]^T deltas[post]`` and the bias sums into ``out``
+        for every connection (leading axes are flattened, so recurrent nets
+        pass whole sequences).  With ``squared``, also write the sums of the
+        squared per-example terms, :math:`(a \\circ a)^T (\\delta \\circ
+        \\delta)`, into it."""
+        xp = self.xp
+        for pre, post in self._conn_list():
+            a = acts[pre].reshape(-1, acts[pre].shape[-1])
+            d = deltas[post].reshape(-1, deltas[post].shape[-1])
+            W, b = self.get_weights(out, (pre, post))
+            xp.matmul(a.T, d, out=W)
+            xp.matmul(self._ones(d.shape[0]), d, out=b)
+            if squared is not None:
+                W, b = self.get_weights(squared, (pre, post))
+                d = d * d
+                xp.matmul((a * a).T, d, out=W)
+                xp.matmul(self._ones(d.shape[0]), d, out=b)
+
+    def _ones(self, n):
+        ones = self._buffer("ones", 0, (n,))
+        ones[...] = 1
+        return ones
+
+    def _layer_error(self, i, deltas, error, out):
+        """Backpropagated error at layer ``i``'s output: its own loss error
+        plus ``deltas[post] @ W^T`` over its outgoing connections."""
+        xp = self.xp
+        posts = self.conns.get(i, [])
+        if not posts:
+            return error
+        for k, post in enumerate(posts):
+            W, _ = self.get_weights(self.W, (i, post))
+            if k == 0:
+                layer_product(xp, deltas[post], W.T, out=out)
+            else:
+                out += layer_product(xp, deltas[post], W.T,
+                                     out=self._buffer("error_tmp", i, out.shape))
+        if error is not None:
+            out += error
+        return out
+
+    def _backward(self, errors, out, cache, squared=None):
+        """Backpropagate per-layer errors through the batch ``cache`` and
+        write the parameter gradient into ``out`` (already scaled: the errors
+        carry the 1/batch); see :meth:`_weight_grads` for ``squared``."""
+        deltas = [None] * self.n_layers
+        for i in range(self.n_layers - 1, 0, -1):
+            e = self._error_buffer(i, deltas, errors[i], cache.acts[i].shape)
+            deltas[i] = apply_derivative(cache.d_acts[i], e,
+                                         self._buffer("delta", i, e.shape),
+                                         transpose=True)
+        self._weight_grads(cache.acts, deltas, out, squared)
+        return out
+
+    def _error_buffer(self, i, deltas, error, shape):
+        """:meth:`_layer_error` in a reused buffer (zeros if nothing arrives)."""
+        e = self._layer_error(i, deltas, error, self._buffer("error", i, shape))
+        if e is None:
+            e = self._buffer("error", i, shape)
+            e[...] = 0
+        return e
+
+    def calc_grad(self, squared=False):
+        """Gradient of the loss on the cached minibatch at ``W``.
+
+        Parameters
+        ----------
+        squared : bool
+            Also return the mean of the squared per-example gradients,
+            :math:`\\frac{1}{N}\\sum_n (\\nabla_W L_n)^2` (elementwise), the
+            statistic of Martens' (2010, §4.7) diagonal preconditioner.  For
+            RNNet the squares are taken per time step, summed over time and
+            averaged over the sequences,
+            :math:`\\frac{1}{N}\\sum_n \\sum_t (\\nabla_W L_{n,t})^2`, where
+            :math:`\\nabla_W L_{n,t}` is the part of sequence :math:`n`'s gradient
+            collected at step :math:`t` (whole sequences even with truncation).
+
+        Returns
+        -------
+        grad : (n_params,) array
+            :math:`\\nabla_W \\frac{1}{N}\\sum_n L_n`.
+        squared_grad : (n_params,) array
+            Only with ``squared=True``.
+        """
+        squared = val.check_bool(squared, "squared")
+        self._check_cached()
+        scale = self._batch.scale
+        errors = [None if e is None else self._internal(e * scale)
+                  for e in self.loss_type.d_loss(self.activations, self.targets)]
+        if not squared:
+            return self._combine([self._gradient(errors)], self.inputs.shape[0])[0]
+        sq = self.xp.empty(self.n_params, dtype=self.dtype)
+        grad = self._gradient(errors, squared=sq)
+        sq *= self.dtype.type(self.inputs.shape[0])  # the errors carry 1/N; squared 1/N^2
+        return tuple(self._combine([grad, sq], self.inputs.shape[0]))
+
+    def _combine(self, arrays, n_examples):
+        """Means over this process's ``n_examples`` examples -> means over
+        the examples of every process, in place (see
+        :mod:`hessianfree.reduction`)."""
+        return self.reduction.mean(arrays, n_examples)
+
+    def _gradient(self, errors, squared=None):
+        """Backpropagate the scaled loss errors into a new gradient vector
+        (and the squared per-example terms into ``squared``)."""
+        return self._backward(errors, self.xp.empty(self.n_params, dtype=self.dtype),
+                              self._batch, squared=squared)
+
+    def _R_forward(self, v, cache):
+        """R-forward pass (Pearlmutter 1994) over the batch ``cache``: the
+        directional derivative :math:`J v` of every layer's activation."""
+        R_acts = [None] * self.n_layers
+        for i in range(1, self.n_layers):
+            R_in = self._R_layer_input(i, cache.acts, R_acts, v)
+            R_acts[i] = self._R_activation(i, cache.d_acts[i], R_in)
+        return R_acts
+
+    def _R_activation(self, i, d, R_in):
+        """:math:`R a = \\partial a / \\partial x \\cdot R x` for layer ``i``
+        (in place for elementwise derivatives)."""
+        out = R_in if d.ndim == R_in.ndim else self._buffer("R_act", i, R_in.shape)
+        return apply_derivative(d, R_in, out)
+
+    def _R_layer_input(self, i, acts, R_acts, v):
+        """R-input of layer ``i`` from its feed-forward connections:
+        :math:`\\sum_{pre} (a_{pre} V + R a_{pre} W) + V_b` (2-D arrays)."""
+        xp = self.xp
+        R_in = self._layer_input(i, acts, v,
+                                 out=self._buffer("R_in", i, acts[i].shape))
+        for pre in self.back_conns[i]:
+            if R_acts[pre] is not None:
+                W, _ = self.get_weights(self.W, (pre, i))
+                R_in += layer_product(xp, R_acts[pre], W,
+                                      out=self._buffer("tmp", i, R_in.shape))
+        return R_in
+
+    def calc_G(self, v, damping=0, out=None):
+        """Gauss-Newton matrix-vector product on the cached minibatch.
+
+        .. math:: (J^T H_L J + \\lambda I) v
+
+        with :math:`J` the Jacobian of all layers' activations with respect to
+        the parameters and :math:`H_L` the (diagonal) second derivative of the
+        loss with respect to those activations (Schraudolph 2002).
+
+        Parameters
+        ----------
+        v : (n_params,) array
+            Vector to multiply.
+        damping : float
+            Tikhonov damping :math:`\\lambda`.
+        out : (n_params,) array, optional
+            Buffer for the result.
+
+        Returns
+        -------
+        (n_params,) array
+        """
+        for name, x in (("v", v), ("out", out)):  # cheap checks: CG calls this often
+            if (x is not None or name == "v") and (
+                    getattr(x, "shape", None) != (self.n_params,) or
+                    getattr(getattr(x, "dtype", None), "kind", None) != "f"):
+                val.check_vector(x, name, self.n_params)  # raises
+        damping = val.check_real(damping, "damping")
+        self._check_cached()
+        cache = self._curv
+        R_acts = self._R_forward(v, cache)
+        errors = [None] * self.n_layers
+        for i, d2 in enumerate(cache.d2_loss):
+            if d2 is not None and R_acts[i] is not None:
+                errors[i] = self.xp.multiply(
+                    d2, R_acts[i], out=self._buffer("R_err", i, d2.shape))
+        if out is None:
+            out = self.xp.empty(self.n_params, dtype=self.dtype)
+        self._backward(errors, out, cache)
+        self._combine([out], self._n_curvature())
+        if damping:
+            out += self.xp.multiply(v, self.dtype.type(damping),
+                                    out=self._buffer("damping", 0, v.shape))
+        return out
+
+    def curvature_operator(self, kind="gauss-newton", damping=0):
+        """The curvature matrix on the cached minibatch as a SciPy
+        ``LinearOperator`` (see :func:`hessianfree.curvature.curvature_operator`).
+
+        Parameters
+        ----------
+        kind : {"gauss-newton"}
+            Which curvature matrix.
+        damping : float
+            Tikhonov damping :math:`\\lambda \\ge 0` added to it.
+
+        Returns
+        -------
+        scipy.sparse.linalg.LinearOperator
+        """
+        return curvature.curvature_operator(self, kind, damping)
+
+    def _n_curvature(self):
+        """Number of examples :meth:`calc_G` averages over on this process."""
+        if self._curv_indices is None:
+            return self.inputs.shape[0]
+        return len(self._curv_indices)

@@ -203,8 +203,9 @@ class HessianFree(Optimizer):
         Bounds on :math:`\\lambda` (see :mod:`hessianfree.damping`).
     cg_rel_tol : float, optional
         :math:`\\epsilon` of the CG relative-progress stop (Martens 2010, §4.4);
-        None means :data:`~hessianfree.update_rules.ORIGINAL_CG_REL_TOL` (5e-6) with
-        ``cg_stopping="original"`` and :data:`~hessianfree.update_rules.PAPER_CG_REL_TOL` (5e-4) with
+        None means :data:`~hessianfree.update_rules.ORIGINAL_CG_REL_TOL`
+        (5e-6) with ``cg_stopping="original"`` and
+        :data:`~hessianfree.update_rules.PAPER_CG_REL_TOL` (5e-4) with
         ``cg_stopping="relative"``.
     curvature_fraction : float in (0, 1], optional
         Compute the curvature products (every CG iteration and the reduction

@@ -89,6 +89,15 @@ def check_positive_int(value, name):
     return int(value)
 
 
+def check_nonneg_int(value, name):
+    """Return ``value`` as an int, or raise if it is not an integer >= 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= 0, got {describe(value)}")
+    if value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return int(value)
+
+
 def check_nonneg_float(value, name):
     """Return ``value`` as a float, or raise if it is not finite and >= 0."""
     return check_real(value, name, low=0.0)

@@ -38,6 +38,16 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
+# Parameter types are descriptions such as "(batch, n_in) array_like,
+# optional", not cross-references: render them as text, so that
+# ``sphinx-build -n`` only reports references written with a role.
+napoleon_use_param = False
+napoleon_use_keyword = False
+# Names outside this documentation (no intersphinx: the build runs offline).
+nitpick_ignore_regex = [
+    ("py:class", r"(numpy|scipy|mpi4py|cupy|matplotlib|os|pstats)\..*"),
+    ("py:mod", r"cProfile|pstats|numpy|scipy|mpi4py|cupy|matplotlib"),
+]
 
 master_doc = "index"
 exclude_patterns = ["_build"]

@@ -217,7 +217,7 @@ class FFNet(FeedForwardPasses):
         return self.loss_type
 
     def predict(self, inputs, params=None):
-        """The output layer's activations for ``inputs`` (as :meth:`forward`
+        """The output layer's activations for ``inputs`` (as ``forward``
         takes them); one example without the batch axis gives a result
         without it."""
         inputs = inputs if hasattr(inputs, "ndim") else np.asarray(inputs)
@@ -227,7 +227,7 @@ class FFNet(FeedForwardPasses):
 
     def save(self, path):
         """Write the architecture (JSON) and the weights to one ``.npz`` file,
-        without pickle; :func:`hessianfree.load` rebuilds the network.  See
+        without pickle; ``hessianfree.load`` rebuilds the network.  See
         :func:`hessianfree.architecture.save` (a custom layer or loss class
         raises a TypeError naming it)."""
         architecture.save(self, path)

@@ -105,8 +105,8 @@ def resolve_layers(layers, n_layers):
     state."""
     if isinstance(layers, (list, tuple)):
         if len(layers) != n_layers:
-            raise ValueError(f"layers has {len(layers)} entries but shape "
-                             f"has {n_layers} layers")
+            raise ValueError(f"layers has {val.plural(len(layers), 'entry', 'entries')} "
+                             f"but shape has {val.plural(n_layers, 'layer')}")
         return [nl.resolve(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
     layer = nl.resolve(layers, "layers")
     if layer.stateful and not isinstance(layer, nl.Plant):
@@ -220,8 +220,9 @@ def _per_matrix(value, name, n):
                                             and value.ndim > 0):
         value = val.check_sequence(value, name)
         if len(value) != n:
-            raise ValueError(f"{name} has {len(value)} entries but there are "
-                             f"{n} weight matrices")
+            raise ValueError(f"{name} has {val.plural(len(value), 'entry', 'entries')} "
+                             f"but there {'is' if n == 1 else 'are'} "
+                             f"{val.plural(n, 'weight matrix', 'weight matrices')}")
         return list(value)
     return [value] * n
 

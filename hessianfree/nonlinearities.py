@@ -376,7 +376,7 @@ class Continuous(Nonlinearity):
             return self.coeff
         if x.shape[-1] != self.coeff.shape[0]:
             raise ValueError(f"Continuous has {self.coeff.shape[0]} time constants "
-                             f"(tau) but its layer has {x.shape[-1]} units")
+                             f"(tau) but its layer has {val.plural(x.shape[-1], 'unit')}")
         return array_module(x).asarray(self.coeff, dtype=x.dtype)
 
     def activation(self, x):

@@ -177,7 +177,10 @@ class HessianFree(Optimizer):
     with conjugate gradient (:math:`G` the Gauss-Newton matrix, only used
     through ``net.calc_G``), backtracks over the CG iterates, adapts
     :math:`\\lambda` by the Levenberg-Marquardt rule and scales the step by an
-    Armijo line search.
+    Armijo line search.  The defaults of ``cg_storage``, ``cg_stopping``,
+    ``cg_rel_tol``, ``damping_decrease`` and ``ratio_model`` are the original
+    ``hessianfree`` 0.4.0's rules (:mod:`hessianfree.update_rules`;
+    ``docs/tuning.rst`` compares them with the alternatives).
 
     Parameters
     ----------
@@ -243,9 +246,6 @@ class HessianFree(Optimizer):
         :math:`q_\\lambda(\\delta) = \\nabla f^T\\delta + \\tfrac12\\delta^T(G +
         \\lambda I)\\delta` (Martens 2010, §4.1; the original package) or the
         undamped :math:`q_0`.
-
-    The defaults of the last four (and ``cg_rel_tol=None``) are the original
-    package's update rules; ``docs/tuning.rst`` measures the alternatives.
 
     Attributes
     ----------

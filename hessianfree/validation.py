@@ -113,6 +113,25 @@ def check_shape(shape):
     return shape
 
 
+def plural(n, noun, nouns=None):
+    """``"1 unit"``, ``"2 units"``: a count with its noun (``nouns``, the
+    plural, defaults to ``noun + "s"``)."""
+    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
+
+
+def _label_hint(x, ndim, n_units, is_target):
+    """A hint for targets that look like integer class labels where one-hot
+    vectors are expected ("" otherwise)."""
+    looks_like_labels = (x.ndim == ndim - 1 or x.shape[-1:] == (1,)) and n_units > 1
+    if not (is_target and looks_like_labels and x.size):
+        return ""
+    values = backend.to_numpy(x)
+    if values.dtype.kind == "f" and not np.all(np.isnan(values) | (values == np.round(values))):
+        return ""
+    return (f"; these look like integer class labels: one-hot encode them, e.g. "
+            f"np.eye({n_units})[labels]")
+
+
 def as_batch(x, name, n_units, ndim, dtype, xp, allow_nan=False):
     """Convert ``x`` to an ``xp`` array of ``dtype`` with the expected layout.
 
@@ -145,10 +164,12 @@ def as_batch(x, name, n_units, ndim, dtype, xp, allow_nan=False):
         raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
     if x.ndim != ndim:
         raise ValueError(f"{name} must have shape {layout} with n_units="
-                         f"{n_units}, got an array of shape {tuple(x.shape)}")
+                         f"{n_units}, got an array of shape {tuple(x.shape)}"
+                         f"{_label_hint(x, ndim, n_units, allow_nan)}")
     if x.shape[-1] != n_units:
-        raise ValueError(f"{name} must have {n_units} units on its last axis "
-                         f"{layout}, got shape {tuple(x.shape)}")
+        raise ValueError(f"{name} must have {plural(n_units, 'unit')} on its last axis "
+                         f"{layout}, got shape {tuple(x.shape)}"
+                         f"{_label_hint(x, ndim, n_units, allow_nan)}")
     if x.size == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); "
                          f"need at least one example")

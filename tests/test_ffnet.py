@@ -334,3 +334,22 @@ def test_int_seed_reproduces_training():
     np.testing.assert_array_equal(W0_a, W0_b)
     np.testing.assert_array_equal(W_a, W_b)
     assert not np.array_equal(W0_a, W0_c)
+
+
+def test_integer_labels_for_one_hot_targets_get_a_hint():
+    net = hf.FFNet([2, 3, 4], layers=["Linear", "Tanh", "Softmax"],
+                   loss_type=hf.loss_funcs.CrossEntropy())
+    x = np.zeros((4, 2))
+    for labels in (np.array([0, 1, 2, 3]), np.array([[0.0], [1], [2], [3]])):
+        with pytest.raises(ValueError, match=r"class labels.*np\.eye\(4\)\[labels\]"):
+            net.run_epochs(x, labels, hf.opt.HessianFree(CG_iter=2), max_epochs=1)
+    with pytest.raises(ValueError) as info:
+        net.error(inputs=x, targets=np.zeros((4, 3)))
+    assert "labels" not in str(info.value)
+
+
+def test_unit_counts_read_as_english():
+    with pytest.raises(ValueError, match="must have 1 unit on"):
+        hf.FFNet([2, 3, 1]).error(inputs=np.zeros((4, 2)), targets=np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="must have 2 units on"):
+        hf.FFNet([2, 3, 1]).forward(np.zeros((4, 3)))

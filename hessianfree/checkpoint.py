@@ -19,11 +19,13 @@ cannot run code.
 """
 
 import contextlib
+import errno
 import glob
 import json
 import math
 import os
-import tempfile
+import secrets
+import stat
 
 import numpy as np
 
@@ -64,13 +66,37 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
+def _create_temporary(filename):
+    """Open a new temporary file beside ``filename``: ``(fd, path)``.
+
+    It gets the permissions of ``filename`` if that exists, else those the
+    user's umask gives a new file (not the 0600 of :func:`tempfile.mkstemp`).
+    """
+    directory, base = os.path.split(os.path.abspath(filename))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f"{TMP_PREFIX}{secrets.token_hex(4)}{base}")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, stat.S_IMODE(os.stat(filename).st_mode))
+        except FileNotFoundError:
+            pass
+        return fd, tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", directory)
+
+
 def write_atomically(filename, write):
     """Call ``write(fileobj)`` on a temporary file, then rename it over
     ``filename``, so that readers never see a half-written file.
 
     The temporary file is in the same directory (a rename across file systems
     would not be atomic), is flushed and fsynced before the rename, and is
-    removed if anything fails.
+    removed if anything fails.  The file keeps the permissions of the file
+    it replaces; a new file gets those of the user's umask.
 
     Raises
     ------
@@ -79,8 +105,7 @@ def write_atomically(filename, write):
     """
     filename = os.fspath(filename)
     directory = os.path.dirname(os.path.abspath(filename))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TMP_PREFIX,
-                               suffix=os.path.basename(filename))
+    fd, tmp = _create_temporary(filename)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -104,6 +129,70 @@ def remove_stale_temporaries(filename):
     for path in glob.glob(pattern):
         with contextlib.suppress(OSError):
             os.remove(path)
+
+
+# ------------------------------------------------------------- one writer
+def lock_filename(file_output):
+    """Name of the lock file a run holds while it writes under a prefix."""
+    return f"{os.fspath(file_output)}.lock"
+
+
+def _acquire(path, fcntl):
+    """Lock ``path`` (created if needed) and write our pid into it; return
+    the descriptor, or None where the file system cannot lock."""
+    for _ in range(10):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            return holder or "?"
+        except OSError:  # e.g. ENOLCK on some network file systems
+            os.close(fd)
+            return None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:  # the previous holder removed it meanwhile
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            return fd
+        os.close(fd)
+    return None
+
+
+@contextlib.contextmanager
+def exclusive_output(file_output):
+    """Hold ``<file_output>.lock`` while the block runs, so that two
+    processes never write the same run's files.
+
+    Raises
+    ------
+    CheckpointError
+        (``errno.EBUSY``) if another process holds the lock; the message
+        names the file and that process's id.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no protection
+        yield
+        return
+    path = lock_filename(file_output)
+    fd = _acquire(path, fcntl)
+    if isinstance(fd, str):
+        raise CheckpointError(errno.EBUSY, f"file_output {os.fspath(file_output)!r}: "
+                              f"another process (pid {fd}) is writing there (it "
+                              f"holds {path!r}); wait for it to finish or choose "
+                              f"another file_output")
+    try:
+        yield
+    finally:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+            os.close(fd)
 
 
 # ----------------------------------------------------------- JSON + arrays
@@ -194,6 +283,17 @@ def save(filename, meta, arrays):
     write_atomically(filename, lambda f: np.savez(f, meta=np.array(text), **stored))
 
 
+def check_format(document, filename, name, version, what):
+    """Raise ValueError unless the JSON ``document`` read from ``filename``
+    says it is format ``name``, ``version`` (``what`` names it)."""
+    if not isinstance(document, dict) or document.get("format") != name:
+        raise ValueError(f"{filename!r} is not a hessianfree {what}")
+    if document.get("version") != version:
+        raise ValueError(f"{filename!r} has {what} version "
+                         f"{document.get('version')!r}; this hessianfree reads "
+                         f"version {version}")
+
+
 def load(filename):
     """Read a checkpoint written by :func:`save`.
 
@@ -221,12 +321,7 @@ def load(filename):
     except Exception as e:  # zip, npy, JSON or key errors: a damaged file
         raise ValueError(f"{filename!r} is not a readable hessianfree checkpoint "
                          f"({type(e).__name__}: {e})") from e
-    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise ValueError(f"{filename!r} is not a hessianfree checkpoint")
-    if document.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{filename!r} has checkpoint version "
-                         f"{document.get('version')!r}; this hessianfree reads "
-                         f"version {FORMAT_VERSION}")
+    check_format(document, filename, FORMAT_NAME, FORMAT_VERSION, "checkpoint")
     try:
         meta = decode(document, stored)
     except KeyError as e:

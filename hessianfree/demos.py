@@ -28,6 +28,7 @@ import sys
 import numpy as np
 
 import hessianfree as hf
+from hessianfree import tasks
 from hessianfree import validation as val
 from hessianfree.backend import array_module, to_numpy
 
@@ -94,9 +95,9 @@ def _print_curves(file_output, curves):
     the training curves and how to view them."""
     if not curves:
         return
-    from hessianfree import training
+    from hessianfree import plotfile
 
-    path = training.plot_filename(file_output)
+    path = plotfile.plot_filename(file_output)
     print(f"training curves recorded in {path}; view them with\n"
           f"    python -m hessianfree.dataplotter {path}\n"
           f"or hf.dataplotter.run({path!r}) (without a display: "
@@ -432,19 +433,7 @@ def adding_data(T, n_sequences, rng):
     return inputs, targets
 
 
-def set_spectral_radius(net, layer, radius):
-    """Rescale the recurrent matrix of ``layer`` in ``net.W`` (in place) so
-    that its spectral radius (largest eigenvalue magnitude) is ``radius``.
-
-    Martens & Sutskever (2011) start recurrent networks near the edge of
-    stability this way.  ``net.get_weights(net.W, (layer, layer))`` is a
-    view into the parameter vector, so scaling it changes the network.
-    """
-    W_rec, _ = net.get_weights(net.W, (layer, layer))
-    current = np.abs(np.linalg.eigvals(to_numpy(W_rec).astype(np.float64))).max()
-    if current == 0:
-        raise ValueError(f"the recurrent matrix of layer {layer} is zero")
-    W_rec *= W_rec.dtype.type(radius / current)
+set_spectral_radius = tasks.set_spectral_radius
 
 
 def adding_network(optimizer, rng=None, use_GPU=False):
@@ -476,7 +465,7 @@ def adding_network(optimizer, rng=None, use_GPU=False):
 
 @register
 def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=50,
-           target_mse=1e-3, seed=0, curves=True):
+           target_mse=1e-3, seed=0, network="tanh", curves=True):
     """The "adding" test of long-range memory in recurrent networks.
 
     Input 0 is random in (0, 1) at every step, input 1 is 1 on two random
@@ -492,16 +481,20 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
     The network must keep two values for up to ``T`` steps and ignore
     everything else, which gets harder as ``T`` grows.  Of 10,000 sequences,
     1,000 are held out for testing; each epoch trains on a minibatch of
-    1,024 (:class:`~hessianfree.optimizers.HessianFree`, 60 CG iterations,
-    initial damping 20).  It prints the test mean squared error next to that
-    of the trivial predictor (always the mean training sum, about 1/6).
+    1,024.  It prints the test mean squared error next to that of the
+    trivial predictor (always the mean training sum, about 1/6).
 
-    It shows a deep network mixing recurrent and feed-forward layers
-    (``rec_layers=[2]``), structural damping (Martens & Sutskever 2011) as
-    a loss in a list, custom initialization (``W_init_params``,
-    ``W_rec_params``, then the recurrent matrix rescaled to spectral
-    radius 1 with :func:`set_spectral_radius`) and a fixed ``rng`` for
-    reproducible runs.
+    The default network is Martens & Sutskever's (2011) plain recurrent
+    network (:func:`hessianfree.tasks.tanh_rnn`): 100 ``tanh`` units, sparse
+    initialization, recurrent spectral radius 1.2, structural damping 1/30,
+    trained with 100 CG iterations from initial damping 1.  ``network=
+    "leaky"`` trains the earlier deep leaky network instead
+    (:func:`adding_network`: ``rec_layers=[2]`` between feed-forward
+    layers, ``Continuous(ReLU, tau=20)`` units whose slow decay makes long
+    memory easy, 60 CG iterations from damping 20).  The harder variant of
+    Hochreiter & Schmidhuber, with the first marked value always near the
+    start, is ``hessianfree.tasks.generate("addition", T, n)`` (see
+    :func:`pathological`).
 
     Parameters
     ----------
@@ -521,6 +514,8 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
     seed : int
         Seed of the ``numpy.random.RandomState`` behind the data and the
         initial weights.
+    network : {"tanh", "leaky"}
+        Martens & Sutskever's plain tanh network, or the leaky one.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
         file_output="adding")``) and print how to view them.
@@ -531,6 +526,8 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
         The trained network, holding the weights with the lowest test error.
     """
     target_mse = val.check_nonneg_float(target_mse, "target_mse")
+    if network not in ("tanh", "leaky"):
+        raise ValueError(f"network must be 'tanh' or 'leaky', got {network!r}")
     plt = _pyplot() if plots else None  # a missing matplotlib shows before training
     rng = np.random.RandomState(seed)
     inputs, targets = adding_data(T, n_sequences, rng)
@@ -544,8 +541,12 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
     print(f"adding problem, T={T}: {len(train[0])} training and {n_test} test "
           f"sequences; trivial predictor MSE {_mse(trivial, test[1]):.4f}")
 
-    optimizer = hf.opt.HessianFree(CG_iter=60, init_damping=20)
-    net = adding_network(optimizer, rng)
+    if network == "tanh":
+        optimizer = hf.opt.HessianFree(CG_iter=100, init_damping=1)
+        net = tasks.tanh_rnn("addition", optimizer=optimizer, rng=rng)
+    else:
+        optimizer = hf.opt.HessianFree(CG_iter=60, init_damping=20)
+        net = adding_network(optimizer, rng)
     # SquaredError is half the squared error, one target per sequence
     errors = net.run_epochs(*train, optimizer=optimizer, minibatch_size=minibatch_size,
                             test=test, max_epochs=max_epochs, target_err=target_mse / 2,
@@ -567,6 +568,75 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
         fig.suptitle(f"adding problem, T={T}")
         fig.tight_layout()
         _show(plt, fig, "adding")
+    return net
+
+
+@register
+def pathological(task="temporal_order", T=50, plots=True, n_train=10000, n_test=1000,
+                 minibatch_size=1000, CG_iter=100, curvature_fraction=None,
+                 max_epochs=200, seed=0):
+    """A pathological long-term-dependency problem with Martens & Sutskever's
+    recipe.
+
+    Trains :func:`hessianfree.tasks.tanh_rnn` (100 ``tanh`` units, sparse
+    initialization, recurrent spectral radius 1.2, structural damping 1/30)
+    with :class:`~hessianfree.optimizers.HessianFree` on
+    ``hessianfree.tasks.generate(task, T, n_train)`` until the test error
+    meets the task's success criterion (test MSE < 0.01 or test error < 1%,
+    see :mod:`hessianfree.tasks`), on ``n_test`` held-out sequences.
+
+    Parameters
+    ----------
+    task : str
+        One of ``hessianfree.tasks.TASKS``.
+    T : int
+        Minimal time lag.
+    plots : bool
+        Draw the test error over the epochs.
+    n_train, n_test : int
+        Training and test sequences.
+    minibatch_size : int
+        Sequences per epoch (gradient and curvature).
+    CG_iter : int
+        Maximum CG iterations per update.
+    curvature_fraction : float, optional
+        Curvature products on this fraction of each minibatch.
+    max_epochs : int
+    seed : int
+        Seed of the data (``seed`` and ``seed + 1``) and of the weights.
+
+    Returns
+    -------
+    net : RNNet
+        The trained network, holding the weights with the lowest test error.
+    """
+    spec = tasks.get_task(task)
+    train = tasks.generate(task, T, n_train, rng=seed)
+    test_x, test_t = tasks.generate(task, T, n_test, rng=seed + 1)
+    optimizer = hf.opt.HessianFree(CG_iter=CG_iter, init_damping=1,
+                                   curvature_fraction=curvature_fraction)
+    net = tasks.tanh_rnn(task, optimizer=optimizer, rng=seed)
+    test_err, target_err = spec.stopping_rule()
+    print(f"{task}, T={T}: {n_train} training and {n_test} test sequences; solved "
+          f"when the test {'MSE' if spec.kind == 'regression' else 'error'} is "
+          f"below {spec.threshold:g}")
+    errors = net.run_epochs(*train, optimizer=optimizer,
+                            minibatch_size=min(minibatch_size, n_train),
+                            test=(test_x, spec.scored(test_t)), test_err=test_err,
+                            target_err=target_err, max_epochs=max_epochs,
+                            print_period=5)
+    net.W[...] = net.best_W
+    error = tasks.test_error(task, net.forward(test_x)[-1], test_t)
+    print(f"test {'MSE' if spec.kind == 'regression' else 'error'} {error:.4f} "
+          f"after {len(errors)} epochs: {'solved' if error < spec.threshold else 'not solved'}")
+    if plots:
+        plt = _pyplot()
+        plt.figure()
+        plt.semilogy(np.arange(1, len(errors) + 1), errors)
+        plt.xlabel("epoch")
+        plt.ylabel(f"test {type(test_err).__name__}")
+        plt.title(f"{task}, T={T}")
+        plt.show()
     return net
 
 

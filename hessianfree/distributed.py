@@ -43,13 +43,12 @@ import traceback
 
 import numpy as np
 
+from hessianfree import agreement
 from hessianfree import backend
 from hessianfree import gpu
 from hessianfree import loss_funcs
 from hessianfree import training
-from hessianfree import validation as val
 from hessianfree.reduction import LocalReduction
-from hessianfree.nonlinearities import Plant
 
 INSTALL_HINT = 'install the MPI extra: pip install "hessianfree[mpi]"'
 #: Seconds between printing a failing process's traceback and MPI_Abort.
@@ -321,30 +320,17 @@ def minibatch_shares(minibatch_size, shard_sizes):
     return [max(1, share) for share in shares]
 
 
-def _n_examples(inputs):
-    if isinstance(inputs, Plant):
-        return int(inputs.shape[0])
-    return int(inputs.shape[0]) if hasattr(inputs, "shape") else len(inputs)
-
-
-def _describe_run(kwargs):
-    """What this process was asked to do: ``(n_examples, has_test, plant,
-    minibatch_size)``; raises TypeError/ValueError for a bad minibatch size."""
-    inputs, minibatch_size = kwargs["inputs"], kwargs.get("minibatch_size")
-    if minibatch_size is not None:
-        minibatch_size = val.check_positive_int(minibatch_size, "minibatch_size")
-    return (_n_examples(inputs), kwargs.get("test") is not None,
-            isinstance(inputs, Plant), minibatch_size)
-
-
-def _local_arguments(comm, kwargs):
+def _local_arguments(net, comm, kwargs):
     """The ``run_epochs`` arguments for this process: its share of the
     minibatch, and no printing or plotting except on rank 0.
 
-    Every process raises (no process is left waiting) if one of them got
-    unusable arguments, or if they disagree on what to do."""
+    Every process checks its own arguments, then all compare what they are
+    about to do (:func:`hessianfree.agreement.describe_run`) in one
+    ``allgather`` -- the first collective call of the run.  If any process
+    got unusable arguments, or they disagree, every process raises the same
+    ValueError (no process is left waiting in a collective call)."""
     try:
-        mine, problem = _describe_run(kwargs), None
+        mine, problem = agreement.describe_run(net, kwargs), None
     except Exception as e:  # every process learns of it below
         mine, problem = None, e
     everyone = comm.allgather((mine, None if problem is None else
@@ -355,15 +341,10 @@ def _local_arguments(comm, kwargs):
     if failed:
         raise ValueError(f"run_epochs on rank {failed[0][0]}: {failed[0][1]}")
     runs = [run for run, _ in everyone]
-    for k, what in ((1, "test data (all or none)"), (2, "inputs (data or a Plant)"),
-                    (3, "minibatch_size")):
-        values = [run[k] for run in runs]
-        if len(set(values)) > 1:
-            raise ValueError(f"every process must pass the same kind of {what}; got, "
-                             f"by rank: {values}")
+    agreement.check_agreement(runs)
     kwargs = dict(kwargs)
-    if not mine[2]:
-        shares = minibatch_shares(mine[3], [run[0] for run in runs])
+    if not mine["kind of inputs (data or a Plant)"]:
+        shares = minibatch_shares(mine["minibatch_size"], [run["n_examples"] for run in runs])
         kwargs["minibatch_size"] = shares[comm.Get_rank()]
     if comm.Get_rank() != 0:
         kwargs["print_period"], kwargs["plotting"] = None, False
@@ -379,9 +360,14 @@ def run_epochs(net, comm, **kwargs):
     ``minibatch_size`` is the total over all processes; each process draws
     its share (in proportion to its shard size) from its own shard with its
     ``net.rng``.  Only rank 0 prints, plots and writes files; with
-    ``resume=True`` every process reads the checkpoint.  An exception on any
-    process ends all of them (:func:`abort_on_error`).  ``net.comm`` is
-    restored to its previous value afterwards.
+    ``resume=True`` every process reads the checkpoint.  Before the first
+    collective call, every process checks its own arguments and all compare
+    what decides their collective calls
+    (:func:`hessianfree.agreement.describe_run`); a bad
+    argument anywhere, or any difference, raises the same ValueError on
+    every process.  An exception later on, on any process, ends all of them
+    (:func:`abort_on_error`).  ``net.comm`` is restored to its previous
+    value afterwards.
 
     Returns
     -------
@@ -393,7 +379,7 @@ def run_epochs(net, comm, **kwargs):
         return training.run_epochs(net, **kwargs)
     previous = getattr(net, "comm", None)
     try:
-        kwargs = _local_arguments(comm, kwargs)
+        kwargs = _local_arguments(net, comm, kwargs)
         with abort_on_error(comm):
             attach(net, comm)
             errors = training.run_epochs(net, **kwargs)

@@ -251,15 +251,79 @@ def initial_weights(rng, groups):
 
 
 # ---------------------------------------------------------------- loading
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _npy_header(f):
+    """``(shape, dtype)`` from the header of the open ``.npy`` file ``f``."""
+    from numpy.lib import format as npy
+
+    version = npy.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = npy.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, _, dtype = npy.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"uses .npy format version {version}, which is not supported")
+    return shape, dtype
+
+
+def read_weights(filename, n_params):
+    """Read a weight vector saved with ``np.save`` (``load_weights=``).
+
+    The header is checked before any data is read, so a file that claims a
+    huge array, holds something other than floats, or is not a ``.npy``
+    file at all is refused without allocating anything for it.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+    n_params : int
+        Number of weights the network expects.
+
+    Returns
+    -------
+    (n_params,) ndarray
+
+    Raises
+    ------
+    ValueError
+        Naming ``load_weights``, the file and what was expected.
+    """
+    filename = os.fspath(filename)
+    expected = (f"expected a .npy file holding {n_params} floating point weights "
+                f"(as written by np.save(path, net.W), or run_epochs' "
+                f"<file_output>_weights.npy)")
+    try:
+        with open(filename, "rb") as f:
+            magic = f.read(len(_NPY_MAGIC))
+            if magic != _NPY_MAGIC:
+                kind = ("a .npz archive" if magic.startswith(_ZIP_MAGIC)
+                        else "not a .npy file")
+                raise ValueError(f"is {kind}; {expected}")
+            f.seek(0)
+            shape, dtype = _npy_header(f)
+            if dtype.kind != "f" or tuple(shape) != (n_params,):
+                raise ValueError(f"holds an array of shape {tuple(shape)} and "
+                                 f"dtype {dtype}; {expected}")
+            data = f.read(n_params * dtype.itemsize)
+    except OSError as e:
+        raise ValueError(f"load_weights: cannot read {filename!r} "
+                         f"({e.strerror or e})") from e
+    except ValueError as e:
+        raise ValueError(f"load_weights: {filename!r} {e}") from e
+    if len(data) != n_params * dtype.itemsize:
+        raise ValueError(f"load_weights: {filename!r} is truncated: {len(data)} of "
+                         f"{n_params * dtype.itemsize} bytes of weights")
+    return np.frombuffer(data, dtype=dtype).copy()
+
+
 def load_weights(load_weights, n_params, dtype):
     """A parameter vector from an array or a ``.npy`` file name, checked to
     hold ``n_params`` finite floats (as ``dtype``); returned on the host."""
     if isinstance(load_weights, (str, os.PathLike)):
-        try:
-            load_weights = np.load(load_weights)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"load_weights: cannot read {os.fspath(load_weights)!r}"
-                             f" as a .npy file: {e}") from e
+        load_weights = read_weights(load_weights, n_params)
     if hasattr(load_weights, "__cuda_array_interface__"):
         W = backend.to_numpy(load_weights)
     else:

@@ -109,8 +109,42 @@ class LossFunction:
             If the loss cannot be used with these layers.
         """
 
+    def check_targets(self, targets, name="targets"):
+        """Check that ``targets`` lie in the loss's domain.
+
+        Called by :meth:`~hessianfree.FFNet.run_epochs` on the training and
+        test targets before training starts.  The base class accepts any real
+        value (NaN means "no target").
+
+        Parameters
+        ----------
+        targets : array
+            The targets (NumPy or CuPy), already checked for shape and for
+            infinities.
+        name : str
+            How error messages call them (e.g. ``"test[1]"``).
+
+        Raises
+        ------
+        ValueError
+            Naming the loss, its domain and an offending index.
+        """
+
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def check_target_range(loss, targets, name, low, high):
+    """Raise ValueError unless every non-NaN target is in ``[low, high]``;
+    the message names ``loss``, the range and the first offending index."""
+    bad = (targets < low) | (targets > high)  # False where NaN
+    if not bool(bad.any()):
+        return
+    index = np.unravel_index(int(bad.reshape(-1).argmax()), targets.shape)
+    index = tuple(int(i) for i in index)
+    raise ValueError(f"{type(loss).__name__} needs {name} in [{low:g}, {high:g}] "
+                     f"(NaN: no target), but {name}[{', '.join(map(str, index))}] = "
+                     f"{float(targets[index]):g}")
 
 
 def output_loss(func):
@@ -248,6 +282,11 @@ class CrossEntropy(LossFunction):
         if self.curvature == "fisher":
             return _zero_where_nan(1 / y, targets)
         return _zero_where_nan(targets / (y * y), targets)
+
+    def check_targets(self, targets, name="targets"):
+        """Targets must be probabilities, in [0, 1]: with :math:`t_i > 1` or
+        :math:`t_i < 0` the loss has no lower bound."""
+        check_target_range(self, targets, name, 0.0, 1.0)
 
     def check_layers(self, layers):
         """Refuse output layers that can output values <= 0.
@@ -564,6 +603,11 @@ class LossSet(LossFunction):
         """Check every member."""
         for member in self.set:
             member.check_layers(layers)
+
+    def check_targets(self, targets, name="targets"):
+        """Check the targets against every member's domain."""
+        for member in self.set:
+            member.check_targets(targets, name)
 
     def __repr__(self):
         return f"LossSet({self.set!r})"

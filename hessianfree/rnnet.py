@@ -18,6 +18,7 @@ import numpy as np
 
 from hessianfree import nonlinearities as nl
 from hessianfree import validation as val
+from hessianfree.backend import matmul_add
 from hessianfree.ffnet import FFNet
 from hessianfree.layout import check_init_params
 from hessianfree.passes import apply_derivative
@@ -312,37 +313,37 @@ class RNNet(FFNet):
         """R-forward pass through time over the batch ``cache``: :math:`J v`
         for every layer's activations (internal layout)."""
         acts, d_acts = cache.acts, cache.d_acts
-        n_steps, n_batch = acts[0].shape[:2]
         flat = _flat(acts)
         R_acts, R_flat = [None] * self.n_layers, [None] * self.n_layers
         for i in range(1, self.n_layers):
             R_in = self._R_layer_input(i, flat, R_flat, v).reshape(acts[i].shape)
             if i in self.rec_layers:
-                V_rec, Vb_rec = self.get_weights(v, (i, i))
-                R_in[0] += Vb_rec
-                if n_steps > 1:
-                    R_in[1:].reshape(-1, self.shape[i])[...] += self.xp.matmul(
-                        flat[i][:-n_batch], V_rec,
-                        out=self._buffer("rec_tmp", i, flat[i][:-n_batch].shape))
+                R_in[0] += self.get_weights(v, (i, i))[1]
             if self._steps_in_time(i):
-                R_acts[i] = self._R_steps(i, R_in, d_acts[i])
+                R_acts[i] = self._R_steps(i, R_in, d_acts[i], acts[i], v)
             else:
                 R_acts[i] = self._R_activation(i, d_acts[i], R_in)
             R_flat[i] = R_acts[i].reshape(-1, self.shape[i])
         return R_acts
 
-    def _R_steps(self, i, R_in, d):
-        """Step layer ``i``'s R-forward through time (recurrence and state)."""
-        xp = self.xp
+    def _R_steps(self, i, R_in, d, acts, v):
+        """Step layer ``i``'s R-forward through time (recurrence and state).
+
+        For a recurrent layer the R-input of step :math:`t` gains
+        :math:`a_{t-1} V_{rec} + R a_{t-1} W_{rec}`, both accumulated into
+        ``R_in[t]`` by BLAS while that step's rows are in cache
+        (:func:`~hessianfree.backend.matmul_add`)."""
         R_act = self._buffer("R_act", i, R_in.shape)
         stateful = self.layers[i].stateful
-        W_rec = self.get_weights(self.W, (i, i))[0] if i in self.rec_layers else None
         tmp = self._buffer("step_tmp", i, R_in.shape[1:])
+        if i in self.rec_layers:
+            W_rec, V_rec = (self.get_weights(w, (i, i))[0] for w in (self.W, v))
         R_s, R_s_new = (self._buffer("R_state", (i, k), R_in.shape[1:]) for k in (0, 1))
         for t in range(len(R_in)):
             r = R_in[t]
-            if W_rec is not None and t > 0:
-                r += xp.matmul(R_act[t - 1], W_rec, out=tmp)
+            if i in self.rec_layers and t > 0:
+                matmul_add(acts[t - 1], V_rec, r, tmp)
+                matmul_add(R_act[t - 1], W_rec, r, tmp)
             if not stateful:
                 apply_derivative(d[t], r, R_act[t])
                 continue
@@ -406,7 +407,6 @@ class RNNet(FFNet):
     def _backward_steps(self, i, e, d):
         """Step layer ``i``'s backward pass from the last time step to the
         first (recurrence and state)."""
-        xp = self.xp
         delta = self._buffer("delta", i, e.shape)
         stateful = self.layers[i].stateful
         W_rec = self.get_weights(self.W, (i, i))[0] if i in self.rec_layers else None
@@ -416,7 +416,7 @@ class RNNet(FFNet):
         for t in range(last, -1, -1):
             r = e[t]
             if W_rec is not None and t < last:
-                r += xp.matmul(delta[t + 1], W_rec.T, out=tmp)
+                matmul_add(delta[t + 1], W_rec.T, r, tmp)
             if not stateful:
                 apply_derivative(d[t], r, delta[t], transpose=True)
                 continue

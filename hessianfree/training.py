@@ -15,22 +15,24 @@ set every epoch ends with a checkpoint (:mod:`hessianfree.checkpoint`), and
 ``resume=True`` continues from it.
 """
 
+import contextlib
 import math
 import numbers
 import os
-import pickle
 import time
 import warnings
 
 import numpy as np
 
 from hessianfree import checkpoint
-from hessianfree import run_state
 from hessianfree import loss_funcs
+from hessianfree import plotfile
+from hessianfree import run_state
 from hessianfree import validation as val
 from hessianfree.checkpoint import CheckpointError, write_atomically  # noqa: F401
 from hessianfree.nonlinearities import Plant
 from hessianfree.optimizers import NonFiniteWarning, Optimizer, UPDATE_NONFINITE
+from hessianfree.plotfile import plot_filename
 from hessianfree.progress import Progress
 from hessianfree.reduction import is_root
 
@@ -46,15 +48,10 @@ class NonFiniteError(FloatingPointError):
     hold the best weights found before."""
 
 
-def plot_filename(file_output):
-    """Name of the pickled plot series for a ``file_output`` prefix."""
-    return f"{file_output or 'HF'}_plots.pkl"
-
-
 def save_plots(plots, file_output):
-    """Pickle the plot series dict (read by :func:`hessianfree.dataplotter.run`)."""
-    write_atomically(plot_filename(file_output),
-                     lambda f: pickle.dump(plots, f, protocol=pickle.HIGHEST_PROTOCOL))
+    """Write the plot series dict to :func:`plot_filename` (JSON; read by
+    :func:`hessianfree.dataplotter.run`)."""
+    plotfile.write(plot_filename(file_output), plots)
 
 
 def _check_options(file_output, print_period, resume, max_failures):
@@ -128,13 +125,25 @@ def check_run_args(net, inputs, targets, optimizer, max_epochs, minibatch_size,
         inputs = val.as_batch(inputs, "inputs", net.shape[0], net._data_ndim,
                               net.dtype, net.xp)
         targets = net._as_targets(targets, inputs)
+        check_targets(net, net.loss_type, targets, "targets")
     if test is not None:
         if not isinstance(test, (tuple, list)) or len(test) != 2:
             raise TypeError("test must be a tuple (test_inputs, test_targets)")
         test_in = val.as_batch(test[0], "test[0] (test inputs)", net.shape[0],
                                net._data_ndim, net.dtype, net.xp)
         test = (test_in, net._as_targets(test[1], test_in))
+        check_targets(net, net.loss_type if test_err is None else test_err, test[1],
+                      "test[1] (test targets)")
     return inputs, targets, test
+
+
+def check_targets(net, loss, targets, name):
+    """Refuse targets that are all NaN (no target anywhere: the error would
+    be 0 and ``target_err`` met at once) or outside ``loss``'s domain."""
+    if bool(net.xp.isnan(targets).all()):
+        raise ValueError(f"{name} are all NaN: no example has a target, so the "
+                         f"error would be 0.0 and training would stop at once")
+    loss.check_targets(targets, name)
 
 
 def select_minibatch(rng, n_examples, minibatch_size):
@@ -146,6 +155,28 @@ def select_minibatch(rng, n_examples, minibatch_size):
 
 def record(plots, name, value):
     plots.setdefault(name, []).append(float(value))
+
+
+# ------------------------------------------------------------ run state
+def announce_start(file_output, resume, saved):
+    """Say what the run does with the files already under ``file_output``:
+    continue a checkpoint, or start fresh (warning before it overwrites the
+    checkpoint or weights of an earlier run)."""
+    if file_output is None:
+        return
+    filename = checkpoint.checkpoint_filename(file_output)
+    if saved is not None:
+        print(f"resuming from {filename!r} after epoch {saved.run.epoch}", flush=True)
+        return
+    if resume:
+        print(f"no checkpoint at {filename!r}, starting fresh", flush=True)
+    earlier = [name for name in (filename, checkpoint.weights_filename(file_output))
+               if os.path.exists(name)]
+    if earlier:
+        hint = "" if resume else "; pass resume=True to continue that run instead"
+        warnings.warn(f"file_output {os.fspath(file_output)!r}: this fresh run "
+                      f"overwrites {' and '.join(map(repr, earlier))} of an earlier "
+                      f"run{hint}", UserWarning, stacklevel=4)
 
 
 # ------------------------------------------------------------ one epoch
@@ -230,7 +261,7 @@ def _report_faults(faults, epoch, run, max_failures):
     for fault in faults:
         warnings.warn(f"epoch {epoch}: {fault} ({run.failures} failed update"
                       f"{'s' if run.failures > 1 else ''} in a row; {limit})",
-                      NonFiniteWarning, stacklevel=4)
+                      NonFiniteWarning, stacklevel=5)
 
 
 def _write_outputs(net, optimizer, run, plotting, file_output):
@@ -244,18 +275,30 @@ def _write_outputs(net, optimizer, run, plotting, file_output):
             filename = checkpoint.weights_filename(file_output)
             write_atomically(filename, lambda f: np.save(f, net._host(net.best_W)))
             filename = checkpoint.checkpoint_filename(file_output)
-            checkpoint.save(filename,
-                            *run_state.checkpoint_contents(net, optimizer, run))
+            checkpoint.save(filename, *run_state.checkpoint_contents(net, optimizer, run))
     except OSError as e:
-        intact = ("no checkpoint had been written yet" if run.saved_epoch is None else
-                  f"the checkpoint after epoch {run.saved_epoch - 1} is intact")
         message = (f"epoch {run.epoch - 1}: could not write {filename!r} "
-                   f"({e.strerror or e}); {intact}. Free space or fix the directory, "
-                   f"then continue with run_epochs(..., resume=True)")
+                   f"({e.strerror or e}); {_what_is_intact(run, file_output)}. Free "
+                   f"space or fix the directory, then continue with "
+                   f"run_epochs(..., resume=True)")
         raise (CheckpointError(message) if e.errno is None else
                CheckpointError(e.errno, message)) from e
     if file_output is not None:
         run.saved_epoch = run.epoch
+
+
+def _what_is_intact(run, file_output):
+    """What a failed write left on disk (checked, not assumed)."""
+    if run.saved_epoch is None or file_output is None:
+        return "no checkpoint had been written yet"
+    filename = checkpoint.checkpoint_filename(file_output)
+    directory = os.path.dirname(os.path.abspath(filename))
+    if not os.path.isdir(directory):
+        return (f"the directory {directory!r} no longer exists, so no checkpoint "
+                f"of this run is left")
+    if not os.path.isfile(filename):
+        return f"the checkpoint {filename!r} no longer exists"
+    return f"the checkpoint after epoch {run.saved_epoch - 1} is intact"
 
 
 def _stop_reason(errors, target_err, has_test):
@@ -326,7 +369,7 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
     target_err : float
         Stop once the (test, else training) error is below this.
     plotting : bool
-        Write the plot series to ``<file_output or "HF">_plots.pkl``
+        Write the plot series to ``<file_output or "HF">_plots.json``
         every epoch (see :func:`hessianfree.dataplotter.run`).
     file_output : str, optional
         File name prefix; every epoch the best weights are saved to
@@ -343,7 +386,10 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
         (weights, optimizer state, rng state, errors and plots), so that
         an interrupted run ends exactly where an uninterrupted one would;
         ``max_epochs`` counts all epochs, including those done before.
-        Without a checkpoint the run starts from scratch.
+        Without a checkpoint the run starts from scratch and prints that
+        it does.  The checkpoint is checked completely (fields, array
+        shapes, architecture, rng and optimizer state) before anything is
+        restored.
     max_failures : int or None
         Stop with :class:`~hessianfree.training.NonFiniteError` after this
         many updates in a row failed with NaN or inf values (each one is
@@ -363,25 +409,47 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
     hessianfree.training.NonFiniteError
         After ``max_failures`` failed updates in a row.
     hessianfree.checkpoint.CheckpointError
-        If the output files cannot be written (disk full, ...); the
-        previous checkpoint is intact.
+        If the output files cannot be written (disk full, ...; the message
+        says what is left on disk), or another process is writing under
+        ``file_output``.
+    ValueError
+        Besides bad arguments: a checkpoint that does not fit (``resume``),
+        targets outside the loss's domain, or targets that are all NaN.
     """
     plotting = val.check_bool(plotting, "plotting")
     inputs, targets, test = check_run_args(
         net, inputs, targets, optimizer, max_epochs, minibatch_size, test,
         test_err, target_err, file_output, print_period, resume, max_failures)
-    if is_root(net):
+    root = is_root(net)  # only rank 0 writes files
+    if root:
         check_writable(file_output, plotting)
-    saved = run_state.read_checkpoint(net, optimizer, file_output) if resume else None
-    run = run_state.start(net, optimizer, saved)
-    if file_output is not None and is_root(net):
+    with (checkpoint.exclusive_output(file_output) if root and file_output is not None
+          else contextlib.nullcontext()):
+        saved = run_state.read_checkpoint(net, optimizer, file_output) if resume else None
+        if root:
+            announce_start(file_output, resume, saved)
+            _remove_stale_temporaries(file_output)
+        run = run_state.start(net, optimizer, saved)
+        data = (inputs, targets, minibatch_size, test, test_err)
+        settings = (max_epochs, target_err, plotting, file_output, print_period,
+                    max_failures)
+        return _loop(net, optimizer, run, data, settings)
+
+
+def _remove_stale_temporaries(file_output):
+    if file_output is not None:
         for name in (checkpoint.checkpoint_filename(file_output),
                      checkpoint.weights_filename(file_output), plot_filename(file_output)):
             checkpoint.remove_stale_temporaries(name)
-    data = (inputs, targets, minibatch_size, test, test_err)
+
+
+def _loop(net, optimizer, run, data, settings):
+    """Train epoch after epoch until a stopping rule holds; return the errors."""
+    max_epochs, target_err, plotting, file_output, print_period, max_failures = settings
+    has_test = data[3] is not None
     progress = Progress(max_epochs, print_period)
     start, registry = time.perf_counter() - run.elapsed, {}
-    reason = _stop_reason(run.errors, target_err, test is not None)
+    reason = _stop_reason(run.errors, target_err, has_test)
     try:
         while reason is None and run.epoch < max_epochs:
             epoch = run.epoch
@@ -393,12 +461,11 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
             record(net.plots, "time (s)", run.elapsed)
             _merge_optimizer_plots(net.plots, optimizer)
             progress.end_epoch(epoch, run.elapsed, train_error,
-                               None if test is None else error,
-                               *_damping_and_cg(optimizer))
-            if is_root(net):  # only rank 0 writes files
+                               error if has_test else None, *_damping_and_cg(optimizer))
+            if is_root(net):
                 _write_outputs(net, optimizer, run, plotting, file_output)
             _check_failures(net, run, faults, max_failures, file_output)
-            reason = _stop_reason(run.errors, target_err, test is not None)
+            reason = _stop_reason(run.errors, target_err, has_test)
     finally:
         progress.close(optimizer)
     if reason is not None:

@@ -19,8 +19,11 @@ Run with ``-s`` to see how many cases were tried.
 import collections
 import copy
 import dataclasses
+import io
+import json
 import math
 import os
+import pickle
 import tempfile
 import traceback
 import typing
@@ -32,7 +35,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import hessianfree as hf
-from hessianfree import cg, checkpoint, damping
+from hessianfree import cg, checkpoint, damping, plotfile
 
 # huge but finite values overflow float32 (e.g. calc_G(v, damping=1e300)); the
 # warnings about that (NumPy's, and NonFiniteWarning from training) are expected
@@ -318,6 +321,148 @@ def constructor_check(attribute, convert):
     return check
 
 
+# ------------------------------------------------- files and checkpoints
+def json_values():
+    """Anything a JSON document can hold."""
+    leaves = st.none() | st.booleans() | st.integers(-3, 2 ** 70) | \
+        st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=4)
+    return st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.text(max_size=4), inner, max_size=3), max_leaves=6)
+
+
+def npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def npy_header(shape, descr):
+    from numpy.lib import format as npy
+    buffer = io.BytesIO()
+    npy.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False,
+                                        "shape": shape})
+    return buffer.getvalue()
+
+
+def weight_files():
+    """Contents of a ``load_weights`` file: right or wrong arrays, lying
+    headers (huge shapes, odd dtypes), truncated files, archives, junk."""
+    numeric = arrays_near((N_PARAMS,)).filter(
+        lambda a: isinstance(a, np.ndarray) and a.dtype != object)
+    lying = st.builds(npy_header, st.one_of(
+        hnp.array_shapes(min_dims=0, max_dims=3, max_side=10),
+        st.sampled_from([(2 ** 40,), (N_PARAMS,), (2 ** 62, 2 ** 62)])),
+        st.sampled_from(["<f8", "<f4", ">f2", "<i8", "|b1", "<U3", "|O", "<c16", "<V8"]))
+    good = npy_bytes(np.ones(N_PARAMS))
+    archive = io.BytesIO()
+    np.savez(archive, W=np.ones(N_PARAMS))
+    return st.one_of(numeric.map(npy_bytes), lying, st.binary(max_size=200),
+                     st.integers(0, len(good)).map(lambda n: good[:n]),
+                     st.just(archive.getvalue()), st.just(b"0.5\n" * N_PARAMS))
+
+
+def load_weights_file(context, content):
+    with open("weights_case.npy", "wb") as f:
+        f.write(content)
+    return hf.FFNet([3, 4, 2], load_weights="weights_case.npy")
+
+
+def weights_match_file(context, content, net):
+    W = np.load(io.BytesIO(content), allow_pickle=False)
+    return np.array_equal(net.W, W.astype(np.float32))
+
+
+def softmax_net(cached=False):
+    return {"net": hf.FFNet([3, 4, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(),
+                                               hf.nl.Softmax()],
+                            loss_type=hf.loss_funcs.CrossEntropy(),
+                            rng=np.random.RandomState(0))}
+
+
+def targets_in_domain(context, value, result):
+    t = np.asarray(value, dtype=context["net"].dtype)  # as the network sees them
+    known = t[~np.isnan(t)]
+    return known.size > 0 and bool(np.all((known >= 0) & (known <= 1)))
+
+
+BASE_CHECKPOINT = {}
+
+
+def base_checkpoint():
+    """The JSON document and arrays of a checkpoint of ``ff_net`` after 2
+    epochs (written once, in the scratch directory)."""
+    if not BASE_CHECKPOINT:
+        ff_net(cached=False)["net"].run_epochs(
+            X, T, hf.opt.HessianFree(CG_iter=2), max_epochs=2, file_output="base",
+            print_period=None)
+        with np.load("base_checkpoint.npz", allow_pickle=False) as data:
+            BASE_CHECKPOINT.update({name: data[name] for name in data.files})
+    arrays = dict(BASE_CHECKPOINT)
+    return json.loads(str(arrays.pop("meta")[()])), arrays
+
+
+CHECKPOINT_FIELDS = {
+    "best_error": (), "plots": (), "errors": ("epoch",), "epoch": ("errors",),
+    "failures": (), "elapsed": (), "rng.state": ("rng",), "rng.kind": ("rng",),
+    "optimizer_state": (), "optimizer_state.damping": ("optimizer_state",),
+    "optimizer_state.epoch": ("optimizer_state",),
+    "optimizer_state.plots": ("optimizer_state",), "n_params": (), "network": (),
+    "dtype": (), "optimizer": (),
+}
+
+
+def resume_with_field(context, value):
+    """Resume from a checkpoint whose field ("a.b") holds a junk value; a
+    refusal must name the file and that field."""
+    field, junk = value
+    document, arrays = base_checkpoint()
+    *parents, last = field.split(".")
+    target = document
+    for key in parents:
+        target = target[key]
+    target[last] = junk
+    with open("case_checkpoint.npz", "wb") as f:
+        np.savez(f, meta=np.array(json.dumps(document)), **arrays)
+    try:
+        return context["net"].run_epochs(X, T, hf.opt.HessianFree(CG_iter=2),
+                                         max_epochs=3, file_output="case", resume=True,
+                                         print_period=None)
+    except ValueError as error:
+        names = (field, *CHECKPOINT_FIELDS[field])
+        assert "case_checkpoint.npz" in str(error) and \
+            any(name in str(error) for name in names), f"{field}: {error}"
+        raise
+
+
+def plot_file_contents():
+    series = st.dictionaries(st.text(max_size=6), st.lists(
+        st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.none()),
+        max_size=4), max_size=3)
+    documents = st.fixed_dictionaries(
+        {"format": st.sampled_from([plotfile.FORMAT_NAME, "x"]),
+         "version": st.sampled_from([plotfile.FORMAT_VERSION, 2, "1"]),
+         "series": st.one_of(series, json_values())})
+    pickled = st.one_of(series, json_values(), st.builds(lambda: {"a": [Opaque()]}),
+                        st.builds(lambda: collections.defaultdict(list, a=[1.0])))
+    return st.one_of(documents.map(lambda d: json.dumps(d).encode()),
+                     json_values().map(lambda v: json.dumps(v).encode()),
+                     pickled.map(pickle.dumps), st.binary(max_size=100))
+
+
+def load_plot_file(allow_pickle):
+    def call(context, content):
+        with open("plots_case.json", "wb") as f:
+            f.write(content)
+        return dataplotter().load("plots_case.json", allow_pickle=allow_pickle)
+    return call
+
+
+def is_plot_dict(context, value, result):
+    return isinstance(result, dict) and all(
+        isinstance(k, str) and all(isinstance(v, float) for v in series)
+        for k, series in result.items())
+
+
 # ----------------------------------------------------------------- cases
 SHAPES = st.one_of(int_lists(), junk_values(), st.lists(st.integers(1, 4), max_size=4))
 CASES = [
@@ -533,6 +678,17 @@ CASES = [
          check=lambda c, v, r: r is not None),
     Case("dataplotter.load", "filename", junk_values(),
          lambda c, v: dataplotter().load(v), also=(FileNotFoundError,)),
+    # files: weights, checkpoints, plot files
+    Case("FFNet(load_weights=file)", "load_weights", weight_files(), load_weights_file,
+         pure=False, check=weights_match_file),
+    Case("run_epochs(resume=True)", "field", st.tuples(
+        st.sampled_from(sorted(CHECKPOINT_FIELDS)), json_values()), resume_with_field,
+         setup=lambda: ff_net(cached=False), pure=False, aliases=("case_checkpoint",)),
+    *[Case(f"dataplotter.load(allow_pickle={allow})", "content", plot_file_contents(),
+           load_plot_file(allow), aliases=("plots_case.json",), check=is_plot_dict)
+      for allow in (False, True)],
+    Case("CrossEntropy run_epochs", "targets", arrays_near((6, 2)),
+         **{**train_call("targets", net_setup=softmax_net), "check": targets_in_domain}),
     Case("update_damping", "damping", numbers_and_junk(1.0),
          lambda c, v: damping.update_damping(v, 0.5)),
     Case("update_damping", "rho", numbers_and_junk(0.5),

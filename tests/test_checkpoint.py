@@ -4,13 +4,12 @@ written atomically, load without pickle, and are checked before use."""
 
 import json
 import os
-import pickle
 
 import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import checkpoint
+from hessianfree import checkpoint, plotfile
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((120, 6)).astype(np.float32)
@@ -117,8 +116,7 @@ def test_resume_keeps_plot_series_and_plot_file(tmp_path):
     train_ff(ffnet(), 3, file_output=prefix, plotting=True)
     net = ffnet()
     train_ff(net, 7, file_output=prefix, plotting=True, resume=True)
-    with open(prefix + "_plots.pkl", "rb") as f:
-        plots = pickle.load(f)
+    plots = plotfile.read(prefix + "_plots.json")
     assert len(plots["training error (log)"]) == 7
     assert len(plots["damping (log)"]) == 7
     assert len(plots["time (s)"]) == 7

@@ -102,10 +102,10 @@ def test_cli_runs_headless(tmp_path):
 
 
 def test_demo_records_curves_and_says_how_to_view_them(capsys):
-    from hessianfree import training
+    from hessianfree import plotfile
 
     demos.xor(rng=0)
-    path = training.plot_filename("xor")
+    path = plotfile.plot_filename("xor")
     assert os.path.isfile(path)  # in this test's scratch directory
     out = capsys.readouterr().out
     assert f"python -m hessianfree.dataplotter {path}" in out

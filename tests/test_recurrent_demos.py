@@ -100,7 +100,7 @@ def test_adding_network_and_spectral_radius():
 def test_adding_T10_is_solved(capsys):
     n, seed = 1000, 0  # 900 training sequences, minibatches of 500
     net = demos.adding(T=10, plots=False, n_sequences=n, minibatch_size=500,
-                       max_epochs=30, target_mse=0.01, seed=seed)
+                       max_epochs=30, target_mse=0.01, seed=seed, network="leaky")
     x, t = demos.adding_data(10, n, np.random.RandomState(seed))
     test = x[:n // 10], t[:n // 10]
     trivial = float(np.mean((test[1][:, -1] - np.nanmean(t[n // 10:])) ** 2))
@@ -113,6 +113,23 @@ def test_adding_T10_is_solved(capsys):
 def test_adding_bad_input():
     with pytest.raises(ValueError, match="n_sequences"):
         demos.adding(T=5, plots=False, n_sequences=1)
+    with pytest.raises(ValueError, match="network"):
+        demos.adding(T=5, plots=False, network="lstm")
+
+
+def test_adding_default_is_the_plain_tanh_network(capsys):
+    net = demos.adding(T=5, plots=False, n_sequences=200, minibatch_size=100,
+                       max_epochs=3, target_mse=0.0)
+    assert net.shape == [2, 100, 1] and isinstance(net.layers[1], hf.nl.Tanh)
+    assert "test MSE" in capsys.readouterr().out
+
+
+def test_pathological_demo(capsys):
+    net = demos.pathological("xor", T=10, plots=False, n_train=200, n_test=100,
+                             minibatch_size=100, CG_iter=10, max_epochs=2)
+    assert net.shape == [2, 100, 2]
+    out = capsys.readouterr().out
+    assert "xor, T=10" in out and "after 2 epochs" in out
 
 
 # ------------------------------------------------------------------ plant
@@ -268,7 +285,7 @@ def test_profile_without_gpu_says_why():
 def test_recurrent_demos_are_listed(capsys):
     assert demos.main(["--list"]) == 0
     out = capsys.readouterr().out
-    for name in ("integrator", "adding", "plant", "profile"):
+    for name in ("integrator", "adding", "pathological", "plant", "profile"):
         assert name in out
 
 

@@ -2,12 +2,11 @@
 original package's demos reach, and the loop's bookkeeping (best weights,
 stopping rules, plot and weight files) does what the contract says."""
 
-import pickle
-
 import numpy as np
 import pytest
 
 import hessianfree as hf
+from hessianfree import plotfile
 
 XOR_IN = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_OUT = np.array([[0], [1], [1], [0]], dtype=np.float32)
@@ -131,8 +130,7 @@ def test_plot_and_weight_files(tmp_path):
     net = hf.FFNet([2, 5, 1], rng=np.random.RandomState(0))
     net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf.opt.HessianFree(CG_iter=2),
                    max_epochs=5, plotting=True, file_output=prefix, print_period=None)
-    with open(prefix + "_plots.pkl", "rb") as f:
-        plots = pickle.load(f)
+    plots = plotfile.read(prefix + "_plots.json")
     assert len(plots["training error (log)"]) == 5
     assert any("damping" in name for name in plots)
     np.testing.assert_array_equal(np.load(prefix + "_weights.npy"), net.best_W)

@@ -2,7 +2,6 @@
 
 - ``collective``: rank 1's loss raises in its third gradient while rank 0
   waits for it in the reduction; every process must end (MPI_Abort).
-- ``arguments``: rank 1 passes inputs of the wrong width; likewise.
 - ``mismatch``: only rank 0 passes test data; every process raises the same
   ValueError, prints it and exits normally.
 - ``bad_minibatch``: rank 1 passes ``minibatch_size=0``; every process
@@ -11,7 +10,6 @@
 
 import sys
 
-import numpy as np
 from mpi4py import MPI
 
 import hessianfree as hf
@@ -41,10 +39,6 @@ net = make_net("ff")
 opt = hf.opt.HessianFree(CG_iter=5, plotting=False)
 if mode == "collective":
     net.loss_type = FailingLoss()
-    net.run_epochs(x, t, opt, max_epochs=20, print_period=None, comm=comm)
-elif mode == "arguments":
-    if rank == 1:
-        x = np.concatenate([x, x[:, :1]], axis=1)
     net.run_epochs(x, t, opt, max_epochs=20, print_period=None, comm=comm)
 elif mode in ("mismatch", "bad_minibatch"):
     test = (x, t) if rank == 0 or mode != "mismatch" else None

@@ -1,0 +1,221 @@
+"""Hessian-free against Adam on the pathological long-term-dependency problems.
+
+For each task (``hessianfree.tasks``) and minimal time lag T, both train
+Martens & Sutskever's (2011) plain tanh network, ``tasks.tanh_rnn`` (100
+hidden units, sparse initialization, recurrent spectral radius 1.2), from
+the same initial weights on the same 10,000 training sequences, and are
+evaluated on the same 1,000 held-out sequences:
+
+* Hessian-free (this library): structural damping 1/30, ``HessianFree(
+  CG_iter=--cg-iter, init_damping=1)``, minibatches of ``--minibatch``
+  sequences, optional curvature subset (``--curvature-fraction``);
+* PyTorch Adam (``torch.nn.RNN``, the same weights; its extra recurrent bias
+  starts at zero, so the initial function is the same) over the grid
+  lr {1e-3, 3e-3, 1e-2} x batch {32, 128}, gradient-norm clipping at 1.
+
+Every run gets the same wall budget of training time (``--budget``, default
+by T) and stops as soon as the test error meets the task's criterion
+(``tasks.test_error`` below ``Task.threshold``: MSE < 0.01 or error < 1%).
+The test error is evaluated after every HF update and every
+``--eval-period`` seconds of Adam training; evaluation is not on the clock.
+Both use ``--threads`` BLAS / PyTorch threads (default 1: on a busy 2-core
+machine one thread each is faster and steadier).
+
+One line per (task, T)::
+
+    RESULT task=addition T=50 hf_s=41.2 adam_s=unsolved(120) adam_best=-
+
+``adam_s`` is the best (shortest) Adam time to the criterion and
+``adam_best`` its configuration.  Usage::
+
+    python bench/pathological.py [--tasks addition temporal_order] [--T 50 100]
+        [--budget 120] [--no-adam] [--no-hf]
+
+The default (addition, multiplication, temporal_order at T=50, 90 s
+budgets) takes at most about 25 minutes; unsolved configurations cost their
+whole budget.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+TASKS = ["addition", "multiplication", "xor", "temporal_order", "temporal_order_3bit",
+         "random_permutation", "memorization"]
+GRID = [(lr, batch) for lr in (1e-3, 3e-3, 1e-2) for batch in (32, 128)]
+DEFAULT_BUDGET = {50: 90, 100: 240, 200: 600}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", choices=TASKS + ["all"],
+                        default=["addition", "multiplication", "temporal_order"])
+    parser.add_argument("--T", type=int, nargs="+", default=[50])
+    parser.add_argument("--budget", type=float, help="seconds of training per run "
+                        "(default: 90 at T=50, 240 at T=100, 600 at T=200)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n-train", type=int, default=10000)
+    parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--minibatch", type=int, default=1000)
+    parser.add_argument("--cg-iter", type=int, default=100)
+    parser.add_argument("--curvature-fraction", type=float)
+    parser.add_argument("--eval-period", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-adam", action="store_true")
+    parser.add_argument("--no-hf", action="store_true")
+    args = parser.parse_args()
+    if "all" in args.tasks:
+        args.tasks = TASKS
+    return args
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:  # before NumPy starts its BLAS threads
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402
+
+import hessianfree as hf  # noqa: E402
+from hessianfree import tasks  # noqa: E402
+
+
+def load():
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def make_problem(task, T, args):
+    """Training and test data and the initial network of one (task, T)."""
+    train = tasks.generate(task, T, args.n_train, rng=args.seed)
+    test = tasks.generate(task, T, args.n_test, rng=args.seed + 1)
+    return train, test
+
+
+def run_hf(task, T, train, test, budget, args):
+    """Seconds of HF training until the test criterion holds (None: not
+    within ``budget``) and the last test error."""
+    optimizer = hf.opt.HessianFree(CG_iter=args.cg_iter, init_damping=1, plotting=False,
+                                   curvature_fraction=args.curvature_fraction)
+    net = tasks.tanh_rnn(task, optimizer=optimizer, rng=args.seed)
+    net.optimizer = optimizer
+    rng = np.random.default_rng(args.seed)
+    clock, epoch, error = 0.0, 0, None
+    while clock < budget:
+        start = time.perf_counter()
+        batch = np.sort(rng.choice(len(train[0]), args.minibatch, replace=False))
+        net.cache_minibatch(train[0][batch], train[1][batch])
+        net.W += optimizer.compute_update()
+        clock += time.perf_counter() - start
+        epoch += 1
+        error = tasks.test_error(task, net.forward(test[0])[-1], test[1])
+        print(f"  HF    epoch {epoch:3d}  {clock:7.1f} s  test error {error:.4f}  "
+              f"damping {optimizer.state.damping:.3g}", flush=True)
+        if error < tasks.get_task(task).threshold:
+            return clock, error
+    return None, error
+
+
+def torch_model(task, net):
+    """``torch.nn.RNN`` plus a linear readout holding ``net``'s weights."""
+    import torch
+    W_in, b_in = (hf.backend.to_numpy(a) for a in net.get_weights(net.W, (0, 1)))
+    W_rec, b_rec = (hf.backend.to_numpy(a) for a in net.get_weights(net.W, (1, 1)))
+    W_out, b_out = (hf.backend.to_numpy(a) for a in net.get_weights(net.W, (1, 2)))
+    rnn = torch.nn.RNN(W_in.shape[0], W_in.shape[1], nonlinearity="tanh",
+                       batch_first=True)
+    readout = torch.nn.Linear(W_out.shape[0], W_out.shape[1])
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(torch.from_numpy(W_in.T.copy()))
+        rnn.weight_hh_l0.copy_(torch.from_numpy(W_rec.T.copy()))
+        rnn.bias_ih_l0.copy_(torch.from_numpy(b_in + b_rec))  # b_rec is 0 at first
+        rnn.bias_hh_l0.zero_()
+        readout.weight.copy_(torch.from_numpy(W_out.T.copy()))
+        readout.bias.copy_(torch.from_numpy(b_out))
+    return rnn, readout
+
+
+def adam_loss(task, outputs, targets, mask):
+    import torch
+    if tasks.get_task(task).kind == "regression":
+        return ((outputs - targets) ** 2).sum(-1)[mask].mean()
+    log_p = torch.log_softmax(outputs, dim=-1)
+    return -(targets * log_p).sum(-1)[mask].mean()
+
+
+def run_adam(task, T, train, test, budget, lr, batch_size, args):
+    """Seconds of Adam training until the test criterion holds (None: not
+    within ``budget``) and the last test error."""
+    import torch
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    net = tasks.tanh_rnn(task, rng=args.seed)
+    rnn, readout = torch_model(task, net)
+    params = list(rnn.parameters()) + list(readout.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    x = torch.from_numpy(train[0])
+    mask_all = torch.from_numpy(~np.isnan(train[1]).all(-1))
+    t_all = torch.from_numpy(np.nan_to_num(train[1]))
+    x_test = torch.from_numpy(test[0])
+    rng = np.random.default_rng(args.seed)
+    clock, next_eval, error, steps = 0.0, args.eval_period, None, 0
+    while clock < budget:
+        start = time.perf_counter()
+        while clock + time.perf_counter() - start < min(next_eval, budget):
+            idx = torch.from_numpy(rng.integers(0, len(x), batch_size))
+            out = readout(rnn(x[idx])[0])
+            loss = adam_loss(task, out, t_all[idx], mask_all[idx])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            steps += 1
+        clock += time.perf_counter() - start
+        next_eval = clock + args.eval_period
+        with torch.no_grad():
+            error = tasks.test_error(task, readout(rnn(x_test)[0]).numpy(), test[1])
+        if not np.isfinite(loss.item()):
+            break
+        if error < tasks.get_task(task).threshold:
+            return clock, error, steps
+    return None, error, steps
+
+
+def compare(task, T, args):
+    budget = args.budget or DEFAULT_BUDGET.get(T, 4 * T)
+    train, test = make_problem(task, T, args)
+    print(f"\n{task} T={T}: budget {budget:g} s per run, load average {load()}",
+          flush=True)
+    hf_s = None
+    if not args.no_hf:
+        hf_s, err = run_hf(task, T, train, test, budget, args)
+        print(f"  HF: {'unsolved' if hf_s is None else f'{hf_s:.1f} s'}, "
+              f"test error {err:.4f}", flush=True)
+    best = None
+    if not args.no_adam:
+        for lr, batch in GRID:
+            s, err, steps = run_adam(task, T, train, test, budget, lr, batch, args)
+            print(f"  Adam lr={lr:g} batch={batch}: "
+                  f"{'unsolved' if s is None else f'{s:.1f} s'} after {steps} steps, "
+                  f"test error {err:.4f}", flush=True)
+            if s is not None and (best is None or s < best[0]):
+                best = (s, f"lr{lr:g}_b{batch}")
+
+    def fmt(s):
+        return f"unsolved({budget:g})" if s is None else f"{s:.1f}"
+    adam_s = "-" if args.no_adam else fmt(None if best is None else best[0])
+    print(f"RESULT task={task} T={T} hf_s={'-' if args.no_hf else fmt(hf_s)} "
+          f"adam_s={adam_s} adam_best={'-' if best is None else best[1]} "
+          f"load={load()}", flush=True)
+
+
+def main(args):
+    print(f"pathological problems: {os.cpu_count()} cores, {args.threads} thread(s) "
+          f"per run, load average {load()}; python {sys.version.split()[0]}")
+    for T in args.T:
+        for task in args.tasks:
+            compare(task, T, args)
+
+
+if __name__ == "__main__":
+    main(ARGS)

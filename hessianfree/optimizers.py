@@ -189,7 +189,7 @@ class HessianFree(Optimizer):
     init_damping : float
         Initial Tikhonov damping :math:`\\lambda \\ge 0`.
     plotting : bool
-        If True, append to :attr:`plots` each update: ``"damping (log)"``,
+        If True, append to :attr:`~Optimizer.plots` each update: ``"damping (log)"``,
         ``"CG iterations"``, ``"step size"`` (line-search :math:`\\alpha`, 0 for
         a rejected update) and ``"reduction ratio"`` (:math:`\\rho`, NaN when
         undefined).
@@ -587,7 +587,7 @@ class SGD(Optimizer):
     l_rate : float
         Learning rate :math:`\\eta > 0`.
     plotting : bool
-        If True, append ``"learning rate"`` to :attr:`plots` each update.
+        If True, append ``"learning rate"`` to :attr:`~Optimizer.plots` each update.
     """
 
     def __init__(self, l_rate=1, plotting=False):

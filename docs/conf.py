@@ -59,10 +59,12 @@ def _lookup(name):
     import importlib
 
     parts = name.split(".")
+    if not all(parts):
+        return None, None
     for i in range(len(parts), 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
+        except (ImportError, ValueError, TypeError):
             continue
         owner = None
         try:
@@ -96,9 +98,10 @@ def _resolve_alias(app, env, node, contnode):
     target = node.get("reftarget", "")
     if node.get("refdomain") != "py" or not target:
         return None
-    module = node.get("py:module") or ""
+    module, cls = node.get("py:module") or "", node.get("py:class") or ""
     domain = env.get_domain("py")
-    for name in (target, f"hessianfree.{target}", f"{module}.{target}"):
+    for name in (target, f"hessianfree.{target}", f"{module}.{target}",
+                 f"{module}.{cls}.{target}"):
         obj, owner = _lookup(name)
         canonical = None if obj is None else _canonical_name(obj, owner,
                                                              name.rsplit(".", 1)[-1])

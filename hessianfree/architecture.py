@@ -12,7 +12,10 @@ Only the library's own nonlinearities and losses can be described, each
 through the arguments of its constructor (read back from the attributes of
 the same name).  A custom class, or a subclass of a built-in, raises a
 :class:`TypeError` naming it: keep the code that builds such a network and
-save its weights with ``np.save(path, net.W)``.
+save its weights with ``np.save(path, net.W)``.  A link to a live object is
+not data: :class:`~hessianfree.loss_funcs.StructuralDamping`'s ``optimizer``
+is saved as None, so a loaded network's structural damping uses
+:math:`\\lambda = 1` until that attribute is set again.
 """
 
 import inspect
@@ -90,6 +93,16 @@ def _describe_object(obj, known, where):
                             f"{param!r} to read its argument from")
         params[param] = _plain(getattr(obj, param), f"{where} ({name}.{param})")
     return {"type": name, "params": params}
+
+
+def class_name(entry):
+    """The qualified class name (``module.qualname``) of a layer or loss as
+    a description names it: a ``{"type", "params"}`` entry of a built-in, or
+    a str, returned as is."""
+    if isinstance(entry, dict) and entry.get("type") in {**_NONLINEARITIES, **_LOSSES}:
+        cls = {**_NONLINEARITIES, **_LOSSES}[entry["type"]]
+        return f"{cls.__module__}.{cls.__qualname__}"
+    return entry if isinstance(entry, str) else repr(entry)
 
 
 def describe(net):

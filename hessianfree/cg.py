@@ -35,6 +35,7 @@ NONFINITE = "nonfinite"
 #: The callback asked to stop.
 CALLBACK_STOP = "callback_stop"
 
+#: Every status :func:`conjugate_gradient` reports.
 STATUSES = (CONVERGED_RELATIVE_PROGRESS, CONVERGED_RESIDUAL, MAX_ITERS,
             NEGATIVE_CURVATURE, NONFINITE, CALLBACK_STOP)
 

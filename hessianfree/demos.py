@@ -276,7 +276,6 @@ def _show(plt, fig, name):
             backend.startswith("module://matplotlib_inline"):
         path = f"{name}.png"
         fig.savefig(path)
-        plt.close(fig)
         print(f"no display: figure saved to {path}")
     else:
         plt.show()

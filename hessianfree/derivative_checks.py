@@ -166,3 +166,63 @@ def check_G(net, G_v, v, damping=0):
     damping = val.check_real(damping, "damping")
     expected = explicit_G(net, damping) @ _host_float64(v)
     assert_close("Gauss-Newton product", _host_float64(G_v), expected, *_tols(net))
+
+
+def _curvature_only_losses(loss):
+    """Members of ``loss`` that enter only the curvature (StructuralDamping:
+    zero value and gradient at the current weights)."""
+    from hessianfree import loss_funcs
+    members = loss.set if isinstance(loss, loss_funcs.LossSet) else [loss]
+    return [m for m in members if isinstance(m, loss_funcs.StructuralDamping)]
+
+
+def explicit_hessian(net, damping=0):
+    """Form the damped Hessian of ``net``'s loss on its curvature batch from
+    finite differences of the gradient, for checks on small networks.
+
+    The gradient is recomputed at each perturbed weight vector on a copy of
+    the network (the network itself is not changed).  Curvature-only terms
+    (:class:`~hessianfree.loss_funcs.StructuralDamping`) add their
+    Gauss-Newton matrix, which is their exact Hessian since their value and
+    gradient vanish at the current weights.
+
+    Returns
+    -------
+    (n_params, n_params) ndarray
+        Symmetrised float64 :math:`H + \\lambda I`.
+    """
+    import copy
+
+    from hessianfree import loss_funcs
+    shared = (net.xp, net.comm, net.reduction, getattr(net, "_optimizer", None))
+    probe = copy.deepcopy(net, {id(x): x for x in shared if x is not None})
+    inputs, targets = curvature_data(net)
+
+    def gradient(W):
+        probe.W[...] = probe._W_as(W)
+        probe.cache_minibatch(inputs, targets)
+        return _host_float64(probe.calc_grad())
+
+    H = central_difference(gradient, _host_float64(net.W), _eps(net))
+    H = 0.5 * (H + H.T)
+    extra = _curvature_only_losses(net.loss_type)
+    if extra:
+        probe.W[...] = net.W
+        probe.loss_type = loss_funcs.LossSet(extra)
+        probe.cache_minibatch(inputs, targets)
+        H += explicit_G(probe)
+    return H + damping * np.eye(H.shape[0])
+
+
+def check_Hv(net, H_v, v, damping=0):
+    """Compare a Hessian product ``H_v`` with :func:`explicit_hessian` times
+    ``v``.
+
+    Raises
+    ------
+    DerivativeCheckError
+    """
+    val.check_vector(H_v, "H_v", net.n_params)
+    val.check_vector(v, "v", net.n_params)
+    expected = explicit_hessian(net, damping) @ _host_float64(v)
+    assert_close("Hessian product", _host_float64(H_v), expected, *_tols(net))

@@ -78,6 +78,16 @@ class LossFunction:
             f"{type(self).__name__} must implement d2_loss(activities, "
             f"targets)")
 
+    def d2_loss_exact(self, activities, targets):
+        """Exact diagonal second derivative w.r.t. the activations, for
+        Hessian-vector products (``net.calc_Hv``).
+
+        The same as :meth:`d2_loss` unless that is an approximation (as
+        ``CrossEntropy(curvature="fisher")``'s is); a custom loss whose
+        :meth:`d2_loss` is not the exact second derivative overrides it.
+        """
+        return self.d2_loss(activities, targets)
+
     def batch_loss(self, activities, targets):
         """Loss summed over layers, units and time, averaged over the batch.
 
@@ -220,6 +230,13 @@ def _floor(dtype):
     return np.sqrt(np.finfo(dtype).tiny)
 
 
+def _cross_entropy_d2(output, targets):
+    """:math:`t_i / y_i^2`, the exact second derivative of cross-entropy."""
+    targets = _as_targets(output, targets)
+    y = np.maximum(output, _floor(output.dtype))
+    return _zero_where_nan(targets / (y * y), targets)
+
+
 class CrossEntropy(LossFunction):
     """Cross-entropy error.
 
@@ -277,11 +294,15 @@ class CrossEntropy(LossFunction):
 
     @output_loss
     def d2_loss(self, output, targets):
+        if self.curvature == "hessian":
+            return _cross_entropy_d2(output, targets)
         targets = _as_targets(output, targets)
         y = np.maximum(output, _floor(output.dtype))
-        if self.curvature == "fisher":
-            return _zero_where_nan(1 / y, targets)
-        return _zero_where_nan(targets / (y * y), targets)
+        return _zero_where_nan(1 / y, targets)
+
+    @output_loss
+    def d2_loss_exact(self, output, targets):
+        return _cross_entropy_d2(output, targets)
 
     def check_targets(self, targets, name="targets"):
         """Targets must be probabilities, in [0, 1]: with :math:`t_i > 1` or
@@ -594,6 +615,9 @@ class LossSet(LossFunction):
 
     def d2_loss(self, activities, targets):
         return self.group_func("d2_loss", activities, targets)
+
+    def d2_loss_exact(self, activities, targets):
+        return self.group_func("d2_loss_exact", activities, targets)
 
     def batch_loss(self, activities, targets):
         """Sum of the members' batch losses."""

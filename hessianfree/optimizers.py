@@ -22,8 +22,11 @@ from hessianfree import validation as val
 from hessianfree.backend import array_module
 from hessianfree import hf_state
 from hessianfree.cg import NONFINITE, conjugate_gradient
+from hessianfree.chunking import check_chunk_size
+from hessianfree.curvature import check_kind, product_function
 from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, ORIGINAL_DECREASE,
                                  reduction_ratio, update_damping)
+from hessianfree.derivative_checks import check_Hv
 from hessianfree.hf_state import HFState
 from hessianfree.update_rules import (RATIO_DAMPED, RULE_SETS,  # noqa: F401
                                       check_update_rules)
@@ -48,11 +51,42 @@ def _all_finite(x):
     return bool(array_module(x).isfinite(x).all())
 
 
+def _check_product(net, kind, product, v):
+    """Debug check of an undamped ``kind`` curvature product against finite
+    differences (:mod:`hessianfree.derivative_checks`)."""
+    if kind == "hessian":
+        check_Hv(net, product, v)
+    else:
+        net.check_G(product, v, 0)
+
+
 def _check_number(name, value, low=0.0, high=math.inf, low_open=False):
     """``float(value)`` if it is a finite number in the bounds: TypeError for
     a non-number, ValueError for a number out of bounds
     (:func:`hessianfree.validation.check_real`)."""
     return val.check_real(value, name, low, high, low_open)
+
+
+def _cg_callback(progress, iters):
+    """A CG callback that reports each iteration to ``progress(i, iters)``
+    (None when no one listens)."""
+    if progress is None:
+        return None
+
+    def callback(i, x, phi):
+        progress(i, iters)
+        return False
+    return callback
+
+
+def _objective(net):
+    """``objective(delta) = net.error(W + delta)``, using one trial buffer."""
+    xp = array_module(net.W)
+    trial = xp.empty_like(net.W)
+
+    def objective(delta):
+        return net.error(W=xp.add(net.W, delta, out=trial))
+    return objective
 
 
 class Optimizer:
@@ -226,6 +260,11 @@ class HessianFree(Optimizer):
         gradient) and :math:`\\lambda` the damping.
     precond_exponent : float in [0, 1]
         :math:`\\alpha` above (0.75 in Martens 2010).
+    curvature : {"gauss-newton", "hessian"}
+        ``net.calc_G`` (default, Martens 2010, §4.1-4.2) or the exact
+        ``net.calc_Hv``; ``docs/curvature.rst`` compares them.
+    chunk_size : int, optional
+        Sets ``net.chunk_size`` (:mod:`hessianfree.chunking`).
     cg_storage : {"original", "geometric"}
         CG iterates kept for backtracking: the original package's iterations
         (:func:`hessianfree.cg.original_storage_grid`, 0-based 5, 6, 7, 9,
@@ -258,9 +297,9 @@ class HessianFree(Optimizer):
     def __init__(self, CG_iter=250, init_damping=1, plotting=True, cg_decay=0.95,
                  use_backtracking=True, use_linesearch=True, min_damping=MIN_DAMPING,
                  max_damping=MAX_DAMPING, cg_rel_tol=None, curvature_fraction=None,
-                 preconditioner=False, precond_exponent=0.75, cg_storage="original",
-                 cg_stopping="original", damping_decrease=ORIGINAL_DECREASE,
-                 ratio_model=RATIO_DAMPED):
+                 preconditioner=False, precond_exponent=0.75, curvature="gauss-newton",
+                 chunk_size=None, cg_storage="original", cg_stopping="original",
+                 damping_decrease=ORIGINAL_DECREASE, ratio_model=RATIO_DAMPED):
         val.check_positive_int(CG_iter, "CG_iter")
         if curvature_fraction is not None:
             curvature_fraction = _check_number("curvature_fraction", curvature_fraction,
@@ -282,6 +321,8 @@ class HessianFree(Optimizer):
                              f"max_damping ({max_damping!r})")
         vars(self).update(check_update_rules(cg_storage, cg_stopping, cg_rel_tol,
                                              damping_decrease, ratio_model))
+        self.curvature = check_kind(curvature, "curvature")
+        self.chunk_size = check_chunk_size(chunk_size)
         super().__init__()
         self.CG_iter, self.plotting = CG_iter, bool(plotting)
         self.use_backtracking = bool(use_backtracking)
@@ -363,30 +404,20 @@ class HessianFree(Optimizer):
         if init_delta is not None:
             val.check_vector(init_delta, "init_delta", net.W.shape[0])
 
+        product = product_function(net, self.curvature)
+
         def matvec(v, out):
-            return net.calc_G(v, damping=damping, out=out)
+            return product(v, damping=damping, out=out)
 
         self.last_cg = conjugate_gradient(matvec, -grad, init_delta, max_iters=iters,
                                           precond=precond, rel_tol=self.cg_rel_tol,
-                                          callback=self._cg_callback(iters),
+                                          callback=_cg_callback(self.progress, iters),
                                           storage=self.cg_storage,
                                           stopping=self.cg_stopping)
         if printing:
             print(f"CG: {self.last_cg.n_iters} iterations ({self.last_cg.status}), "
                   f"model value {self.last_cg.value:.4g}")
         return [(max(i - 1, 0), x) for i, x in self.last_cg.iterates]
-
-    def _cg_callback(self, iters):
-        """A CG callback that reports each iteration to :attr:`progress`
-        (None when no one listens)."""
-        progress = self.progress
-        if progress is None:
-            return None
-
-        def callback(i, x, phi):
-            progress(i, iters)
-            return False
-        return callback
 
     def _warm_start(self, grad):
         init_delta = self.state.init_delta
@@ -480,15 +511,6 @@ class HessianFree(Optimizer):
         xp.power(P, sq_grad.dtype.type(self.precond_exponent), out=P)
         return xp.maximum(P, np.finfo(sq_grad.dtype).tiny, out=P)
 
-    def _objective(self, net):
-        """``objective(delta) = net.error(W + delta)``, using one trial buffer."""
-        xp = array_module(net.W)
-        trial = xp.empty_like(net.W)
-
-        def objective(delta):
-            return net.error(W=xp.add(net.W, delta, out=trial))
-        return objective
-
     def _choose_iterate(self, objective):
         iterates = self.last_cg.iterates
         if self.use_backtracking:
@@ -503,13 +525,13 @@ class HessianFree(Optimizer):
         ``ratio_model="undamped"`` (Martens 2010, §4.1)."""
         xp = array_module(delta)
         damping = self.damping if self.ratio_model == RATIO_DAMPED else 0
-        G_delta = net.calc_G(delta, damping=damping)
-        if net.debug:
-            net.check_G(G_delta, delta, damping)
+        G_delta = product_function(net, self.curvature)(delta, damping=damping)
+        if net.debug:  # the check is of the undamped product
+            _check_product(net, self.curvature, G_delta - damping * delta, delta)
         return float(xp.dot(grad, delta) + 0.5 * xp.dot(delta, G_delta))
 
     def _take_step(self, net, grad, f0, printing):
-        objective = self._objective(net)
+        objective = _objective(net)
         (iteration, delta), value = self._choose_iterate(objective)
         predicted = self._predicted_change(net, grad, delta)
         if not math.isfinite(predicted):

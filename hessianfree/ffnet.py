@@ -23,6 +23,7 @@ from hessianfree import architecture, backend
 from hessianfree import chunking
 from hessianfree import derivative_checks as dc
 from hessianfree import distributed
+from hessianfree import input_derivatives
 from hessianfree import layout
 from hessianfree import loss_funcs
 from hessianfree import nonlinearities as nl
@@ -298,6 +299,15 @@ class FFNet(FeedForwardPasses):
                 acts = self._cached_batch_activations(W)
             value = float(loss.batch_loss(acts, targets))
         return self.reduction.mean_error(value, loss, targets)
+
+    def input_derivatives(self, x, gradient=True, hessian=False, laplacian=False,
+                          mode="forward"):
+        """Outputs and their exact derivatives with respect to the inputs:
+        Jacobian ``(batch, n_out, n_in)``, Hessian ``(batch, n_out, n_in,
+        n_in)``, Laplacian ``(batch, n_out)``, in forward or backward mode
+        (:func:`hessianfree.input_derivatives.input_derivatives`)."""
+        return input_derivatives.input_derivatives(self, x, gradient, hessian,
+                                                   laplacian, mode)
 
     def _cached_batch_activations(self, W):
         """Activations of the cached minibatch at ``W``: the cached ones while

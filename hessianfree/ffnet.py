@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 
-from hessianfree import architecture, backend
+from hessianfree import backend
 from hessianfree import chunking
 from hessianfree import derivative_checks as dc
 from hessianfree import distributed
@@ -31,6 +31,7 @@ from hessianfree import reduction
 from hessianfree import training
 from hessianfree import validation as val
 from hessianfree.layout import INIT_TYPES, check_init_params  # noqa: F401
+from hessianfree.model import WholeModel
 from hessianfree.optimizers import Optimizer
 from hessianfree.passes import (BatchCache, FeedForwardPasses,  # noqa: F401
                                 apply_derivative, layer_product)
@@ -62,7 +63,7 @@ def _check_indices(indices, name, n):
     return indices
 
 
-class FFNet(FeedForwardPasses):
+class FFNet(FeedForwardPasses, WholeModel):
     """A feed-forward network trained with Hessian-free optimization.
 
     Parameters
@@ -90,10 +91,8 @@ class FFNet(FeedForwardPasses):
     debug : bool
         Use float64 and check the gradient and curvature products against
         finite differences while training (small networks only).
-    rng : int, numpy.random.RandomState or numpy.random.Generator, optional
-        Source of all randomness (initial weights, minibatches); an int is a
-        seed for ``numpy.random.default_rng``: the same seed gives the same
-        weights and the same training run.
+    rng : int seed, numpy.random.RandomState or numpy.random.Generator, optional
+        Source of all randomness (initial weights, minibatches).
     dtype : numpy dtype
         Floating point type of weights and activations (float32 default).
 
@@ -219,35 +218,6 @@ class FFNet(FeedForwardPasses):
         self._comm = comm
         self.reduction = (reduction.LOCAL if comm is None
                           else distributed.MPIReduction(comm))
-
-    # ----------------------------------------------------------- the model
-    @property
-    def loss(self):
-        """The loss built from ``loss_type`` (a LossSet for a list), as in
-        ``net.loss.batch_loss(net.forward(x), targets)``."""
-        return self.loss_type
-
-    def predict(self, inputs, params=None):
-        """The output layer's activations for ``inputs`` (as ``forward``
-        takes them); one example without the batch axis gives a result
-        without it."""
-        inputs = inputs if hasattr(inputs, "ndim") else np.asarray(inputs)
-        single = inputs.ndim == self._data_ndim - 1
-        outputs = self.forward(inputs[None] if single else inputs, params)[-1]
-        return outputs[0] if single else outputs
-
-    def save(self, path):
-        """Write the architecture (JSON) and the weights to one ``.npz`` file,
-        without pickle; ``hessianfree.load`` rebuilds the network.  See
-        :func:`hessianfree.architecture.save` (a custom layer or loss class
-        raises a TypeError naming it)."""
-        architecture.save(self, path)
-
-    def _run_epoch(self, inputs, targets, minibatch_size=None):
-        """One update without :meth:`run_epochs`' bookkeeping: cache this
-        epoch's minibatch, add ``optimizer.compute_update()`` to ``W``."""
-        self.cache_minibatch(*self._epoch_data(inputs, targets, minibatch_size))
-        self.W += self.optimizer.compute_update(False)
 
     # --------------------------------------------------------------- errors
     def _as_targets(self, targets, inputs):

@@ -398,8 +398,9 @@ class FeedForwardPasses:
         Raises
         ------
         NotImplementedError
-            If a layer is stateful (e.g. ``Continuous``), or a custom
-            nonlinearity does not define ``d2_activation``.
+            If a layer is a Plant or stateful with non-element-wise
+            derivatives, or a custom nonlinearity does not define
+            ``d2_activation``.
         """
         damping = self._check_product_args(v, damping, out)
         return self._product(self._local_Hv, v, damping, out)

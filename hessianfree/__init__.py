@@ -20,6 +20,7 @@ from hessianfree.ffnet import FFNet  # noqa: E402
 from hessianfree.rnnet import RNNet  # noqa: E402
 from hessianfree import datasets  # noqa: E402
 from hessianfree import distributed  # noqa: E402
+from hessianfree import derivative_checks  # noqa: E402
 from hessianfree.minimizer import minimize  # noqa: E402
 
 
@@ -33,5 +34,5 @@ def __getattr__(name):
 
 
 __all__ = ["FFNet", "RNNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
-           "datasets", "distributed", "minimize", "demos", "dataplotter", "gpu", "gpu_enabled",
-           "__version__"]
+           "datasets", "distributed", "derivative_checks", "minimize", "demos",
+           "dataplotter", "gpu", "gpu_enabled", "__version__"]

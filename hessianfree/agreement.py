@@ -13,6 +13,7 @@ and the optimizer.  :func:`describe_run` checks one process's arguments
 
 import hashlib
 import inspect
+import json
 import numbers
 
 import numpy as np
@@ -112,13 +113,23 @@ def describe_run(net, kwargs):
     }
 
 
+#: Stands for a key that one process's description lacks.
+ABSENT = "(absent)"
+
+
+def _all_equal(values):
+    """Whether ``values`` are equal as data (dict order and NaN aside)."""
+    texts = [json.dumps(v, sort_keys=True, default=repr) for v in values]
+    return all(text == texts[0] for text in texts)
+
+
 def _first_difference(values):
     """For dicts that differ: ``(key, values by rank)`` of the first key
     whose values differ; else ``(None, values)``."""
     if all(isinstance(v, dict) for v in values):
         for key in dict.fromkeys(k for v in values for k in v):  # in order
-            column = [v.get(key) for v in values]
-            if any(repr(c) != repr(column[0]) for c in column):
+            column = [v.get(key, ABSENT) for v in values]
+            if not _all_equal(column):
                 return key, column
     return None, values
 
@@ -130,7 +141,7 @@ def check_agreement(runs):
         if name == "n_examples":
             continue
         values = [run[name] for run in runs]
-        if all(repr(v) == repr(values[0]) for v in values):
+        if _all_equal(values):
             continue
         key, column = _first_difference(values)
         what = name if key is None else f"{name} ({key})"

@@ -2,7 +2,8 @@
 
 :func:`curvature_operator` wraps the network's curvature-vector products on
 its cached minibatch (:meth:`~hessianfree.ffnet.FFNet.calc_G`, the
-Gauss-Newton matrix) in a :class:`scipy.sparse.linalg.LinearOperator`, so
+Gauss-Newton matrix, or :meth:`~hessianfree.ffnet.FFNet.calc_Hv`, the exact
+Hessian) in a :class:`scipy.sparse.linalg.LinearOperator`, so
 that SciPy's iterative solvers and eigensolvers (``eigsh``, ``cg``,
 ``minres``, ...) or a user's own can work with it.
 """
@@ -14,7 +15,7 @@ from hessianfree import backend
 from hessianfree import validation as val
 
 #: Curvature matrices :func:`curvature_operator` knows.
-KINDS = ("gauss-newton",)
+KINDS = ("gauss-newton", "hessian")
 
 
 def check_kind(kind, name="kind"):
@@ -29,8 +30,7 @@ def check_kind(kind, name="kind"):
 def product_function(net, kind):
     """``product(v, damping, out)`` computing the ``kind`` curvature matrix of
     ``net`` times ``v`` plus ``damping * v``."""
-    check_kind(kind)
-    return net.calc_G
+    return net.calc_G if check_kind(kind) == "gauss-newton" else net.calc_Hv
 
 
 def curvature_operator(net, kind="gauss-newton", damping=0):
@@ -41,10 +41,13 @@ def curvature_operator(net, kind="gauss-newton", damping=0):
     ----------
     net : FFNet or RNNet
         A network with a cached minibatch (``net.cache_minibatch``).
-    kind : {"gauss-newton"}
+    kind : {"gauss-newton", "hessian"}
         ``"gauss-newton"``: :math:`G = J^T H_L J` (Schraudolph 2002),
         positive semi-definite for a convex loss, as used by
-        :class:`~hessianfree.optimizers.HessianFree`.
+        :class:`~hessianfree.optimizers.HessianFree` by default.
+        ``"hessian"``: the exact Hessian :math:`\\nabla^2_W f` (Pearlmutter
+        1994), which may be indefinite (use ``eigsh(..., which="SA")`` for its
+        most negative eigenvalues).
     damping : float
         Add :math:`\\lambda I` (Tikhonov damping, :math:`\\lambda \\ge 0`).
 
@@ -61,8 +64,9 @@ def curvature_operator(net, kind="gauss-newton", damping=0):
     Notes
     -----
     Each ``matvec`` costs one curvature product, about two gradient
-    evaluations.  ``eigsh(op, k=10, which="LA")`` gives the ten largest
-    eigenvalues, a common diagnostic of sharpness.
+    evaluations (the Hessian about 1.5 times more).
+    ``eigsh(op, k=10, which="LA")`` gives the ten largest eigenvalues, a
+    common diagnostic of sharpness.
     """
     product = product_function(net, kind)
     damping = val.check_real(damping, "damping", 0.0)

@@ -849,6 +849,209 @@ def mnist(model_args=None, run_args=None, data=None):
     return net
 
 
+# ------------------------------------------------------------ autoencoder
+#: Encoder layer sizes of Martens' (2010, §6) MNIST autoencoder; the decoder
+#: mirrors them back to the input size.
+AUTOENCODER_ENCODER = (784, 1000, 500, 250, 30)
+
+
+def autoencoder_network(encoder=AUTOENCODER_ENCODER, **model_args):
+    """A deep autoencoder as in Martens (2010, §6).
+
+    Logistic hidden layers, a linear code layer (the last entry of
+    ``encoder``) and a logistic output layer, trained with
+    :class:`~hessianfree.loss_funcs.BinaryCrossEntropy` on pixel intensities;
+    Martens' sparse initialization (``init_type="sparse"``: 15 nonzero N(0, 1)
+    incoming weights per unit, zero biases).
+
+    Parameters
+    ----------
+    encoder : sequence of int
+        Sizes from the input to the code layer, e.g. ``(784, 1000, 500, 250,
+        30)``; the network is ``encoder + reversed(encoder[:-1])``.
+    **model_args
+        Further :class:`~hessianfree.ffnet.FFNet` keyword arguments (they
+        override the ones above).
+
+    Returns
+    -------
+    FFNet
+    """
+    encoder = [val.check_positive_int(n, "encoder") for n in encoder]
+    if len(encoder) < 2:
+        raise ValueError(f"encoder needs at least an input and a code size, got "
+                         f"{encoder}")
+    n_hidden = len(encoder) - 2
+    layers = ([hf.nl.Linear()] + [hf.nl.Logistic()] * n_hidden + [hf.nl.Linear()]
+              + [hf.nl.Logistic()] * (n_hidden + 1))
+    model = {"shape": encoder + encoder[-2::-1], "layers": layers,
+             "loss_type": hf.loss_funcs.BinaryCrossEntropy(),
+             "W_init_params": {"init_type": "sparse", "coeff": 1.0}}
+    model.update(model_args)
+    return hf.FFNet(**model)
+
+
+def reconstruction_error(net, images, chunk=2000):
+    """Martens' (2010) reconstruction error: the squared error summed over
+    pixels, averaged over the images,
+    :math:`\\frac{1}{N} \\sum_n \\lVert y(x_n) - x_n \\rVert^2`.
+
+    Parameters
+    ----------
+    net : FFNet
+        An autoencoder (output size = input size).
+    images : (n, n_pixels) array
+    chunk : int
+        Images per forward pass (bounds the memory used).
+
+    Returns
+    -------
+    float
+    """
+    images = np.asarray(images, dtype=net.dtype)
+    total = 0.0
+    for start in range(0, len(images), chunk):
+        x = images[start:start + chunk]
+        y = to_numpy(net.forward(x)[-1])
+        total += float(np.sum((y - x) ** 2, dtype=np.float64))
+    return total / max(len(images), 1)
+
+
+class ReconstructionError(hf.loss_funcs.SquaredError):
+    """:class:`~hessianfree.loss_funcs.SquaredError` without its 1/2: its
+    ``batch_loss`` is :func:`reconstruction_error`, for ``test_err=``."""
+
+    def loss(self, activities, targets):
+        return _doubled(super().loss(activities, targets))
+
+    def d_loss(self, activities, targets):
+        return _doubled(super().d_loss(activities, targets))
+
+    def d2_loss(self, activities, targets):
+        return _doubled(super().d2_loss(activities, targets))
+
+
+def _doubled(values):
+    return [None if v is None else 2 * v for v in values]
+
+
+def _autoencoder_data(data, n_train, n_test):
+    """Fashion-MNIST if installed (else the embedded digits) for ``data=None``;
+    the first ``n_train`` / ``n_test`` images."""
+    from hessianfree import datasets
+
+    if data is None:
+        try:
+            data = datasets.load("fashion-mnist")
+        except FileNotFoundError:
+            print("autoencoder: Fashion-MNIST is not installed (apt-get install "
+                  "dataset-fashion-mnist); using the embedded MNIST digits")
+            data = datasets.load()
+    elif not isinstance(data, datasets.Dataset):
+        data = datasets.load(data)
+    return data.subset(n_train, n_test)
+
+
+#: HessianFree arguments of the autoencoder demo (and of
+#: ``bench/autoencoder.py``): damping 0.1 and 20 CG iterations on half of each
+#: minibatch left the initial plateau (the output that ignores its input) in a
+#: few updates where damping 1 stalled on it (docs/demos.rst).
+AUTOENCODER_HF = {"CG_iter": 20, "init_damping": 0.1, "curvature_fraction": 0.5}
+#: Images per minibatch of the autoencoder demo.
+AUTOENCODER_MINIBATCH = 1000
+
+
+def _autoencoder_defaults(n_train):
+    """Default run_epochs arguments of :func:`autoencoder`."""
+    return {"optimizer": hf.opt.HessianFree(**AUTOENCODER_HF),
+            "minibatch_size": min(n_train, AUTOENCODER_MINIBATCH), "max_epochs": 50,
+            "test_err": ReconstructionError(), "print_period": 10}
+
+
+@register
+def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=None,
+                model_args=None, run_args=None, plots=True, file_output="autoencoder"):
+    """Train Martens' (2010, §6) deep autoencoder from a random start.
+
+    The network ``[784, 1000, 500, 250, 30, 250, 500, 1000, 784]`` (logistic
+    hidden layers, a linear 30-unit code layer, logistic outputs; see
+    :func:`autoencoder_network`) learns to reproduce its input image through
+    the 30 code units.  It minimizes the binary cross-entropy of the outputs
+    and the pixel intensities in [0, 1]
+    (:class:`~hessianfree.loss_funcs.BinaryCrossEntropy`, with its
+    matching-loss Gauss-Newton curvature), starting from Martens' sparse
+    initialization, with no pre-training: the problem with which Martens
+    showed that Hessian-free optimization trains deep networks that gradient
+    descent could not.
+
+    It reports Martens' measure, the squared reconstruction error summed over
+    the pixels of an image and averaged over the images
+    (:func:`reconstruction_error`), on the training and test images, and
+    writes the training curves (:mod:`hessianfree.dataplotter` series in
+    ``<file_output>_plots``, and ``<file_output>_curves.png`` when ``plots``).
+
+    Parameters
+    ----------
+    encoder : sequence of int
+        Encoder sizes, input to code; the decoder mirrors them.
+    n_train, n_test : int or None
+        Use the first this many training and test images (None: all).
+    data : str or os.PathLike or Dataset, optional
+        None: Fashion-MNIST when Debian's ``dataset-fashion-mnist`` is
+        installed, else the embedded MNIST digits.  Otherwise a name or path
+        for :func:`hessianfree.datasets.load`, or a
+        :class:`~hessianfree.datasets.Dataset`.
+    model_args : dict, optional
+        Keyword arguments for :func:`autoencoder_network` (FFNet's).
+    run_args : dict, optional
+        Keyword arguments for :meth:`~hessianfree.ffnet.FFNet.run_epochs`,
+        overriding the defaults: ``HessianFree(**AUTOENCODER_HF)``
+        (``CG_iter=20, init_damping=0.1, curvature_fraction=0.5``),
+        minibatches of 1,000 images, 50 epochs, the test reconstruction
+        error (:class:`ReconstructionError`) as ``test_err``.
+    plots : bool
+        Also draw the curves into ``<file_output>_curves.png`` (matplotlib).
+    file_output : str or None
+        Prefix of the files written (plot series, best weights, checkpoint);
+        None writes nothing.
+
+    Returns
+    -------
+    net : FFNet
+        The trained network (``net.best_W``: the weights with the lowest
+        test error).
+    """
+    data = _autoencoder_data(data, n_train, n_test)
+    net = autoencoder_network(encoder, **(model_args or {}))
+    run = _merged(_autoencoder_defaults(len(data.train_images)), run_args, "run_args")
+    print(f"autoencoder: {data.name}, {len(data.train_images)} training and "
+          f"{len(data.test_images)} test images, network {net.shape}")
+    net.run_epochs(data.train_images, data.train_images,
+                   test=(data.test_images, data.test_images),
+                   plotting=file_output is not None, file_output=file_output, **run)
+    for name, images in (("training", data.train_images), ("test", data.test_images)):
+        print(f"{name} reconstruction error: {reconstruction_error(net, images):.3f} "
+              f"(squared error per image, summed over {images.shape[1]} pixels)")
+    if plots and file_output is not None:
+        _plot_autoencoder_curves(net.plots, f"{file_output}_curves.png")
+    return net
+
+
+def _plot_autoencoder_curves(series, filename):
+    """Training and test error against wall time, into ``filename``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, label in (("training error (log)", "training cross-entropy (minibatch)"),
+                        ("test error (log)", "test reconstruction error")):
+        ax.plot(series["time (s)"], series[name], label=label)
+    ax.set(xlabel="training time (s)", ylabel="error per image", yscale="log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(filename, dpi=100)
+    plt.close(fig)
+    print(f"training curves written to {filename}")
+
+
 def _seconds_in(stats, name):
     """Cumulative seconds of the profiled functions called ``name``."""
     return sum(entry[3] for (_, _, func), entry in stats.stats.items()

@@ -7,6 +7,8 @@ networks in float64: each check costs one or two forward passes per
 parameter.
 """
 
+import collections
+
 import numpy as np
 
 from hessianfree import backend
@@ -166,3 +168,155 @@ def check_G(net, G_v, v, damping=0):
     damping = val.check_real(damping, "damping")
     expected = explicit_G(net, damping) @ _host_float64(v)
     assert_close("Gauss-Newton product", _host_float64(G_v), expected, *_tols(net))
+
+
+def _curvature_only_losses(loss):
+    """Members of ``loss`` that enter only the curvature (StructuralDamping:
+    zero value and gradient at the current weights)."""
+    from hessianfree import loss_funcs
+    members = loss.set if isinstance(loss, loss_funcs.LossSet) else [loss]
+    return [m for m in members if isinstance(m, loss_funcs.StructuralDamping)]
+
+
+def explicit_hessian(net, damping=0):
+    """Form the damped Hessian of ``net``'s loss on its curvature batch from
+    finite differences of the gradient, for checks on small networks.
+
+    The gradient is recomputed at each perturbed weight vector on a copy of
+    the network (the network itself is not changed).  Curvature-only terms
+    (:class:`~hessianfree.loss_funcs.StructuralDamping`) add their
+    Gauss-Newton matrix, which is their exact Hessian since their value and
+    gradient vanish at the current weights.
+
+    Returns
+    -------
+    (n_params, n_params) ndarray
+        Symmetrised float64 :math:`H + \\lambda I`.
+    """
+    import copy
+
+    from hessianfree import loss_funcs
+    shared = (net.xp, net.comm, net.reduction, getattr(net, "_optimizer", None))
+    probe = copy.deepcopy(net, {id(x): x for x in shared if x is not None})
+    inputs, targets = curvature_data(net)
+
+    def gradient(W):
+        probe.W[...] = probe._W_as(W)
+        probe.cache_minibatch(inputs, targets)
+        return _host_float64(probe.calc_grad())
+
+    H = central_difference(gradient, _host_float64(net.W), _eps(net))
+    H = 0.5 * (H + H.T)
+    extra = _curvature_only_losses(net.loss_type)
+    if extra:
+        probe.W[...] = net.W
+        probe.loss_type = loss_funcs.LossSet(extra)
+        probe.cache_minibatch(inputs, targets)
+        H += explicit_G(probe)
+    return H + damping * np.eye(H.shape[0])
+
+
+def check_Hv(net, H_v, v, damping=0):
+    """Compare a Hessian product ``H_v`` with :func:`explicit_hessian` times
+    ``v``.
+
+    Raises
+    ------
+    DerivativeCheckError
+    """
+    val.check_vector(H_v, "H_v", net.n_params)
+    val.check_vector(v, "v", net.n_params)
+    expected = explicit_hessian(net, damping) @ _host_float64(v)
+    assert_close("Hessian product", _host_float64(H_v), expected, *_tols(net))
+
+
+TaylorTestResult = collections.namedtuple(
+    "TaylorTestResult", ["first_order", "second_order", "steps", "remainders"])
+TaylorTestResult.__doc__ = """Result of :func:`input_taylor_test` (a named tuple)."""
+TaylorTestResult.first_order.__doc__ = (
+    "Observed order of the first-order remainder: 2 when the Jacobian is right, "
+    "inf when the remainder stays at rounding level.")
+TaylorTestResult.second_order.__doc__ = (
+    "Observed order of the second-order remainder: 3 when the Hessian is right, "
+    "inf when the remainder stays at rounding level.")
+TaylorTestResult.steps.__doc__ = "(n_steps,) ndarray: the step sizes h, decreasing."
+TaylorTestResult.remainders.__doc__ = (
+    "(n_steps, 3) ndarray: E_0, E_1, E_2 at each step (largest over examples and "
+    "outputs).")
+
+
+def input_taylor_test(net, x, direction=None, steps=None, mode="forward"):
+    """Taylor test of a network's derivatives with respect to its inputs.
+
+    Along a direction :math:`v` (per example) the outputs satisfy
+
+    .. math::
+
+        E_0(h) &= |y(x + h v) - y(x)| = O(h), \\\\
+        E_1(h) &= |y(x + h v) - y(x) - h J v| = O(h^2), \\\\
+        E_2(h) &= |y(x + h v) - y(x) - h J v
+                  - \\tfrac{h^2}{2} v^T H v| = O(h^3),
+
+    with :math:`J` and :math:`H` from :meth:`FFNet.input_derivatives`.  The
+    observed order of a remainder is the median, over successive steps, of
+    :math:`\\log(E(h_k) / E(h_{k+1})) / \\log(h_k / h_{k+1})`, using only the
+    steps where it is above rounding level (100 machine epsilons times the
+    largest output).  Use a float64 network: in float32 few steps are
+    above rounding level.
+
+    Parameters
+    ----------
+    net : FFNet
+    x : (batch, n_in) array_like
+        Points of expansion.
+    direction : (batch, n_in) array_like, optional
+        Directions :math:`v`; random unit vectors (fixed seed) by default.
+    steps : sequence of float, optional
+        Step sizes :math:`h`, decreasing; ``0.5 * 2**-k`` for ``k = 0..9``
+        by default.
+    mode : {"forward", "backward"}
+        Passed to :meth:`FFNet.input_derivatives`.
+
+    Returns
+    -------
+    TaylorTestResult
+        ``(first_order, second_order, steps, remainders)``; a correct
+        Jacobian gives ``first_order`` near 2 and a correct Hessian
+        ``second_order`` near 3.
+    """
+    xp = net.xp
+    x = val.as_batch(x, "x", net.shape[0], 2, net.dtype, xp)
+    if direction is None:
+        direction = np.random.default_rng(0).standard_normal(x.shape)
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    v = val.as_batch(direction, "direction", net.shape[0], 2, net.dtype, xp)
+    if v.shape != x.shape:
+        raise ValueError(f"direction must have the shape of x {tuple(x.shape)}, "
+                         f"got {tuple(v.shape)}")
+    steps = np.asarray(0.5 * 2.0 ** -np.arange(10) if steps is None else steps,
+                       dtype=np.float64)
+    if steps.ndim != 1 or steps.size < 2 or not np.all(steps > 0) or \
+            not np.all(np.diff(steps) < 0):
+        raise ValueError(f"steps must be at least 2 decreasing positive numbers, "
+                         f"got {steps!r}")
+    y0, J, H, _ = net.input_derivatives(x, hessian=True, mode=mode)
+    Jv = (J @ v[:, :, None])[..., 0]
+    vHv = ((H @ v[:, None, :, None])[..., 0] * v[:, None, :]).sum(axis=-1)
+    remainders = np.empty((steps.size, 3))
+    for k, h in enumerate(steps):
+        diff = net.forward(x + float(h) * v)[-1] - y0
+        for order, term in enumerate((diff, diff - h * Jv, diff - h * Jv - h * h / 2 * vHv)):
+            remainders[k, order] = float(abs(term).max())
+    floor = 100 * np.finfo(net.dtype).eps * float(abs(y0).max())
+    orders = [_observed_order(steps, remainders[:, k], floor) for k in (1, 2)]
+    return TaylorTestResult(orders[0], orders[1], steps, remainders)
+
+
+def _observed_order(steps, errors, floor):
+    """Median slope of log(error) over log(step) above ``floor`` (inf if the
+    error never rises above it)."""
+    valid = (errors[:-1] > floor) & (errors[1:] > floor)
+    if not valid.any():
+        return np.inf
+    slopes = np.log(errors[:-1] / errors[1:]) / np.log(steps[:-1] / steps[1:])
+    return float(np.median(slopes[valid]))

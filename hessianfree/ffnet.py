@@ -20,8 +20,10 @@ import numbers
 import numpy as np
 
 from hessianfree import backend
+from hessianfree import chunking
 from hessianfree import derivative_checks as dc
 from hessianfree import distributed
+from hessianfree import input_derivatives
 from hessianfree import layout
 from hessianfree import loss_funcs
 from hessianfree import nonlinearities as nl
@@ -102,6 +104,12 @@ class FFNet(FeedForwardPasses):
     dtype : numpy dtype
         Floating point type of weights and activations (float32 default).
 
+    Attributes
+    ----------
+    chunk_size : int or None
+        Process cached minibatches of more examples in chunks of this many
+        (:mod:`hessianfree.chunking`; set by ``HessianFree(chunk_size=...)``).
+
     Notes
     -----
     Parameter layout: one flat vector ``W``.  For each connection, in
@@ -135,6 +143,7 @@ class FFNet(FeedForwardPasses):
         self.comm = None  # sets self.reduction
         self.inputs = self.targets = self._cache_W = None
         self.activations = self.d_activations = None
+        self.chunk_size = self._chunked = None
         self.best_W, self.best_error = None, np.inf
         self.plots = {}
         self._W_init_params = W_init_params
@@ -200,6 +209,8 @@ class FFNet(FeedForwardPasses):
                             f"got {type(optimizer).__name__}")
         if optimizer.net is not self:
             optimizer.forget_network()
+        if getattr(optimizer, "chunk_size", None) is not None:
+            self.chunk_size = optimizer.chunk_size
         optimizer.net = self
         self._optimizer = optimizer
 
@@ -252,15 +263,29 @@ class FFNet(FeedForwardPasses):
             if self.inputs is None:
                 raise ValueError("no cached minibatch: pass inputs and targets "
                                  "or call cache_minibatch first")
-            acts, targets = self._cached_batch_activations(W), self.targets
+            targets = self.targets
         elif targets is None:
             raise ValueError("targets must be given with inputs")
         else:
             acts = self.forward(inputs, W)
             targets = self._as_targets(targets, acts[0])
         loss = self.loss_type if loss_type is None else loss_type
-        value = float(loss.batch_loss(acts, targets))
+        if inputs is None and self._chunked is not None:
+            value = chunking.error(self, self.W if W is None else W, loss)
+        else:
+            if inputs is None:
+                acts = self._cached_batch_activations(W)
+            value = float(loss.batch_loss(acts, targets))
         return self.reduction.mean_error(value, loss, targets)
+
+    def input_derivatives(self, x, gradient=True, hessian=False, laplacian=False,
+                          mode="forward"):
+        """Outputs and their exact derivatives with respect to the inputs:
+        Jacobian ``(batch, n_out, n_in)``, Hessian ``(batch, n_out, n_in,
+        n_in)``, Laplacian ``(batch, n_out)``, in forward or backward mode
+        (:func:`hessianfree.input_derivatives.input_derivatives`)."""
+        return input_derivatives.input_derivatives(self, x, gradient, hessian,
+                                                   laplacian, mode)
 
     def _cached_batch_activations(self, W):
         """Activations of the cached minibatch at ``W``: the cached ones while
@@ -324,6 +349,10 @@ class FFNet(FeedForwardPasses):
         minibatch : int or array of int, optional
             A number of examples to draw at random (with ``self.rng``), or the
             indices of the examples to use.  Default: all of them.
+
+        With :attr:`chunk_size` set and more examples than that, only the
+        inputs and targets are kept (``activations`` is None) and the
+        derivatives run chunk by chunk.
         """
         inputs = val.as_batch(inputs, "inputs", self.shape[0], self._data_ndim,
                               self.dtype, self.xp)
@@ -332,6 +361,8 @@ class FFNet(FeedForwardPasses):
             minibatch = self.xp.asarray(self._minibatch_indices(minibatch,
                                                                 inputs.shape[0]))
             inputs, targets = inputs[minibatch], targets[minibatch]
+        if chunking.cache_chunked(self, inputs, targets):
+            return
         acts, d_acts = self._cache_activations(inputs)
         self.inputs, self.targets = inputs, targets
         self._cache_W = self.W.copy()
@@ -355,16 +386,9 @@ class FFNet(FeedForwardPasses):
         """Run the forward pass, keep the activations and derivatives as the
         user sees them (``activations``, ``d_activations``) and return them in
         the internal layout of the derivative passes (the same for FFNet)."""
-        acts, d_acts = self._forward(inputs, self.W, True)
+        acts, d_acts = self._internal_forward(inputs)
         self.activations, self.d_activations = acts, d_acts
         return acts, d_acts
-
-    def _make_cache(self, acts, d_acts, user_acts, targets):
-        """A :class:`BatchCache` with the loss curvature scaled by 1/batch."""
-        scale = self.dtype.type(1.0 / targets.shape[0])
-        d2 = self.loss_type.d2_loss(user_acts, targets)
-        return BatchCache(acts, d_acts, [None if d is None else self._internal(d * scale)
-                                         for d in d2], scale)
 
     def _take(self, x, indices):
         """Examples ``indices`` of an internal-layout array."""
@@ -384,10 +408,14 @@ class FFNet(FeedForwardPasses):
             whole minibatch.
         """
         self._check_cached()
+        if indices is not None:
+            indices = _check_indices(indices, "indices", self.inputs.shape[0])
+        if self._chunked is not None:
+            self._chunked.curvature_indices = self._curv_indices = indices
+            return
         if indices is None:
             self._curv, self._curv_indices = self._batch, None
             return
-        indices = _check_indices(indices, "indices", self.inputs.shape[0])
         idx = self.xp.asarray(indices)
         take = [None if a is None else self._take(a, idx) for a in self._batch.acts]
         d_take = [None if d is None else self._take(d, idx) for d in self._batch.d_acts]
@@ -412,11 +440,6 @@ class FFNet(FeedForwardPasses):
         if buf is None:
             buf = self._buffers[key] = self.xp.empty(shape, dtype=self.dtype)
         return buf
-
-    # ------------------------------------------------- gradient and curvature
-    def _check_cached(self):
-        if self.activations is None:
-            raise ValueError("no cached minibatch: call cache_minibatch first")
 
     # ------------------------------------------------------ derivative checks
     def check_grad(self, grad):

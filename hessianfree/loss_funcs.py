@@ -78,6 +78,16 @@ class LossFunction:
             f"{type(self).__name__} must implement d2_loss(activities, "
             f"targets)")
 
+    def d2_loss_exact(self, activities, targets):
+        """Exact diagonal second derivative w.r.t. the activations, for
+        Hessian-vector products (``net.calc_Hv``).
+
+        The same as :meth:`d2_loss` unless that is an approximation (as
+        ``CrossEntropy(curvature="fisher")``'s is); a custom loss whose
+        :meth:`d2_loss` is not the exact second derivative overrides it.
+        """
+        return self.d2_loss(activities, targets)
+
     def batch_loss(self, activities, targets):
         """Loss summed over layers, units and time, averaged over the batch.
 
@@ -220,6 +230,33 @@ def _floor(dtype):
     return np.sqrt(np.finfo(dtype).tiny)
 
 
+def _check_curvature(curvature, choices):
+    """``curvature`` if it is one of ``choices``, else ValueError."""
+    if curvature not in choices:
+        raise ValueError(f"curvature must be one of {choices}, got {curvature!r}")
+    return curvature
+
+
+def _positive_output_layer(layers, need, advice):
+    """The output nonlinearity ``layers[-1]``; ValueError (starting with
+    ``need`` and advising an ``advice`` output layer) if it is Linear, Tanh,
+    ReLU or SoftLIF (or a Continuous over one), which can output values
+    <= 0."""
+    output = layers[-1]
+    base = output.base if isinstance(output, nl.Continuous) else output
+    if isinstance(base, (nl.Linear, nl.Tanh, nl.ReLU, nl.SoftLIF)):
+        raise ValueError(f"{need}, but the output layer is {output!r}, which can "  # noqa: TRY004
+                         f"output values <= 0; use a {advice} output layer")
+    return output
+
+
+def _cross_entropy_d2(output, targets):
+    """:math:`t_i / y_i^2`, the exact second derivative of cross-entropy."""
+    targets = _as_targets(output, targets)
+    y = np.maximum(output, _floor(output.dtype))
+    return _zero_where_nan(targets / (y * y), targets)
+
+
 class CrossEntropy(LossFunction):
     """Cross-entropy error.
 
@@ -256,10 +293,7 @@ class CrossEntropy(LossFunction):
     CURVATURES = ("hessian", "fisher")
 
     def __init__(self, curvature="hessian"):
-        if curvature not in self.CURVATURES:
-            raise ValueError(f"curvature must be one of {self.CURVATURES}, got "
-                             f"{curvature!r}")
-        self.curvature = curvature
+        self.curvature = _check_curvature(curvature, self.CURVATURES)
 
     @output_loss
     def loss(self, output, targets):
@@ -277,11 +311,15 @@ class CrossEntropy(LossFunction):
 
     @output_loss
     def d2_loss(self, output, targets):
+        if self.curvature == "hessian":
+            return _cross_entropy_d2(output, targets)
         targets = _as_targets(output, targets)
         y = np.maximum(output, _floor(output.dtype))
-        if self.curvature == "fisher":
-            return _zero_where_nan(1 / y, targets)
-        return _zero_where_nan(targets / (y * y), targets)
+        return _zero_where_nan(1 / y, targets)
+
+    @output_loss
+    def d2_loss_exact(self, output, targets):
+        return _cross_entropy_d2(output, targets)
 
     def check_targets(self, targets, name="targets"):
         """Targets must be probabilities, in [0, 1]: with :math:`t_i > 1` or
@@ -305,16 +343,104 @@ class CrossEntropy(LossFunction):
         """
         if not layers:
             return
-        output = layers[-1]
-        base = output.base if isinstance(output, nl.Continuous) else output
-        if isinstance(base, (nl.Linear, nl.Tanh, nl.ReLU, nl.SoftLIF)):
-            raise ValueError(f"CrossEntropy needs positive outputs, but the "
-                             f"output layer is {output!r}, which can output "
-                             f"values <= 0; use a Softmax output layer")
+        output = _positive_output_layer(layers, "CrossEntropy needs positive outputs",
+                                        "Softmax")
         if not isinstance(output, nl.Softmax):
             warnings.warn(f"CrossEntropy assumes normalised outputs (a "
                           f"Softmax output layer), but the output layer is "
                           f"{output!r}", UserWarning, stacklevel=3)
+
+
+def _targets_and_clipped(output, targets):
+    """The checked targets, and ``output`` clipped into
+    :math:`[\\sqrt{tiny}, 1 - \\epsilon_-]` of its dtype (``epsneg``: the largest
+    value below 1 is :math:`1 - \\epsilon_-`), so that :math:`\\log y`,
+    :math:`\\log(1 - y)` and :math:`1 / (y (1 - y))` stay finite."""
+    clipped = np.clip(output, _floor(output.dtype), 1 - np.finfo(output.dtype).epsneg)
+    return _as_targets(output, targets), clipped
+
+
+def _binary_d2_exact(t, y):
+    """:math:`t / y^2 + (1 - t) / (1 - y)^2`, the exact second derivative of
+    the binary cross-entropy (zero where ``t`` is NaN)."""
+    return _zero_where_nan(t / (y * y) + (1 - t) / ((1 - y) * (1 - y)), t)
+
+
+class BinaryCrossEntropy(LossFunction):
+    """Cross-entropy of independent binary (Bernoulli) outputs.
+
+    .. math:: L = -\\sum_i \\left[t_i \\log y_i + (1 - t_i) \\log(1 - y_i)\\right]
+
+    for outputs :math:`y_i \\in (0, 1)` (a :class:`~hessianfree.nonlinearities.Logistic`
+    output layer) and targets :math:`t_i \\in [0, 1]`, e.g. pixel intensities:
+    the loss of Martens' (2010, §6) deep autoencoders.  Then
+    :math:`\\partial L / \\partial y_i = (y_i - t_i) / (y_i (1 - y_i))`, and
+    through the logistic derivative :math:`y_i (1 - y_i)` the error at the
+    output's input :math:`z_i` is simply :math:`y_i - t_i`.  For
+    :math:`0 < t_i < 1` the minimum of :math:`L` is the entropy of the
+    targets, not zero.
+
+    Outputs are clipped into :math:`[\\sqrt{tiny}, 1 - \\epsilon_-]` of their
+    dtype (``np.finfo(dtype).epsneg``, about 6e-8 in float32) so that the
+    loss and both derivatives stay finite; an output that the logistic
+    rounds to exactly 1 then has zero gradient.
+
+    Parameters
+    ----------
+    curvature : {"fisher", "hessian"}
+        What :meth:`d2_loss` returns for the Gauss-Newton product.
+        ``"fisher"`` (default): :math:`1 / (y_i (1 - y_i))`, the expected
+        second derivative :math:`E_{t \\sim \\mathrm{Bernoulli}(y)}[\\partial^2
+        L / \\partial y_i^2]`.  Through the logistic Jacobian it gives
+        :math:`y_i (1 - y_i)`, the exact second derivative of :math:`L` with
+        respect to :math:`z_i`: the matching-loss Gauss-Newton matrix
+        (Schraudolph 2002) that Martens (2010) uses.  ``"hessian"``: the exact
+        second derivative with respect to the outputs,
+        :math:`t_i / y_i^2 + (1 - t_i) / (1 - y_i)^2`.  Loss and gradient do
+        not depend on this choice.
+    """
+
+    CURVATURES = ("fisher", "hessian")
+
+    def __init__(self, curvature="fisher"):
+        self.curvature = _check_curvature(curvature, self.CURVATURES)
+
+    @output_loss
+    def loss(self, output, targets):
+        t, y = _targets_and_clipped(output, targets)
+        return _zero_where_nan(-(t * np.log(y) + (1 - t) * np.log1p(-y)), t)
+
+    @output_loss
+    def d_loss(self, output, targets):
+        t, y = _targets_and_clipped(output, targets)
+        return _zero_where_nan((y - t) / (y * (1 - y)), t)
+
+    @output_loss
+    def d2_loss(self, output, targets):
+        t, y = _targets_and_clipped(output, targets)
+        if self.curvature == "fisher":
+            return _zero_where_nan(1 / (y * (1 - y)), t)
+        return _binary_d2_exact(t, y)
+
+    @output_loss
+    def d2_loss_exact(self, output, targets):
+        return _binary_d2_exact(*_targets_and_clipped(output, targets))
+
+    def check_targets(self, targets, name="targets"):
+        """Targets must lie in [0, 1] (e.g. pixel intensities): outside it
+        the loss has no lower bound."""
+        check_target_range(self, targets, name, 0.0, 1.0)
+
+    def check_layers(self, layers):
+        """Refuse output layers whose values can leave [0, 1]: raises
+        ValueError for a Linear, Tanh, ReLU or SoftLIF output layer (or a
+        :class:`~hessianfree.nonlinearities.Continuous` over one)."""
+        if layers:
+            _positive_output_layer(layers, "BinaryCrossEntropy needs outputs in (0, 1)",
+                                   "Logistic")
+
+    def __repr__(self):
+        return f"{type(self).__name__}(curvature={self.curvature!r})"
 
 
 class ClassificationError(LossFunction):
@@ -594,6 +720,9 @@ class LossSet(LossFunction):
 
     def d2_loss(self, activities, targets):
         return self.group_func("d2_loss", activities, targets)
+
+    def d2_loss_exact(self, activities, targets):
+        return self.group_func("d2_loss_exact", activities, targets)
 
     def batch_loss(self, activities, targets):
         """Sum of the members' batch losses."""

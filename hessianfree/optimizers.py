@@ -22,8 +22,11 @@ import numpy as np
 from hessianfree import validation as val
 from hessianfree.backend import array_module
 from hessianfree.cg import NONFINITE, conjugate_gradient
+from hessianfree.chunking import check_chunk_size
+from hessianfree.curvature import check_kind, product_function
 from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, reduction_ratio,
                                  update_damping)
+from hessianfree.derivative_checks import check_Hv
 from hessianfree.linesearch import armijo_line_search, backtrack_cg_iterates
 
 
@@ -44,6 +47,15 @@ UPDATE_NONFINITE = "nonfinite"
 
 def _all_finite(x):
     return bool(array_module(x).isfinite(x).all())
+
+
+def _check_product(net, kind, product, v):
+    """Debug check of an undamped ``kind`` curvature product against finite
+    differences (:mod:`hessianfree.derivative_checks`)."""
+    if kind == "hessian":
+        check_Hv(net, product, v)
+    else:
+        net.check_G(product, v, 0)
 
 
 def _check_number(name, value, low=0.0, high=math.inf, low_open=False):
@@ -244,6 +256,11 @@ class HessianFree(Optimizer):
         gradient) and :math:`\\lambda` the damping.
     precond_exponent : float in [0, 1]
         :math:`\\alpha` above (0.75 in Martens 2010).
+    curvature : {"gauss-newton", "hessian"}
+        ``net.calc_G`` (default, Martens 2010, §4.1-4.2) or the exact
+        ``net.calc_Hv``; ``docs/curvature.rst`` compares them.
+    chunk_size : int, optional
+        Sets ``net.chunk_size`` (:mod:`hessianfree.chunking`).
 
     Attributes
     ----------
@@ -256,7 +273,8 @@ class HessianFree(Optimizer):
     def __init__(self, CG_iter=250, init_damping=1, plotting=True, cg_decay=0.95,
                  use_backtracking=True, use_linesearch=True, min_damping=MIN_DAMPING,
                  max_damping=MAX_DAMPING, cg_rel_tol=5e-4, curvature_fraction=None,
-                 preconditioner=False, precond_exponent=0.75):
+                 preconditioner=False, precond_exponent=0.75, curvature="gauss-newton",
+                 chunk_size=None):
         if isinstance(CG_iter, bool) or not isinstance(CG_iter, int) or CG_iter < 1:
             raise ValueError(f"CG_iter must be an integer >= 1, got {CG_iter!r}")
         if curvature_fraction is not None:
@@ -278,6 +296,8 @@ class HessianFree(Optimizer):
             raise ValueError(f"min_damping ({min_damping!r}) must not exceed "
                              f"max_damping ({max_damping!r})")
         self.cg_rel_tol = _check_number("cg_rel_tol", cg_rel_tol)
+        self.curvature = check_kind(curvature, "curvature")
+        self.chunk_size = check_chunk_size(chunk_size)
         super().__init__()
         self.CG_iter, self.plotting = CG_iter, bool(plotting)
         self.use_backtracking = bool(use_backtracking)
@@ -387,8 +407,10 @@ class HessianFree(Optimizer):
         if init_delta is not None:
             val.check_vector(init_delta, "init_delta", net.W.shape[0])
 
+        product = product_function(net, self.curvature)
+
         def matvec(v, out):
-            return net.calc_G(v, damping=damping, out=out)
+            return product(v, damping=damping, out=out)
 
         self.last_cg = conjugate_gradient(matvec, -grad, init_delta, max_iters=iters,
                                           precond=precond, rel_tol=self.cg_rel_tol,
@@ -521,9 +543,9 @@ class HessianFree(Optimizer):
     def _predicted_change(self, net, grad, delta):
         """Undamped model change :math:`q(\\delta) - q(0)` (Martens 2010, §4.1)."""
         xp = array_module(delta)
-        G_delta = net.calc_G(delta, damping=0)
+        G_delta = product_function(net, self.curvature)(delta, damping=0)
         if net.debug:
-            net.check_G(G_delta, delta, 0)
+            _check_product(net, self.curvature, G_delta, delta)
         return float(xp.dot(grad, delta) + 0.5 * xp.dot(delta, G_delta))
 
     def _take_step(self, net, grad, f0, printing):

@@ -25,7 +25,9 @@ through time and reuses the per-connection pieces.
 import dataclasses
 
 from hessianfree import backend
+from hessianfree import chunking
 from hessianfree import curvature
+from hessianfree import hessian
 from hessianfree import validation as val
 
 
@@ -65,13 +67,29 @@ class BatchCache:
     d2_loss : list of arrays or None
         Diagonal loss curvature per layer, already scaled by ``scale``.
     scale : float
-        One over the number of examples.
+        One over ``n_examples``.
+    targets : array
+        The batch's targets (user layout).
+    n_examples : int
+        Number of examples the derivatives average over (the whole
+        minibatch's when the batch is one chunk of it).
     """
 
     acts: list
     d_acts: list
     d2_loss: list
     scale: float
+    targets: object = None
+    n_examples: int = 0
+
+
+def record_errors(record, i, error, delta, n_layers):
+    """Keep copies of layer ``i``'s output and input errors in the dict
+    ``record`` (see :meth:`FeedForwardPasses._backward`)."""
+    if record is None:
+        return
+    for key, x in (("errors", error), ("deltas", delta)):
+        record.setdefault(key, [None] * n_layers)[i] = x.copy()
 
 
 def layer_product(xp, a, W, out=None):
@@ -158,6 +176,25 @@ class FeedForwardPasses:
                 d_acts[i] = layer.d_activation(x, acts[i])
         return (acts, d_acts) if deriv else acts
 
+    # ------------------------------------------------------ batch caches
+    def _internal_forward(self, inputs):
+        """Activations and derivatives of checked ``inputs`` at ``W`` in the
+        internal layout."""
+        return self._forward(inputs, self.W, True)
+
+    def _make_cache(self, acts, d_acts, user_acts, targets, n_examples=None):
+        """A :class:`BatchCache` with the loss curvature scaled by one over
+        ``n_examples`` (default: the batch size)."""
+        n_examples = targets.shape[0] if n_examples is None else n_examples
+        scale = self.dtype.type(1.0 / n_examples)
+        d2 = self.loss_type.d2_loss(user_acts, targets)
+        return BatchCache(acts, d_acts, [None if d is None else self._internal(d * scale)
+                                         for d in d2], scale, targets, n_examples)
+
+    def _check_cached(self):
+        if self.activations is None and self._chunked is None:
+            raise ValueError("no cached minibatch: call cache_minibatch first")
+
     # ------------------------------------------------- gradient and curvature
     def _weight_grads(self, acts, deltas, out, squared=None):
         """Write ``acts[pre]^T deltas[post]`` and the bias sums into ``out``
@@ -201,16 +238,24 @@ class FeedForwardPasses:
             out += error
         return out
 
-    def _backward(self, errors, out, cache, squared=None):
+    def _backward(self, errors, out, cache, squared=None, inject=None, record=None):
         """Backpropagate per-layer errors through the batch ``cache`` and
         write the parameter gradient into ``out`` (already scaled: the errors
-        carry the 1/batch); see :meth:`_weight_grads` for ``squared``."""
+        carry the 1/batch); see :meth:`_weight_grads` for ``squared``.
+
+        ``inject[i]`` (optional) is added to layer ``i``'s input error right
+        after its activation derivative (the second-derivative term of the
+        Hessian product); a ``record`` dict receives copies of every layer's
+        output and input errors (:func:`record_errors`)."""
         deltas = [None] * self.n_layers
         for i in range(self.n_layers - 1, 0, -1):
             e = self._error_buffer(i, deltas, errors[i], cache.acts[i].shape)
             deltas[i] = apply_derivative(cache.d_acts[i], e,
                                          self._buffer("delta", i, e.shape),
                                          transpose=True)
+            if inject is not None and inject[i] is not None:
+                deltas[i] += inject[i]
+            record_errors(record, i, e, deltas[i], self.n_layers)
         self._weight_grads(cache.acts, deltas, out, squared)
         return out
 
@@ -246,15 +291,27 @@ class FeedForwardPasses:
         """
         squared = val.check_bool(squared, "squared")
         self._check_cached()
-        scale = self._batch.scale
-        errors = [None if e is None else self._internal(e * scale)
-                  for e in self.loss_type.d_loss(self.activations, self.targets)]
+        if self._chunked is not None:
+            parts = chunking.gradient(self, squared)
+        else:
+            parts = self._local_gradient(self._batch, self.activations, self.targets,
+                                         squared)
         if not squared:
-            return self._combine([self._gradient(errors)], self.inputs.shape[0])[0]
+            return self._combine([parts], self.inputs.shape[0])[0]
+        return tuple(self._combine(list(parts), self.inputs.shape[0]))
+
+    def _local_gradient(self, cache, user_acts, targets, squared):
+        """Gradient (and squared statistic) on the batch ``cache``, whose
+        user-layout activations are ``user_acts``, before the reduction over
+        processes."""
+        errors = [None if e is None else self._internal(e * cache.scale)
+                  for e in self.loss_type.d_loss(user_acts, targets)]
+        if not squared:
+            return self._gradient(errors, cache)
         sq = self.xp.empty(self.n_params, dtype=self.dtype)
-        grad = self._gradient(errors, squared=sq)
-        sq *= self.dtype.type(self.inputs.shape[0])  # the errors carry 1/N; squared 1/N^2
-        return tuple(self._combine([grad, sq], self.inputs.shape[0]))
+        grad = self._gradient(errors, cache, squared=sq)
+        sq *= self.dtype.type(cache.n_examples)  # the errors carry 1/N; squared 1/N^2
+        return grad, sq
 
     def _combine(self, arrays, n_examples):
         """Means over this process's ``n_examples`` examples -> means over
@@ -262,18 +319,22 @@ class FeedForwardPasses:
         :mod:`hessianfree.reduction`)."""
         return self.reduction.mean(arrays, n_examples)
 
-    def _gradient(self, errors, squared=None):
-        """Backpropagate the scaled loss errors into a new gradient vector
-        (and the squared per-example terms into ``squared``)."""
+    def _gradient(self, errors, cache, squared=None):
+        """Backpropagate the scaled loss errors through the batch ``cache``
+        into a new gradient vector (and the squared per-example terms into
+        ``squared``)."""
         return self._backward(errors, self.xp.empty(self.n_params, dtype=self.dtype),
-                              self._batch, squared=squared)
+                              cache, squared=squared)
 
-    def _R_forward(self, v, cache):
+    def _R_forward(self, v, cache, R_inputs=None):
         """R-forward pass (Pearlmutter 1994) over the batch ``cache``: the
-        directional derivative :math:`J v` of every layer's activation."""
+        directional derivative :math:`J v` of every layer's activation (and
+        copies of every layer's R-input in the list ``R_inputs``, if given)."""
         R_acts = [None] * self.n_layers
         for i in range(1, self.n_layers):
             R_in = self._R_layer_input(i, cache.acts, R_acts, v)
+            if R_inputs is not None:
+                R_inputs[i] = R_in.copy()
             R_acts[i] = self._R_activation(i, cache.d_acts[i], R_in)
         return R_acts
 
@@ -318,6 +379,33 @@ class FeedForwardPasses:
         -------
         (n_params,) array
         """
+        damping = self._check_product_args(v, damping, out)
+        return self._product(self._local_G, v, damping, out)
+
+    def calc_Hv(self, v, damping=0, out=None):
+        """Exact Hessian-vector product on the cached minibatch.
+
+        .. math:: (H + \\lambda I) v, \\quad H = \\nabla^2_W f
+
+        by R-propagation through the forward and backward passes (Pearlmutter
+        1994; :mod:`hessianfree.hessian`).  Unlike the Gauss-Newton matrix of
+        :meth:`calc_G`, :math:`H` may be indefinite.  Uses the loss's exact
+        second derivative (``d2_loss_exact``) and the nonlinearities'
+        ``d2_activation``; costs about 1.5 Gauss-Newton products, plus one
+        gradient pass the first time on each batch.  Parameters and result
+        as for :meth:`calc_G`.
+
+        Raises
+        ------
+        NotImplementedError
+            If a layer is stateful (e.g. ``Continuous``), or a custom
+            nonlinearity does not define ``d2_activation``.
+        """
+        damping = self._check_product_args(v, damping, out)
+        return self._product(self._local_Hv, v, damping, out)
+
+    def _check_product_args(self, v, damping, out):
+        """Checks of :meth:`calc_G` and :meth:`calc_Hv`; returns the damping."""
         for name, x in (("v", v), ("out", out)):  # cheap checks: CG calls this often
             if (x is not None or name == "v") and (
                     getattr(x, "shape", None) != (self.n_params,) or
@@ -325,21 +413,37 @@ class FeedForwardPasses:
                 val.check_vector(x, name, self.n_params)  # raises
         damping = val.check_real(damping, "damping")
         self._check_cached()
-        cache = self._curv
+        return damping
+
+    def _product(self, local_product, v, damping, out):
+        """``local_product(v, out, cache)`` over the curvature batch (chunk
+        by chunk for a chunked minibatch), reduced over processes, plus
+        ``damping * v``."""
+        if out is None:
+            out = self.xp.empty(self.n_params, dtype=self.dtype)
+        if self._chunked is not None:
+            chunking.product(self, local_product, v, out)
+        else:
+            local_product(v, out, self._curv)
+        self._combine([out], self._n_curvature())
+        if damping:
+            out += self.xp.multiply(v, self.dtype.type(damping),
+                                    out=self._buffer("damping", 0, v.shape))
+        return out
+
+    def _local_G(self, v, out, cache):
+        """Gauss-Newton product on the batch ``cache`` into ``out``."""
         R_acts = self._R_forward(v, cache)
         errors = [None] * self.n_layers
         for i, d2 in enumerate(cache.d2_loss):
             if d2 is not None and R_acts[i] is not None:
                 errors[i] = self.xp.multiply(
                     d2, R_acts[i], out=self._buffer("R_err", i, d2.shape))
-        if out is None:
-            out = self.xp.empty(self.n_params, dtype=self.dtype)
-        self._backward(errors, out, cache)
-        self._combine([out], self._n_curvature())
-        if damping:
-            out += self.xp.multiply(v, self.dtype.type(damping),
-                                    out=self._buffer("damping", 0, v.shape))
-        return out
+        return self._backward(errors, out, cache)
+
+    def _local_Hv(self, v, out, cache):
+        """Hessian product on the batch ``cache`` into ``out``."""
+        return hessian.hessian_product(self, v, out, cache)
 
     def curvature_operator(self, kind="gauss-newton", damping=0):
         """The curvature matrix on the cached minibatch as a SciPy
@@ -347,8 +451,8 @@ class FeedForwardPasses:
 
         Parameters
         ----------
-        kind : {"gauss-newton"}
-            Which curvature matrix.
+        kind : {"gauss-newton", "hessian"}
+            Which curvature matrix (:meth:`calc_G` or :meth:`calc_Hv`).
         damping : float
             Tikhonov damping :math:`\\lambda \\ge 0` added to it.
 
@@ -362,4 +466,4 @@ class FeedForwardPasses:
         """Number of examples :meth:`calc_G` averages over on this process."""
         if self._curv_indices is None:
             return self.inputs.shape[0]
-        return len(self._curv_indices)
+        return len(self._curv_indices)  # also set for a chunked minibatch

@@ -21,7 +21,7 @@ from hessianfree import validation as val
 from hessianfree.backend import matmul_add
 from hessianfree.ffnet import FFNet
 from hessianfree.layout import check_init_params
-from hessianfree.passes import apply_derivative
+from hessianfree.passes import apply_derivative, record_errors
 
 
 def _flat(arrays):
@@ -299,8 +299,11 @@ class RNNet(FFNet):
                 "the same initial state every time it is called with init=None")
 
     # ------------------------------------------------------------ caching
+    def _internal_forward(self, inputs):
+        return self._run(self._internal(inputs), self.W, True, None, None)
+
     def _cache_activations(self, inputs):
-        acts, d_acts = self._run(self._internal(inputs), self.W, True, None, None)
+        acts, d_acts = self._internal_forward(inputs)
         self.activations = [self._external(a) for a in acts]
         self.d_activations = [None if d is None else self._external(d) for d in d_acts]
         return acts, d_acts
@@ -309,9 +312,10 @@ class RNNet(FFNet):
         return x[:, indices]
 
     # ------------------------------------------------- gradient and curvature
-    def _R_forward(self, v, cache):
+    def _R_forward(self, v, cache, R_inputs=None):
         """R-forward pass through time over the batch ``cache``: :math:`J v`
-        for every layer's activations (internal layout)."""
+        for every layer's activations (internal layout); ``R_inputs`` as in
+        :meth:`FFNet._R_forward` (with the recurrent terms)."""
         acts, d_acts = cache.acts, cache.d_acts
         flat = _flat(acts)
         R_acts, R_flat = [None] * self.n_layers, [None] * self.n_layers
@@ -320,8 +324,10 @@ class RNNet(FFNet):
             if i in self.rec_layers:
                 R_in[0] += self.get_weights(v, (i, i))[1]
             if self._steps_in_time(i):
-                R_acts[i] = self._R_steps(i, R_in, d_acts[i], acts[i], v)
-            else:
+                R_acts[i] = self._R_steps(i, R_in, d_acts[i], acts[i], v)  # adds recurrence
+            if R_inputs is not None:
+                R_inputs[i] = R_in.copy()
+            if not self._steps_in_time(i):
                 R_acts[i] = self._R_activation(i, d_acts[i], R_in)
             R_flat[i] = R_acts[i].reshape(-1, self.shape[i])
         return R_acts
@@ -355,12 +361,15 @@ class RNNet(FFNet):
             R_s, R_s_new = R_s_new, R_s
         return R_act
 
-    def _backward(self, errors, out, cache, squared=None, window=None):
+    def _backward(self, errors, out, cache, squared=None, window=None, inject=None,
+                  record=None):
         """Backpropagation through time of per-layer errors (internal layout)
         over the batch ``cache`` into the gradient ``out``;
         ``window=(start, stop)`` restricts it to those time steps, holding
         the activations before ``start`` fixed.  ``squared`` as in
-        :meth:`FFNet._weight_grads`, with time steps counted as examples."""
+        :meth:`FFNet._weight_grads`, with time steps counted as examples;
+        ``inject`` and ``record`` as in :meth:`FFNet._backward` (whole
+        sequences only)."""
         acts, d_acts, init = self._window(cache, window)
         n_steps, n_batch = acts[0].shape[:2]
         flat = _flat(acts)
@@ -368,11 +377,15 @@ class RNNet(FFNet):
         for i in range(self.n_layers - 1, 0, -1):
             error = None if errors[i] is None else errors[i].reshape(-1, self.shape[i])
             e = self._error_buffer(i, d_flat, error, flat[i].shape).reshape(acts[i].shape)
+            add = None if inject is None else inject[i]
             if self._steps_in_time(i):
-                deltas[i] = self._backward_steps(i, e, d_acts[i])
+                deltas[i] = self._backward_steps(i, e, d_acts[i], add)
             else:
                 deltas[i] = apply_derivative(d_acts[i], e, self._buffer("delta", i, e.shape),
                                              transpose=True)
+                if add is not None:
+                    deltas[i] += add
+            record_errors(record, i, e, deltas[i], self.n_layers)
             d_flat[i] = deltas[i].reshape(-1, self.shape[i])
         self._weight_grads(flat, d_flat, out, squared)
         for i in self.rec_layers:
@@ -404,9 +417,10 @@ class RNNet(FFNet):
         init = None if start == 0 else [a[start - 1] for a in cache.acts]
         return acts, d_acts, init
 
-    def _backward_steps(self, i, e, d):
+    def _backward_steps(self, i, e, d, inject=None):
         """Step layer ``i``'s backward pass from the last time step to the
-        first (recurrence and state)."""
+        first (recurrence and state); ``inject[t]`` is added to the input
+        error of step ``t`` (stateless layers only)."""
         delta = self._buffer("delta", i, e.shape)
         stateful = self.layers[i].stateful
         W_rec = self.get_weights(self.W, (i, i))[0] if i in self.rec_layers else None
@@ -419,6 +433,8 @@ class RNNet(FFNet):
                 matmul_add(delta[t + 1], W_rec.T, r, tmp)
             if not stateful:
                 apply_derivative(d[t], r, delta[t], transpose=True)
+                if inject is not None:
+                    delta[t] += inject[t]
                 continue
             # ds_t = d_output^T e_t + d_state(t+1)^T ds_{t+1};  dx_t = d_input^T ds_t
             apply_derivative(d[t][..., 2], r, d_s, transpose=True)
@@ -428,16 +444,15 @@ class RNNet(FFNet):
             d_s, d_s_next = d_s_next, d_s
         return delta
 
-    def _gradient(self, errors, squared=None):
+    def _gradient(self, errors, cache, squared=None):
         """Full or truncated backpropagation through time of the loss errors
         (the squared per-example statistic always uses whole sequences)."""
         if self.truncation is None:
-            return super()._gradient(errors, squared)
+            return super()._gradient(errors, cache, squared)
         if squared is not None:
-            self._backward(errors, self.xp.empty_like(squared), self._batch,
-                           squared=squared)
+            self._backward(errors, self.xp.empty_like(squared), cache, squared=squared)
         n, k = self.truncation
-        n_steps = self._batch.acts[0].shape[0]
+        n_steps = cache.acts[0].shape[0]
         grad = self.xp.zeros(self.n_params, dtype=self.dtype)
         part = self.xp.empty_like(grad)
         for stop in range(n_steps, 0, -n):
@@ -449,5 +464,5 @@ class RNNet(FFNet):
                     e = e[start:stop].copy()
                     e[:chunk_start - start] = 0
                 window_errors.append(e)
-            grad += self._backward(window_errors, part, self._batch, window=(start, stop))
+            grad += self._backward(window_errors, part, cache, window=(start, stop))
         return grad

@@ -16,9 +16,11 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hessianfree as hf
-from hessianfree import distributed
+from hessianfree import agreement, distributed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "mpi_scripts")
@@ -282,3 +284,58 @@ def test_processes_with_different_arguments_all_raise_before_any_collective(tmp_
         else:
             assert messages[1] == messages[0], (case, messages)
     assert "no checkpoint" in results["checkpoint_on_rank_0_only"][0]
+
+
+# ------------------------------------------------ agreement, no processes
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(
+    ["1e-06", "0.5", "HessianFree", "SGD"]))
+DESCRIPTIONS = st.fixed_dictionaries({
+    "n_examples": st.integers(1, 9), "max_epochs": st.integers(1, 3),
+    "minibatch_size": st.one_of(st.none(), st.integers(1, 3)),
+    "network": st.fixed_dictionaries({"shape": st.sampled_from([[2, 3], [2, 4]]),
+                                      "layers": st.sampled_from([["Tanh"], ["ReLU"]])}),
+    "optimizer": st.dictionaries(st.sampled_from(["class", "CG_iter", "state.damping"]),
+                                 SCALARS, max_size=3)})
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(runs=st.lists(DESCRIPTIONS, min_size=1, max_size=4))
+def test_check_agreement_names_the_first_difference_by_rank(runs):
+    def same(a, b):  # as data: False is not 0, dict order does not matter
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+    compared = [{k: v for k, v in run.items() if k != "n_examples"} for run in runs]
+    if all(same(c, compared[0]) for c in compared):
+        agreement.check_agreement(runs)  # shard sizes may differ
+        return
+    first = next(k for k in compared[0]
+                 if any(not same(c[k], compared[0][k]) for c in compared))
+    with pytest.raises(ValueError, match=f"every process must pass the same {first}") \
+            as info:
+        agreement.check_agreement(runs)
+    message = str(info.value)
+    if isinstance(compared[0][first], dict):
+        key = message.split("(", 1)[1].split(")", 1)[0]
+        column = [c[first].get(key, agreement.ABSENT) for c in compared]
+    else:
+        column = [c[first] for c in compared]
+    assert len({json.dumps(c) for c in column}) > 1
+    assert message.endswith(f"got, by rank: {column}")
+
+
+def test_describe_run_checks_arguments_like_run_epochs():
+    net = hf.FFNet([2, 3, 1])
+    x, t = np.zeros((4, 2)), np.zeros((4, 1))
+    for kwargs, match in [(dict(max_epochs=0), "max_epochs"),
+                          (dict(inputs=np.zeros((4, 3))), "inputs"),
+                          (dict(target_err="x"), "target_err"),
+                          (dict(resume=True), "file_output"),
+                          (dict(wrong_name=1), "wrong_name")]:
+        run = {"inputs": x, "targets": t, "optimizer": hf.opt.HessianFree(), **kwargs}
+        with pytest.raises((TypeError, ValueError), match=match):
+            agreement.describe_run(net, run)
+    run = agreement.describe_run(net, {"inputs": x, "targets": t,
+                                       "optimizer": hf.opt.HessianFree(CG_iter=7)})
+    assert run["optimizer"]["CG_iter"] == 7 and run["n_params"] == net.n_params
+    assert run["network"]["shape"] == [2, 3, 1]
+    assert run["checkpoint (resume=True)"] == "not resuming"

@@ -354,3 +354,27 @@ def test_detection_needs_cupy_and_a_device(monkeypatch, stub, reason):
     module, why = gpu._detect()
     assert (module is None) == (reason is not None)
     assert why is None if reason is None else why.startswith(reason)
+
+
+@pytest.mark.parametrize("name", ["ff_skip_softmax", "ff_logistic_sparse",
+                                  "rnn_truncated_softmax"])
+def test_hessian_chunks_and_operator_agree(device, name):
+    """Exact Hessian products, chunked derivatives and the SciPy operator
+    on the device (the operator hands NumPy vectors to SciPy)."""
+    cpu, dev, (x, t), exact = pair(name, device)
+    v = np.random.default_rng(6).standard_normal(cpu.n_params).astype(np.float32)
+    v_dev = dev.xp.asarray(v)
+    for net in (cpu, dev):
+        net.cache_minibatch(x, t)
+    assert_agree(dev.calc_Hv(v_dev, damping=0.2), cpu.calc_Hv(v, damping=0.2), exact)
+    assert_agree(dev.curvature_operator("hessian") @ v, cpu.calc_Hv(v), exact)
+    for net in (cpu, dev):
+        net.chunk_size = 5
+        net.cache_minibatch(x, t)
+        net.cache_curvature_batch(np.array([0, 3, 4, 9, 12, 15]))
+    # chunk-sized recurrent products round differently (BLAS beta=1 on the CPU)
+    for dev_value, cpu_value in ((dev.error(), cpu.error()),
+                                 (dev.calc_grad(), cpu.calc_grad()),
+                                 (dev.calc_G(v_dev), cpu.calc_G(v)),
+                                 (dev.calc_Hv(v_dev), cpu.calc_Hv(v))):
+        assert_agree(dev_value, cpu_value, exact and not isinstance(cpu, hf.RNNet))

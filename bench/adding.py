@@ -16,7 +16,8 @@ update.  The test evaluation after every epoch is timed separately.  The
 machine's load average is printed too: other processes inflate wall time.
 
 Usage: ``python bench/adding.py [--T 50 100] [--threshold 0.01]
-[--max-epochs 60]``.
+[--max-epochs 60] [--seed 0] [--rules original|alternative] [--minibatch 1024]
+[--sequences 10000]``.
 """
 
 import argparse
@@ -36,7 +37,8 @@ def test_mse(net, test):
     return float(np.mean((outputs[:, -1, 0] - test[1][:, -1, 0]) ** 2))
 
 
-def solve(T, threshold, max_epochs, n_sequences=10000, minibatch_size=1024, seed=0):
+def solve(T, threshold, max_epochs, n_sequences=10000, minibatch_size=1024, seed=0,
+          rules="original"):
     """Train on the adding problem of length ``T`` until the test MSE is
     below ``threshold``; return a dict of the measurements."""
     rng = np.random.RandomState(seed)
@@ -46,10 +48,12 @@ def solve(T, threshold, max_epochs, n_sequences=10000, minibatch_size=1024, seed
     train_in, train_t = inputs[n_test:], targets[n_test:]
     trivial = float(np.mean((test[1][:, -1, 0] - np.nanmean(train_t)) ** 2))
 
-    optimizer = hf.opt.HessianFree(CG_iter=60, init_damping=20, plotting=False)
+    optimizer = hf.opt.HessianFree(CG_iter=60, init_damping=20, plotting=False,
+                                   **hf.opt.RULE_SETS[rules])
     net = demos.adding_network(optimizer, rng)
     net.optimizer = optimizer
     train_s = cpu_s = test_s = 0.0
+    cg_iters = 0
     result = dict(T=T, trivial=trivial, solved_s=None, solved_epoch=None)
     for epoch in range(max_epochs):
         start, start_cpu = time.perf_counter(), time.process_time()
@@ -62,8 +66,9 @@ def solve(T, threshold, max_epochs, n_sequences=10000, minibatch_size=1024, seed
         start = time.perf_counter()
         mse = test_mse(net, test)
         test_s += time.perf_counter() - start
+        cg_iters += optimizer.last_cg.n_iters
         print(f"  T={T} epoch {epoch + 1:3d}: test MSE {mse:.5f}, training "
-              f"{train_s:6.1f} s", flush=True)
+              f"{train_s:6.1f} s, CG iterations so far {cg_iters}", flush=True)
         if mse < threshold:
             result.update(solved_s=train_s, solved_epoch=epoch + 1)
             break
@@ -77,11 +82,20 @@ def main():
     parser.add_argument("--T", type=int, nargs="+", default=[50, 100])
     parser.add_argument("--threshold", type=float, default=0.01)
     parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--minibatch", type=int, default=1024)
+    parser.add_argument("--sequences", type=int, default=10000,
+                        help="sequences generated (a tenth for the test set)")
+    parser.add_argument("--rules", choices=sorted(hf.opt.RULE_SETS), default="original",
+                        help="HessianFree's CG and damping rules (hf.opt.RULE_SETS)")
     args = parser.parse_args()
 
     load = os.getloadavg()[0]
-    results = [solve(T, args.threshold, args.max_epochs) for T in args.T]
-    print(f"\nadding problem, HessianFree on the CPU ({os.cpu_count()} cores, "
+    results = [solve(T, args.threshold, args.max_epochs, n_sequences=args.sequences,
+                     minibatch_size=args.minibatch, seed=args.seed, rules=args.rules)
+               for T in args.T]
+    print(f"\nadding problem, HessianFree ({args.rules} rules, seed {args.seed}) on the "
+          f"CPU ({os.cpu_count()} cores, "
           f"load average {load:.1f} at the start), test MSE threshold "
           f"{args.threshold}")
     print("   T  trivial MSE  epochs  training s (CPU s)  test-eval s  final MSE")

@@ -82,12 +82,14 @@ def run_hf(data, args):
                    rng=rng, dtype=np.float32)
     opt = hf.opt.HessianFree(CG_iter=args.cg, init_damping=args.init_damping,
                              curvature_fraction=args.curvature_fraction,
-                             preconditioner=args.preconditioner, plotting=False)
+                             preconditioner=args.preconditioner, plotting=False,
+                             **hf.opt.RULE_SETS[args.rules])
     net.optimizer = opt
     X, Y = data.train_images, data.one_hot(data.train_labels)
     Xt, Lt = data.test_images, data.test_labels
     track = Tracker()
-    while track.train_s < args.budget and not track.done:
+    while track.train_s < args.budget and not track.done and \
+            (args.max_updates is None or track.steps < args.max_updates):
         late = args.grow_at is not None and track.steps >= args.grow_at
         batch = args.batch_after if late else args.batch
         opt.CG_iter = args.cg_after if late else args.cg
@@ -144,9 +146,9 @@ def run_adam(data, args):
 
 
 def describe(name, track):
-    cells = [f"{track.hits[t][0]:7.2f} s" if t in track.hits else "    not reached"
-             for t in THRESHOLDS]
-    print(f"{name:22s} {cells[0]:>12s} {cells[1]:>12s}   best {track.best:.4f}, "
+    cells = [f"{track.hits[t][0]:7.2f} s ({track.hits[t][1]} up.)" if t in track.hits
+             else "    not reached" for t in THRESHOLDS]
+    print(f"{name:22s} {cells[0]:>20s} {cells[1]:>20s}   best {track.best:.4f}, "
           f"{track.steps} updates, {track.train_s:.1f} s training "
           f"(+{track.eval_s:.1f} s measuring accuracy, not counted)")
 
@@ -158,6 +160,9 @@ def parse_args(argv):
     p.add_argument("--budget", type=float, default=60.0,
                    help="training seconds allowed to each optimizer")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-updates", type=int, default=None,
+                   help="also stop Hessian-free after this many updates (a measure "
+                        "that a loaded machine does not change)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch Adam")
     p.add_argument("--adam-eval-every", type=int, default=10)
     p.add_argument("--verbose", action="store_true")
@@ -167,6 +172,8 @@ def parse_args(argv):
     g.add_argument("--curvature-fraction", type=float, default=0.1)
     g.add_argument("--init-damping", type=float, default=0.1)
     g.add_argument("--preconditioner", action="store_true")
+    g.add_argument("--rules", choices=sorted(hf.opt.RULE_SETS), default="original",
+                   help="HessianFree's CG and damping rules (hf.opt.RULE_SETS)")
     g.add_argument("--init", default="uniform", choices=hf.ffnet.INIT_TYPES)
     g.add_argument("--grow-at", type=int, default=40,
                    help="after this many updates switch to --batch-after and "
@@ -191,6 +198,7 @@ def main(argv=None):
     except FileNotFoundError as e:
         sys.exit(f"{e}\nInstall it with: apt-get install dataset-fashion-mnist "
                  f"(or pass --data DIR)")
+    print(f"load average {os.getloadavg()[0]:.2f}")
     print(f"Fashion-MNIST {len(data.train_labels)}/{len(data.test_labels)}, network "
           f"{SHAPE} ReLU/ReLU/Softmax, CrossEntropy, float32, CPU; NumPy BLAS: "
           f"{blas_info()}")
@@ -198,9 +206,10 @@ def main(argv=None):
         f", then batch {args.batch_after} / CG {args.cg_after} after {args.grow_at} updates"
     print(f"HF: batch {args.batch}, CG {args.cg}, curvature_fraction "
           f"{args.curvature_fraction}, init_damping {args.init_damping}, "
-          f"preconditioner {args.preconditioner}, init {args.init}, curvature "
+          f"preconditioner {args.preconditioner}, rules {args.rules}, init {args.init}, "
+          f"curvature "
           f"{args.curvature}{schedule}")
-    print(f"{'':22s} {'to 85%':>12s} {'to 88%':>12s}")
+    print(f"{'':22s} {'to 85%':>20s} {'to 88%':>20s}")
     ours = run_hf(data, args)
     describe("hessianfree HF", ours)
     if args.no_torch:

@@ -22,6 +22,8 @@ from hessianfree import datasets  # noqa: E402
 from hessianfree import distributed  # noqa: E402
 from hessianfree import derivative_checks  # noqa: E402
 from hessianfree.minimizer import minimize  # noqa: E402
+from hessianfree import architecture  # noqa: E402
+from hessianfree.architecture import load  # noqa: E402
 
 
 def __getattr__(name):
@@ -35,4 +37,4 @@ def __getattr__(name):
 
 __all__ = ["FFNet", "RNNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
            "datasets", "distributed", "derivative_checks", "minimize", "demos",
-           "dataplotter", "gpu", "gpu_enabled", "__version__"]
+           "dataplotter", "gpu", "gpu_enabled", "architecture", "load", "__version__"]

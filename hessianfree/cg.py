@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hessianfree import validation as val
 from hessianfree.backend import array_module
 
 #: Stopped by Martens' (2010, §4.4) relative-progress test.
@@ -34,11 +35,29 @@ NONFINITE = "nonfinite"
 #: The callback asked to stop.
 CALLBACK_STOP = "callback_stop"
 
+#: Every status :func:`conjugate_gradient` reports.
 STATUSES = (CONVERGED_RELATIVE_PROGRESS, CONVERGED_RESIDUAL, MAX_ITERS,
             NEGATIVE_CURVATURE, NONFINITE, CALLBACK_STOP)
 
 #: Growth factor of the iterate storage grid (Martens 2010, §4.6).
 GRID_BASE = 1.3
+
+#: Storage grid of the original ``hessianfree`` 0.4.0 (see
+#: :func:`original_storage_grid`); the default of
+#: :class:`hessianfree.optimizers.HessianFree`.
+STORAGE_ORIGINAL = "original"
+#: Storage grid :math:`\lceil 1.3^k \rceil` (see :func:`storage_grid`).
+STORAGE_GEOMETRIC = "geometric"
+#: Stopping rules of the original ``hessianfree`` 0.4.0: relative progress
+#: with a 0-based iteration count and a floor gap, and an absolute floor
+#: :data:`ORIGINAL_RESIDUAL_FLOOR` on the squared residual norm.
+STOPPING_ORIGINAL = "original"
+#: Relative progress with a ceiling gap, and a residual norm relative to that
+#: of ``b`` (``res_tol``).
+STOPPING_RELATIVE = "relative"
+#: Squared residual norm :math:`r^T M^{-1} r` below which the original rules
+#: stop.
+ORIGINAL_RESIDUAL_FLOOR = 1e-20
 
 
 @dataclass(frozen=True)
@@ -101,13 +120,44 @@ def storage_grid(max_iters, base=GRID_BASE):
         k += 1
 
 
-def relative_progress_met(values, i, rel_tol):
+def original_storage_grid(max_iters):
+    """Iteration numbers at which the original ``hessianfree`` 0.4.0 keeps a
+    copy of the CG iterate.
+
+    The original counts iterations from 0 and stores after its iterations
+    :math:`j = 5, 6, 7, 9, 11, 14, 18, 23, \\dots`, each
+    :math:`\\lfloor 1.3 j_{prev} \\rfloor`; after iteration :math:`j` the
+    iterate has had :math:`j + 1` updates, which is the number returned here.
+
+    Parameters
+    ----------
+    max_iters : int
+        Largest iteration number (number of updates).
+
+    Returns
+    -------
+    list of int
+        Sorted iteration numbers in ``[6, max_iters]``: 6, 7, 8, 10, 12, 15, ...
+    """
+    grid, j = [], 5
+    while j + 1 <= max_iters:
+        grid.append(j + 1)
+        j = int(j * GRID_BASE)
+    return grid
+
+
+def relative_progress_met(values, i, rel_tol, rule=STOPPING_RELATIVE):
     """Martens' (2010, §4.4) relative-progress termination test.
 
     With :math:`k = \\max(10, \\lceil 0.1 i \\rceil)`, stop when :math:`i > k`,
     :math:`\\phi_i < 0` and
 
     .. math:: \\frac{\\phi_i - \\phi_{i-k}}{\\phi_i} < k \\, \\epsilon .
+
+    With ``rule="original"`` (the original ``hessianfree`` 0.4.0), the count
+    is 0-based, :math:`j = i - 1`, the gap is :math:`k = \\max(10,
+    \\lfloor 0.1 j \\rfloor)`, and the test needs :math:`j > k` and
+    :math:`\\phi_{i-k} < 0` instead of :math:`\\phi_i < 0`.
 
     Parameters
     ----------
@@ -116,16 +166,31 @@ def relative_progress_met(values, i, rel_tol):
     i : int
         Current iteration.
     rel_tol : float
-        :math:`\\epsilon` (Martens uses 0.0005).
+        :math:`\\epsilon` (Martens uses 0.0005, the original package 5e-6).
+    rule : {"relative", "original"}
+        Which variant (:data:`STOPPING_RELATIVE` or :data:`STOPPING_ORIGINAL`).
 
     Returns
     -------
     bool
     """
-    k = max(10, math.ceil(0.1 * i))
-    if i <= k or values[i] >= 0:
-        return False
+    if rule == STOPPING_ORIGINAL:
+        k = max(10, int(0.1 * (i - 1)))
+        if i - 1 <= k or values[i - k] >= 0:
+            return False
+    else:
+        k = max(10, math.ceil(0.1 * i))
+        if i <= k or values[i] >= 0:
+            return False
     return (values[i] - values[i - k]) / values[i] < k * rel_tol
+
+
+def check_rules(storage, stopping, names=("storage", "stopping")):
+    """Raise TypeError or ValueError unless ``storage`` and ``stopping`` name
+    rules of :func:`conjugate_gradient` (``names``: the parameter names to
+    report)."""
+    val.check_choice(storage, names[0], (STORAGE_ORIGINAL, STORAGE_GEOMETRIC))
+    val.check_choice(stopping, names[1], (STOPPING_ORIGINAL, STOPPING_RELATIVE))
 
 
 def _check_args(matvec, b, x0, max_iters, precond, min_iters, rel_tol, res_tol):
@@ -201,8 +266,10 @@ class _Workspace:
         xp = self.xp
         return -0.5 * float(xp.dot(self.x, self.r) + xp.dot(self.x, self.b))
 
-    def residual_floor(self, rz0, res_tol):
+    def residual_floor(self, rz0, res_tol, stopping):
         """Threshold on :math:`r^T M^{-1} r` below which CG has converged."""
+        if stopping == STOPPING_ORIGINAL:
+            return ORIGINAL_RESIDUAL_FLOOR
         b = self.b
         if res_tol is None:
             res_tol = math.sqrt(np.finfo(b.dtype).eps)
@@ -226,7 +293,8 @@ class _Workspace:
 
 def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
                        rel_tol=5e-4, store_iterates=True, callback=None,
-                       res_tol=None):
+                       res_tol=None, storage=STORAGE_GEOMETRIC,
+                       stopping=STOPPING_RELATIVE):
     """Minimise :math:`\\phi(x) = \\tfrac12 x^T A x - b^T x` by (preconditioned)
     conjugate gradient.
 
@@ -252,14 +320,23 @@ def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
         :math:`\\epsilon` of the relative-progress test
         (:func:`relative_progress_met`, Martens 2010 §4.4).
     store_iterates : bool
-        Keep copies on the :func:`storage_grid` for backtracking; if False
-        only the final iterate is returned in ``iterates``.
+        Keep copies on the storage grid (``storage``) for backtracking; if
+        False only the final iterate is returned in ``iterates``.
     callback : callable ``callback(i, x, phi) -> bool``, optional
         Called after each iteration; returning True stops the run.  ``x`` is
         the working buffer: copy it to keep it.
     res_tol : float, optional
         Stop once :math:`\\|r\\|_{M^{-1}} \\le` ``res_tol`` :math:`\\|b\\|_{M^{-1}}`
-        (default :math:`\\sqrt{\\epsilon_{mach}}` of ``b.dtype``).
+        (default :math:`\\sqrt{\\epsilon_{mach}}` of ``b.dtype``).  Only used
+        with ``stopping="relative"``.
+    storage : {"geometric", "original"}
+        Iterations whose iterates are kept: :func:`storage_grid` or
+        :func:`original_storage_grid`.
+    stopping : {"relative", "original"}
+        ``"relative"``: :func:`relative_progress_met` and the relative residual
+        test of ``res_tol``.  ``"original"``: the original package's variant of
+        the progress test (``rule="original"``) and a stop once
+        :math:`r^T M^{-1} r <` :data:`ORIGINAL_RESIDUAL_FLOOR`.
 
     Returns
     -------
@@ -278,26 +355,28 @@ def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
     shows up as the status :data:`NONFINITE` instead).
     """
     _check_args(matvec, b, x0, max_iters, precond, min_iters, rel_tol, res_tol)
+    check_rules(storage, stopping)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         # NaN and inf are reported through the status, not NumPy warnings
         return _run(matvec, b, x0, max_iters, precond, min_iters, rel_tol,
-                    store_iterates, callback, res_tol)
+                    store_iterates, callback, res_tol, storage, stopping)
 
 
 def _run(matvec, b, x0, max_iters, precond, min_iters, rel_tol, store_iterates,
-         callback, res_tol):
+         callback, res_tol, storage, stopping):
     ws = _Workspace(matvec, b, x0, precond)
     rz = float(ws.xp.dot(ws.r, ws.precondition()))
-    floor = ws.residual_floor(rz, res_tol)
+    floor = ws.residual_floor(rz, res_tol, stopping)
     ws.xp.copyto(ws.d, ws.z)
     if not (math.isfinite(rz) and math.isfinite(ws.phis[0])):
         status = NONFINITE
     elif rz <= floor:
         status = CONVERGED_RESIDUAL
     else:
-        grid = set(storage_grid(max_iters)) if store_iterates else set()
-        status = _iterate(ws, rz, floor, grid, max_iters, min_iters, rel_tol,
-                          callback)
+        grid = ((original_storage_grid if storage == STORAGE_ORIGINAL else storage_grid)
+                (max_iters) if store_iterates else [])
+        status = _iterate(ws, rz, floor, set(grid), max_iters, min_iters,
+                          (rel_tol, stopping), callback)
     n_iters = len(ws.phis) - 1
     stored = ws.stored if store_iterates else []
     if not stored or stored[-1][0] != n_iters:
@@ -306,8 +385,9 @@ def _run(matvec, b, x0, max_iters, precond, min_iters, rel_tol, store_iterates,
                     values=[ws.phis[i] for i, _ in stored], status=status)
 
 
-def _iterate(ws, rz, floor, grid, max_iters, min_iters, rel_tol, callback):
-    """The CG loop on workspace ``ws``; returns the status."""
+def _iterate(ws, rz, floor, grid, max_iters, min_iters, progress_rule, callback):
+    """The CG loop on workspace ``ws``; returns the status.  ``progress_rule``
+    is ``(rel_tol, stopping)`` of :func:`relative_progress_met`."""
     xp, x, r, d = ws.xp, ws.x, ws.r, ws.d
     for i in range(1, max_iters + 1):
         Ad = ws.matvec(d, ws.Ad)
@@ -333,7 +413,7 @@ def _iterate(ws, rz, floor, grid, max_iters, min_iters, rel_tol, callback):
             return CALLBACK_STOP
         if rz_new <= floor:
             return CONVERGED_RESIDUAL
-        if i >= min_iters and relative_progress_met(ws.phis, i, rel_tol):
+        if i >= min_iters and relative_progress_met(ws.phis, i, *progress_rule):
             return CONVERGED_RELATIVE_PROGRESS
         beta, rz = rz_new / rz, rz_new
         if not math.isfinite(beta):

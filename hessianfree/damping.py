@@ -5,7 +5,7 @@ HF minimises the damped model
 :math:`q_\\lambda(\\delta) = \\nabla f^T\\delta
 + \\tfrac12\\delta^T (G + \\lambda I)\\delta`.
 After a step, the reduction ratio :math:`\\rho` compares the actual change of
-the objective with the change the (undamped) model predicted; the damping
+the objective with the change the (damped or undamped) model predicted; the damping
 shrinks when the model is trustworthy and grows when it is not.
 """
 
@@ -21,6 +21,9 @@ MIN_DAMPING = 1e-8
 #: i.e. the update has effectively stopped; growing further only delays
 #: recovery once the model becomes good again.
 MAX_DAMPING = 1e8
+#: Damping decrease factor of the original ``hessianfree`` 0.4.0 (Martens
+#: 2010, §4.1, uses 2/3).
+ORIGINAL_DECREASE = 0.66
 
 
 def reduction_ratio(actual, predicted):

@@ -83,8 +83,30 @@ def _report(net, inputs, targets):
     return error
 
 
+def _curve_args(name, curves):
+    """``run_epochs`` arguments that record the training curves of demo
+    ``name`` (files ``<name>_plots...``, ``<name>_weights.npy`` and
+    ``<name>_checkpoint.npz`` in the current directory), or none."""
+    return dict(plotting=True, file_output=name) if curves else {}
+
+
+def _print_curves(file_output, curves):
+    """Tell where ``run_epochs(plotting=True, file_output=...)`` recorded
+    the training curves and how to view them."""
+    if not curves:
+        return
+    from hessianfree import plotfile
+
+    path = plotfile.plot_filename(file_output)
+    print(f"training curves recorded in {path}; view them with\n"
+          f"    python -m hessianfree.dataplotter {path}\n"
+          f"or hf.dataplotter.run({path!r}) (without a display: "
+          f"python -m hessianfree.dataplotter {path} --save "
+          f"{file_output or 'HF'}_curves.png)")
+
+
 @register
-def xor(use_hf=True, rng=None):
+def xor(use_hf=True, rng=None, curves=True):
     """Run a basic xor training test.
 
     The xor function is the most basic test of a multi-layer network (Minsky
@@ -104,9 +126,12 @@ def xor(use_hf=True, rng=None):
         Train with Hessian-free optimization (2 CG iterations, 40 epochs) if
         True, otherwise with gradient descent (:class:`~hessianfree.optimizers.SGD`,
         learning rate 1, up to 10000 epochs) for comparison.
-    rng : numpy.random.RandomState, optional
-        Random number generator for the initial weights (passed to
+    rng : int, numpy.random.RandomState or Generator, optional
+        Seed or random number generator for the initial weights (passed to
         :class:`~hessianfree.ffnet.FFNet`); a fresh random one if None.
+    curves : bool
+        Record the training curves (``run_epochs(plotting=True,
+        file_output="xor")``; Hessian-free only) and print how to view them.
 
     Returns
     -------
@@ -118,16 +143,18 @@ def xor(use_hf=True, rng=None):
     if use_hf:
         net.run_epochs(inputs, targets,
                        optimizer=hf.opt.HessianFree(CG_iter=2),
-                       max_epochs=40)
+                       max_epochs=40, **_curve_args("xor", curves))
     else:
+        curves = False  # 10,000 short epochs: too many to record
         net.run_epochs(inputs, targets, optimizer=hf.opt.SGD(l_rate=1),
                        max_epochs=10000, print_period=1000)
     _report(net, inputs, targets)
+    _print_curves("xor", curves)
     return net
 
 
 @register
-def crossentropy(rng=None):
+def crossentropy(rng=None, curves=True):
     """A network that changes the layer types and the loss function.
 
     ``layers=`` sets one nonlinearity per layer (here linear input, tanh
@@ -144,9 +171,12 @@ def crossentropy(rng=None):
 
     Parameters
     ----------
-    rng : numpy.random.RandomState, optional
-        Random number generator for the initial weights (passed to
+    rng : int, numpy.random.RandomState or Generator, optional
+        Seed or random number generator for the initial weights (passed to
         :class:`~hessianfree.ffnet.FFNet`); a fresh random one if None.
+    curves : bool
+        Record the training curves (``run_epochs(plotting=True,
+        file_output=<demo name>)``) and print how to view them.
 
     Returns
     -------
@@ -158,13 +188,14 @@ def crossentropy(rng=None):
                    layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Softmax()],
                    loss_type=hf.loss_funcs.CrossEntropy(), rng=rng)
     net.run_epochs(inputs, targets, optimizer=hf.opt.HessianFree(CG_iter=2),
-                   max_epochs=40)
+                   max_epochs=40, **_curve_args("crossentropy", curves))
     _report(net, inputs, targets)
+    _print_curves("crossentropy", curves)
     return net
 
 
 @register
-def connections(rng=None):
+def connections(rng=None, curves=True):
     """A network with non-standard connectivity between layers.
 
     ``conns=`` maps each layer to the later layers it projects to::
@@ -179,9 +210,12 @@ def connections(rng=None):
 
     Parameters
     ----------
-    rng : numpy.random.RandomState, optional
-        Random number generator for the initial weights (passed to
+    rng : int, numpy.random.RandomState or Generator, optional
+        Seed or random number generator for the initial weights (passed to
         :class:`~hessianfree.ffnet.FFNet`); a fresh random one if None.
+    curves : bool
+        Record the training curves (``run_epochs(plotting=True,
+        file_output=<demo name>)``) and print how to view them.
 
     Returns
     -------
@@ -192,8 +226,9 @@ def connections(rng=None):
     net = hf.FFNet([2, 5, 5, 1], layers=hf.nl.Tanh(),
                    conns={0: [1, 2], 1: [2, 3], 2: [3]}, rng=rng)
     net.run_epochs(inputs, targets, optimizer=hf.opt.HessianFree(CG_iter=2),
-                   max_epochs=40)
+                   max_epochs=40, **_curve_args("connections", curves))
     _report(net, inputs, targets)
+    _print_curves("connections", curves)
     return net
 
 
@@ -223,10 +258,27 @@ def _merged(defaults, overrides, name):
 def _as_random_state(rng, name="rng"):
     if rng is None:
         return np.random.RandomState()
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return hf.layout.as_rng(rng)  # an int seed, as the networks take it
     if not isinstance(rng, (np.random.RandomState, np.random.Generator)):
-        raise TypeError(f"{name} must be a numpy.random.RandomState or "
+        raise TypeError(f"{name} must be an int seed, a numpy.random.RandomState or "
                         f"Generator, got {type(rng).__name__}")
     return rng
+
+
+def _show(plt, fig, name):
+    """Show a demo's figure; without a display (a non-interactive matplotlib
+    backend), save it as ``<name>.png`` and print the path instead."""
+    import matplotlib
+
+    backend = matplotlib.get_backend().lower()
+    if backend in ("agg", "pdf", "ps", "svg", "cairo", "pgf", "template") or \
+            backend.startswith("module://matplotlib_inline"):
+        path = f"{name}.png"
+        fig.savefig(path)
+        print(f"no display: figure saved to {path}")
+    else:
+        plt.show()
 
 
 def _mse(outputs, targets):
@@ -267,7 +319,7 @@ def integrator_data(n_sequences, sig_len, rng, spread=False):
 
 @register
 def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=True,
-               rng=None):
+               rng=None, curves=True):
     """A recurrent network implementing an integrator.
 
     The basic test of a recurrent network: output the running sum of the
@@ -298,9 +350,12 @@ def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=Tr
         Number of time steps.
     plots : bool
         Draw the test inputs, targets and outputs.
-    rng : numpy.random.RandomState, optional
-        Source of the data and (unless ``model_args`` gives one) the
+    rng : int, numpy.random.RandomState or Generator, optional
+        Seed or source of the data and (unless ``model_args`` gives one) the
         initial weights; a fresh one if None.
+    curves : bool
+        Record the training curves (``run_epochs(plotting=True,
+        file_output="integrator")``) and print how to view them.
 
     Returns
     -------
@@ -310,6 +365,7 @@ def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=Tr
     n_inputs = val.check_positive_int(n_inputs, "n_inputs")
     sig_len = val.check_positive_int(sig_len, "sig_len")
     rng = _as_random_state(rng)
+    plt = _pyplot() if plots else None  # a missing matplotlib shows before training
     inputs, targets = integrator_data(n_inputs, sig_len, rng, spread=True)
     test = integrator_data(100, sig_len, rng)
     model = _merged(dict(shape=[1, 10, 1],
@@ -317,7 +373,8 @@ def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=Tr
                          W_init_params={"coeff": 0.5}, W_rec_params={"coeff": 0.5},
                          rng=rng), model_args, "model_args")
     run = _merged(dict(optimizer=hf.opt.HessianFree(CG_iter=100), max_epochs=50,
-                       test=test, target_err=1e-5, print_period=10),
+                       test=test, target_err=1e-5, print_period=10,
+                       **_curve_args("integrator", curves)),
                   run_args, "run_args")
     net = hf.RNNet(**model)
     net.run_epochs(inputs, targets, **run)
@@ -328,8 +385,8 @@ def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=Tr
     trivial = np.broadcast_to(targets.mean(axis=0), test[1].shape)
     print(f"test MSE {_mse(outputs, test[1]):.3g} (trivial predictor, the mean "
           f"target of each step: {_mse(trivial, test[1]):.3g})")
+    _print_curves(run.get("file_output"), run.get("plotting", False))
     if plots:
-        plt = _pyplot()
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.5), sharey=True)
         for ax, data, title in zip(axes, (test[0], test[1], outputs),
                                    ("inputs", "targets", "outputs")):
@@ -337,7 +394,7 @@ def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=Tr
             ax.set_title(title)
             ax.set_xlabel("time step")
         fig.tight_layout()
-        plt.show()
+        _show(plt, fig, "integrator")
     return net
 
 
@@ -407,7 +464,7 @@ def adding_network(optimizer, rng=None, use_GPU=False):
 
 @register
 def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=50,
-           target_mse=1e-3, seed=0, network="tanh"):
+           target_mse=1e-3, seed=0, network="tanh", curves=True):
     """The "adding" test of long-range memory in recurrent networks.
 
     Input 0 is random in (0, 1) at every step, input 1 is 1 on two random
@@ -458,6 +515,9 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
         initial weights.
     network : {"tanh", "leaky"}
         Martens & Sutskever's plain tanh network, or the leaky one.
+    curves : bool
+        Record the training curves (``run_epochs(plotting=True,
+        file_output="adding")``) and print how to view them.
 
     Returns
     -------
@@ -467,6 +527,7 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
     target_mse = val.check_nonneg_float(target_mse, "target_mse")
     if network not in ("tanh", "leaky"):
         raise ValueError(f"network must be 'tanh' or 'leaky', got {network!r}")
+    plt = _pyplot() if plots else None  # a missing matplotlib shows before training
     rng = np.random.RandomState(seed)
     inputs, targets = adding_data(T, n_sequences, rng)
     n_test = max(1, n_sequences // 10)
@@ -488,13 +549,13 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
     # SquaredError is half the squared error, one target per sequence
     errors = net.run_epochs(*train, optimizer=optimizer, minibatch_size=minibatch_size,
                             test=test, max_epochs=max_epochs, target_err=target_mse / 2,
-                            print_period=5)
+                            print_period=5, **_curve_args("adding", curves))
     net.W[...] = net.best_W
     outputs = to_numpy(net.forward(test[0])[-1])
     print(f"test MSE {_mse(outputs, test[1]):.4f} after {len(errors)} epochs "
           f"(trivial predictor: {_mse(trivial, test[1]):.4f})")
+    _print_curves("adding", curves)
     if plots:
-        plt = _pyplot()
         fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4))
         ax0.semilogy(np.arange(1, len(errors) + 1), 2 * np.asarray(errors))
         ax0.set_xlabel("epoch")
@@ -505,7 +566,7 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
         ax1.set_ylabel("network output")
         fig.suptitle(f"adding problem, T={T}")
         fig.tight_layout()
-        plt.show()
+        _show(plt, fig, "adding")
     return net
 
 
@@ -684,7 +745,7 @@ class PointMass(hf.nl.Plant):
 
 
 @register
-def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0):
+def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0, curves=True):
     """A network controlling a dynamic plant in closed loop.
 
     Two features: a custom stateful nonlinearity, and a plant that generates
@@ -715,12 +776,16 @@ def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0):
         Number of training epochs.
     seed : int
         Seed of the start positions and the initial weights.
+    curves : bool
+        Record the training curves (``run_epochs(plotting=True,
+        file_output="plant")``) and print how to view them.
 
     Returns
     -------
     net : RNNet
         The trained network (its output layer is the plant).
     """
+    plt = _pyplot() if plots else None  # a missing matplotlib shows before training
     n_plants = val.check_positive_int(n_plants, "n_plants")
     n_steps = val.check_positive_int(n_steps, "n_steps")
     rng = np.random.RandomState(seed)
@@ -733,7 +798,7 @@ def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0):
     net.run_epochs(mass, None,
                    optimizer=hf.opt.HessianFree(CG_iter=20, init_damping=10,
                                                 min_damping=1),
-                   max_epochs=max_epochs, print_period=20)
+                   max_epochs=max_epochs, print_period=20, **_curve_args("plant", curves))
 
     mass.reset()
     net.forward(mass)
@@ -744,8 +809,8 @@ def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0):
           f"{np.abs(final[:, 0] - 1).mean():.4f} at the end "
           f"(max {np.abs(final[:, 0] - 1).max():.4f}); mean final speed "
           f"{np.abs(final[:, 1]).mean():.4f}")
+    _print_curves("plant", curves)
     if plots:
-        plt = _pyplot()
         trajectory = np.concatenate([states, final[:, None]], axis=1)
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         for k, (ax, name) in enumerate(zip(axes, ("position", "velocity"))):
@@ -754,7 +819,7 @@ def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0):
             ax.set_title(name)
             ax.set_xlabel("time step")
         fig.tight_layout()
-        plt.show()
+        _show(plt, fig, "plant")
     return net
 
 
@@ -779,7 +844,7 @@ def _mnist_defaults(n_train, data):
 
 
 @register
-def mnist(model_args=None, run_args=None, data=None):
+def mnist(model_args=None, run_args=None, data=None, curves=True):
     """Classify handwritten digits (MNIST) or clothes (Fashion-MNIST).
 
     A network ``[784, 256, 128, 10]`` (ReLU hidden units, softmax output,
@@ -819,6 +884,10 @@ def mnist(model_args=None, run_args=None, data=None):
         What to train on: None for the embedded digits, a name or path for
         :func:`hessianfree.datasets.load`, or a
         :class:`~hessianfree.datasets.Dataset`.
+    curves : bool
+        Record the training curves (``run_epochs(plotting=True,
+        file_output="mnist")``, unless ``run_args`` says otherwise) and
+        print how to view them.
 
     Returns
     -------
@@ -836,7 +905,7 @@ def mnist(model_args=None, run_args=None, data=None):
         model["layers"] = ([hf.nl.Linear()] + [hf.nl.ReLU()] * (n_layers - 2)
                            + [hf.nl.Softmax()])
     net = hf.FFNet(**model)
-    run = _merged(run_defaults, run_args, "run_args")
+    run = _merged({**run_defaults, **_curve_args("mnist", curves)}, run_args, "run_args")
     targets = data.one_hot(data.train_labels)
     test = run.pop("test", (data.test_images, data.one_hot(data.test_labels)))
     print(f"mnist: {data.name}, {len(targets)} training and "
@@ -846,6 +915,7 @@ def mnist(model_args=None, run_args=None, data=None):
                       loss_type=hf.loss_funcs.ClassificationError())
     print(f"test classification error: {100 * error:.2f}% "
           f"({len(test[1])} held-out images)")
+    _print_curves(run.get("file_output"), run.get("plotting", False))
     return net
 
 
@@ -1023,17 +1093,18 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     """
     data = _autoencoder_data(data, n_train, n_test)
     net = autoencoder_network(encoder, **(model_args or {}))
-    run = _merged(_autoencoder_defaults(len(data.train_images)), run_args, "run_args")
+    defaults = _autoencoder_defaults(len(data.train_images))
+    defaults.update(test=(data.test_images, data.test_images),
+                    plotting=file_output is not None, file_output=file_output)
+    run = _merged(defaults, run_args, "run_args")
     print(f"autoencoder: {data.name}, {len(data.train_images)} training and "
           f"{len(data.test_images)} test images, network {net.shape}")
-    net.run_epochs(data.train_images, data.train_images,
-                   test=(data.test_images, data.test_images),
-                   plotting=file_output is not None, file_output=file_output, **run)
+    net.run_epochs(data.train_images, data.train_images, **run)
     for name, images in (("training", data.train_images), ("test", data.test_images)):
         print(f"{name} reconstruction error: {reconstruction_error(net, images):.3f} "
               f"(squared error per image, summed over {images.shape[1]} pixels)")
-    if plots and file_output is not None:
-        _plot_autoencoder_curves(net.plots, f"{file_output}_curves.png")
+    if plots and run["file_output"] is not None:
+        _plot_autoencoder_curves(net.plots, f"{run['file_output']}_curves.png")
     return net
 
 
@@ -1108,8 +1179,9 @@ def profile(func="integrator", max_epochs=1, use_GPU=False, cprofile=True):
         kwargs["run_args"].update(optimizer=hf.opt.HessianFree(CG_iter=10),
                                   print_period=1)
         kwargs.update(n_inputs=500, sig_len=200)
-    if "plots" in inspect.signature(demo).parameters:
-        kwargs["plots"] = False
+    for name in ("plots", "curves"):
+        if name in inspect.signature(demo).parameters:
+            kwargs[name] = False
     if not cprofile:
         from cupyx.profiler import profile as cuda_profile
         with cuda_profile():
@@ -1132,20 +1204,35 @@ def profile(func="integrator", max_epochs=1, use_GPU=False, cprofile=True):
     return stats
 
 
-def run_demo(name, plots=True, **kwargs):
-    """Run the demo ``name``; ``plots`` is passed on to demos that take it.
+def run_demo(name, plots=True, curves=True, seed=None, **kwargs):
+    """Run the demo ``name``.
 
-    Other keyword arguments go to the demo function.  Returns what the demo
+    ``plots`` and ``curves`` are passed on to demos that take them.  An int
+    ``seed`` goes to the demo's ``rng`` or ``seed`` argument, or else into
+    ``model_args={"rng": seed}``; the same seed gives the same run.  Other
+    keyword arguments go to the demo function.  Returns what the demo
     returns.
     """
     func = get_demo(name)
-    if "plots" in inspect.signature(func).parameters:
-        kwargs["plots"] = plots
+    parameters = inspect.signature(func).parameters
+    for key, value in (("plots", plots), ("curves", curves)):
+        if key in parameters:
+            kwargs[key] = value
+    if seed is not None:
+        seed = val.check_nonneg_int(seed, "seed")
+        target = next((p for p in ("rng", "seed", "model_args") if p in parameters), None)
+        if target is None:
+            raise ValueError(f"the {name} demo takes no seed")
+        if target == "model_args":
+            kwargs["model_args"] = {**(kwargs.get("model_args") or {}), "rng": seed}
+        else:
+            kwargs[target] = seed
     return func(**kwargs)
 
 
 def main(argv=None):
-    """Command line: ``python -m hessianfree.demos NAME [--no-plots]``."""
+    """Command line: ``python -m hessianfree.demos NAME [--no-plots]
+    [--no-curves] [--seed N]``."""
     parser = argparse.ArgumentParser(
         prog="python -m hessianfree.demos",
         description="Run one of the hessianfree demos.")
@@ -1153,12 +1240,19 @@ def main(argv=None):
                         help=f"demo to run: {', '.join(DEMOS)}")
     parser.add_argument("--no-plots", action="store_true",
                         help="do not draw figures (for headless runs)")
+    parser.add_argument("--no-curves", action="store_true",
+                        help="do not record the training curves")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the demo's random numbers (the same seed "
+                             "gives the same run)")
     parser.add_argument("--list", action="store_true",
                         help="list the demos and exit")
     parser.add_argument("--data", default=None,
-                        help="data set of the mnist demo: 'fashion-mnist', "
-                             "'mnist' (files in the current directory) or a "
-                             "path (default: the embedded digits)")
+                        help="data set of the mnist and autoencoder demos: "
+                             "'fashion-mnist', 'embedded', 'mnist' (files in the "
+                             "current directory) or a path (default: the embedded "
+                             "digits for mnist; Fashion-MNIST if installed for "
+                             "autoencoder)")
     args = parser.parse_args(argv)
     if args.list:
         for name, func in DEMOS.items():
@@ -1173,7 +1267,13 @@ def main(argv=None):
     kwargs = {} if args.data is None else {"data": args.data}
     if kwargs and "data" not in inspect.signature(DEMOS[args.name]).parameters:
         parser.error(f"--data is for the mnist demo, not {args.name!r}")
-    run_demo(args.name, plots=not args.no_plots, **kwargs)
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
+    if args.seed is not None and not {"rng", "seed", "model_args"} & set(
+            inspect.signature(DEMOS[args.name]).parameters):
+        parser.error(f"the {args.name} demo takes no --seed")
+    run_demo(args.name, plots=not args.no_plots, curves=not args.no_curves,
+             seed=args.seed, **kwargs)
     return 0
 
 

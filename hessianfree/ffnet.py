@@ -31,18 +31,10 @@ from hessianfree import reduction
 from hessianfree import training
 from hessianfree import validation as val
 from hessianfree.layout import INIT_TYPES, check_init_params  # noqa: F401
+from hessianfree.model import WholeModel
 from hessianfree.optimizers import Optimizer
 from hessianfree.passes import (BatchCache, FeedForwardPasses,  # noqa: F401
                                 apply_derivative, layer_product)
-
-
-def _as_rng(rng):
-    if rng is None:
-        return np.random.default_rng()
-    if isinstance(rng, (np.random.RandomState, np.random.Generator)):
-        return rng
-    raise TypeError("rng must be a numpy.random.RandomState or "
-                    f"numpy.random.Generator, got {type(rng).__name__}")
 
 
 def _as_float_dtype(dtype):
@@ -71,7 +63,7 @@ def _check_indices(indices, name, n):
     return indices
 
 
-class FFNet(FeedForwardPasses):
+class FFNet(FeedForwardPasses, WholeModel):
     """A feed-forward network trained with Hessian-free optimization.
 
     Parameters
@@ -99,7 +91,7 @@ class FFNet(FeedForwardPasses):
     debug : bool
         Use float64 and check the gradient and curvature products against
         finite differences while training (small networks only).
-    rng : numpy.random.RandomState or numpy.random.Generator, optional
+    rng : int seed, numpy.random.RandomState or numpy.random.Generator, optional
         Source of all randomness (initial weights, minibatches).
     dtype : numpy dtype
         Floating point type of weights and activations (float32 default).
@@ -129,7 +121,7 @@ class FFNet(FeedForwardPasses):
         loss_type = loss_funcs.resolve_loss(loss_type)
         loss_type.check_layers(layers)
         dtype = _as_float_dtype(np.float64 if debug else dtype)
-        rng = _as_rng(rng)
+        rng = layout.as_rng(rng)
         check_init_params(W_init_params, "W_init_params")
         self.xp = backend.get_array_module(use_GPU)
 

@@ -23,7 +23,12 @@ Gauss-Newton product; this module supplies them: the gradient pass's
 :math:`e_i, \\delta_i` (kept per cached batch), the injected
 :math:`\\delta V^T` errors, the second-derivative term (from the
 nonlinearities' ``d2_activation``) and the :math:`R a^T \\delta` weight term.
-Recurrent networks add the same terms for the recurrent weights.
+Recurrent networks add the same terms for the recurrent weights.  A
+stateful layer with a linear state update :math:`s_t = \\alpha x_t + \\beta
+s_{t-1}`, :math:`a_t = f(s_t)` (``Continuous``) gets its second-derivative
+term :math:`f''(s_t)\\, R s_t \\circ e_t` added to the error of its state,
+with :math:`f''(s_t)` from ``d2_activation`` (replaying the state) and
+:math:`R s_t` from the R-inputs.
 """
 
 from hessianfree import backend
@@ -55,11 +60,36 @@ class _SecondOrderState:
         self.d2_acts = [None] * net.n_layers
         for i in range(1, net.n_layers):
             layer = net.layers[i]
-            if layer.elementwise or not isinstance(layer, nl.Softmax):
+            if layer.stateful:
+                self.d2_acts[i] = _replayed_d2(layer, inputs[i])
+            elif layer.elementwise or not isinstance(layer, nl.Softmax):
                 self.d2_acts[i] = layer.d2_activation(inputs[i], cache.acts[i])
 
     def matches(self, net, cache):
         return cache is self.cache and bool(net.xp.array_equal(net.W, self.W))
+
+
+def _replayed_d2(layer, x):
+    """``d2_activation`` of a stateful layer at every step of the inputs
+    ``x`` (time first), replaying its state from the start (the state must
+    be read right after the step's ``activation``)."""
+    out = backend.array_module(x).empty_like(x)
+    layer.reset(None)
+    for t in range(len(x)):
+        out[t] = layer.d2_activation(x[t], layer.activation(x[t]))
+    layer.reset(None)
+    return out
+
+
+def _state_directions(d, R_in):
+    """:math:`R s_t = \\partial s_t/\\partial x_t\\, R x_t + \\partial
+    s_t/\\partial s_{t-1}\\, R s_{t-1}` of a stateful layer with element-wise
+    derivatives ``d`` (stacked on the last axis) and R-inputs ``R_in`` (time
+    first)."""
+    R_s = backend.array_module(R_in).multiply(d[..., 0], R_in)
+    for t in range(1, len(R_in)):
+        R_s[t] += d[t][..., 1] * R_s[t - 1]
+    return R_s
 
 
 def _recurrent_layers(net):
@@ -87,13 +117,14 @@ def layer_inputs(net, cache):
 
 def check_supported(net):
     """Raise NotImplementedError for layers the exact Hessian product does
-    not cover (stateful nonlinearities)."""
+    not cover (plants, stateful layers with Jacobian derivatives)."""
     for i, layer in enumerate(net.layers[1:], start=1):
-        if layer.stateful:
+        if isinstance(layer, nl.Plant) or (layer.stateful and not layer.elementwise):
             raise NotImplementedError(
-                f"calc_Hv: layer {i} ({layer!r}) is stateful; exact Hessian "
-                f"products through stateful nonlinearities are not implemented "
-                f"(use the Gauss-Newton product calc_G)")
+                f"calc_Hv: layer {i} ({layer!r}) is a Plant or a stateful layer "
+                f"with non-element-wise derivatives; exact Hessian products "
+                f"through them are not implemented (use the Gauss-Newton "
+                f"product calc_G)")
 
 
 def second_order_state(net, cache):
@@ -157,18 +188,14 @@ def _weight_terms(net, state, R_acts, out):
     (not to the biases, whose input is the constant 1), and
     :math:`\\sum_t R a_i[t-1]^T \\delta_i[t]` to each recurrent block."""
     xp = net.xp
-    R_full = [xp.zeros_like(state.cache.acts[0]) if i == 0 else R
-              for i, R in enumerate(R_acts)]
-    extra = xp.zeros_like(out)
-    net._weight_grads(R_full, state.deltas, extra)
-    for conn in net._conn_list():
-        net.get_weights(extra, conn)[1][...] = 0
-    for i in _recurrent_layers(net):
-        n = net.shape[i]
-        W, _ = net.get_weights(extra, (i, i))
-        W += xp.matmul(R_acts[i][:-1].reshape(-1, n).T,
-                       state.deltas[i][1:].reshape(-1, n))
-    out += extra
+    blocks = [(conn, conn[0], state.deltas[conn[1]]) for conn in net._conn_list()
+              if R_acts[conn[0]] is not None]
+    blocks += [((i, i), i, state.deltas[i][1:]) for i in _recurrent_layers(net)]
+    for conn, pre, delta in blocks:
+        R_a = R_acts[pre] if conn[0] != conn[1] else R_acts[pre][:-1]
+        n_pre, n_post = R_a.shape[-1], delta.shape[-1]
+        W, _ = net.get_weights(out, conn)
+        W += xp.matmul(R_a.reshape(-1, n_pre).T, delta.reshape(-1, n_post))
 
 
 def hessian_product(net, v, out, cache):
@@ -196,9 +223,13 @@ def hessian_product(net, v, out, cache):
     errors = _error_terms(net, v, state, R_acts)
     inject = [None] * net.n_layers
     for i in range(1, net.n_layers):
-        inject[i] = second_derivative_term(net.layers[i], state.d2_acts[i],
-                                           state.inputs[i], cache.acts[i],
-                                           state.errors[i], R_inputs[i])
+        layer = net.layers[i]
+        if layer.stateful:  # the output's second derivative, along R s_t
+            R_s = _state_directions(cache.d_acts[i], R_inputs[i])
+            inject[i] = state.d2_acts[i] * R_s * state.errors[i]
+            continue
+        inject[i] = second_derivative_term(layer, state.d2_acts[i], state.inputs[i],
+                                           cache.acts[i], state.errors[i], R_inputs[i])
     net._backward(errors, out, cache, inject=inject)
     _weight_terms(net, state, R_acts, out)
     return out

@@ -198,7 +198,9 @@ class _Graph:
                 z = None
                 for pre in self.back_conns[i]:
                     W, b = self.weights[(pre, i)]
-                    z = _add(z, self.a[pre] @ W + b)
+                    term = self.a[pre] @ W
+                    term += b
+                    z = _add(z, term)
             a = layer.activation(z)
             self.z[i], self.a[i] = z, a
             self.f1[i] = layer.d_activation(z, a)
@@ -317,9 +319,9 @@ class _Graph:
         c = xp.concatenate([t[1] for t in terms], axis=2)  # (batch, m, N)
         if H is not None:  # (batch, m, d, N) @ (batch, 1, N, d), both C-ordered
             JzT = xp.ascontiguousarray(Jz.swapaxes(1, 2))[:, None]
-            H = H + (Jz[:, None, :, :] * c[:, :, None, :]) @ JzT
+            H += (Jz[:, None, :, :] * c[:, :, None, :]) @ JzT
         if L is not None:
-            L = L + (c * (Jz * Jz).sum(axis=1)[:, None, :]).sum(axis=2)
+            L += (c * (Jz * Jz).sum(axis=1)[:, None, :]).sum(axis=2)
         return H, L
 
     def _tensor_terms(self, i, lam, Jz, H, L):

@@ -82,6 +82,22 @@ class ParameterLayout:
 
 
 # -------------------------------------------------------------- structure
+def as_rng(rng):
+    """The random generator ``rng=`` describes: a RandomState or Generator
+    as is, an int seed as ``numpy.random.default_rng(seed)``, None as a
+    fresh unseeded Generator."""
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (np.random.RandomState, np.random.Generator)):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        if rng < 0:
+            raise ValueError(f"rng as a seed must be an int >= 0, got {rng!r}")
+        return np.random.default_rng(int(rng))
+    raise TypeError("rng must be an int seed, a numpy.random.RandomState or a "
+                    f"numpy.random.Generator, got {val.describe(rng)}")
+
+
 def resolve_layers(layers, n_layers):
     """One nonlinearity per layer from ``FFNet(layers=...)``: a list with
     one entry per layer, or one nonlinearity for all but the (then Linear)
@@ -89,8 +105,8 @@ def resolve_layers(layers, n_layers):
     state."""
     if isinstance(layers, (list, tuple)):
         if len(layers) != n_layers:
-            raise ValueError(f"layers has {len(layers)} entries but shape "
-                             f"has {n_layers} layers")
+            raise ValueError(f"layers has {val.plural(len(layers), 'entry', 'entries')} "
+                             f"but shape has {val.plural(n_layers, 'layer')}")
         return [nl.resolve(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
     layer = nl.resolve(layers, "layers")
     if layer.stateful and not isinstance(layer, nl.Plant):
@@ -204,8 +220,9 @@ def _per_matrix(value, name, n):
                                             and value.ndim > 0):
         value = val.check_sequence(value, name)
         if len(value) != n:
-            raise ValueError(f"{name} has {len(value)} entries but there are "
-                             f"{n} weight matrices")
+            raise ValueError(f"{name} has {val.plural(len(value), 'entry', 'entries')} "
+                             f"but there {'is' if n == 1 else 'are'} "
+                             f"{val.plural(n, 'weight matrix', 'weight matrices')}")
         return list(value)
     return [value] * n
 

@@ -266,7 +266,7 @@ class CrossEntropy(LossFunction):
 
     Outputs are clipped below at :math:`\\sqrt{tiny}` of their dtype
     (about 1e-19 in float32, 1e-154 in float64) so that all three stay
-    finite.  The outputs should be probabilities: use a :class:`Softmax`
+    finite.  The outputs should be probabilities: use a :class:`~hessianfree.nonlinearities.Softmax`
     output layer (see :meth:`check_layers`).
 
     Parameters

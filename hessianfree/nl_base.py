@@ -149,14 +149,14 @@ class Plant(Nonlinearity):
 
     A plant is a dynamical system in a closed loop with a recurrent network:
     at each time step the network's output drives the plant
-    (:meth:`__call__`), and the plant's new state is the network's next
+    (``__call__``), and the plant's new state is the network's next
     input.  It also serves as a stateful layer (usually the input layer);
     by default that layer passes its input through unchanged and the plant's
     dynamics are not differentiated (``d_activation`` returns ``[1, 0,
     1]`` and ``d2_activation`` zeros), so subclasses that want gradients
     through the plant override :meth:`d_activation`.
 
-    Subclasses implement :meth:`__call__`, :meth:`get_vecs` and
+    Subclasses implement ``__call__``, :meth:`get_vecs` and
     :meth:`reset`.
 
     Parameters

@@ -30,6 +30,7 @@ input in place.
 import numpy as np
 import scipy.special
 
+from hessianfree import backend
 from hessianfree import validation as val
 from hessianfree.backend import array_module
 from hessianfree.nl_base import Nonlinearity, Plant
@@ -41,6 +42,25 @@ __all__ = ["Continuous", "Gaussian", "Linear", "Logistic", "Nonlinearity", "Plan
 def _check_positive(value, name, allow_zero=False):
     """Return ``value`` as a float, or raise if it is not a positive number."""
     return val.check_real(value, name, low=0.0, low_open=not allow_zero)
+
+
+def _check_time_constants(tau):
+    """``tau`` as a positive float, or as a float64 array of positive
+    values (one per unit)."""
+    if isinstance(tau, (list, tuple)) or getattr(tau, "ndim", 0) != 0:
+        try:
+            taus = np.array(backend.to_numpy(tau) if hasattr(tau, "ndim") else tau,
+                            dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"tau must be a positive number or a 1-D array of "
+                            f"them, got {val.describe(tau)}") from e
+        if taus.ndim != 1 or taus.size == 0:
+            raise ValueError(f"tau must be a number or a 1-D array with one time "
+                             f"constant per unit, got shape {taus.shape}")
+        if not np.all(np.isfinite(taus) & (taus > 0)):
+            raise ValueError(f"tau must hold finite numbers > 0, got {taus!r}")
+        return taus
+    return _check_positive(tau, "tau")
 
 
 def _expit(x):
@@ -324,8 +344,9 @@ class Continuous(Nonlinearity):
     base : Nonlinearity, type or str
         Element-wise, stateless output nonlinearity (anything
         :func:`resolve` accepts).
-    tau : float
+    tau : float or (n,) array_like
         Time constant of the input filter (> 0); larger means a slower state.
+        An array gives each of the layer's ``n`` units its own time constant.
     dt : float
         Simulation time step (> 0).
 
@@ -343,17 +364,28 @@ class Continuous(Nonlinearity):
             raise TypeError(f"base must be an element-wise, stateless "
                             f"Nonlinearity, got {base!r}")
         self.base = base
-        self.tau = _check_positive(tau, "tau")
+        self.tau = _check_time_constants(tau)
         self.dt = _check_positive(dt, "dt")
         self.coeff = self.dt / self.tau
         self.state = None
 
+    def _coeff(self, x):
+        """:math:`dt / \\tau` as a number, or per unit in ``x``'s array module
+        and dtype."""
+        if not isinstance(self.coeff, np.ndarray):
+            return self.coeff
+        if x.shape[-1] != self.coeff.shape[0]:
+            raise ValueError(f"Continuous has {self.coeff.shape[0]} time constants "
+                             f"(tau) but its layer has {val.plural(x.shape[-1], 'unit')}")
+        return array_module(x).asarray(self.coeff, dtype=x.dtype)
+
     def activation(self, x):
+        coeff = self._coeff(x)
         if self.state is None:
             state = array_module(x).zeros_like(x)
         else:
             state = self._check_state(x)
-        self.state = state + self.coeff * (x - state)  # a new array
+        self.state = state + coeff * (x - state)  # a new array
         return self.base.activation(self.state)
 
     def _check_state(self, x):
@@ -374,8 +406,9 @@ class Continuous(Nonlinearity):
                                "call activation(x) first")
         xp = array_module(x)
         d = xp.empty(x.shape + (3,), dtype=x.dtype)
-        d[..., 0] = self.coeff
-        d[..., 1] = 1 - self.coeff
+        coeff = self._coeff(x)
+        d[..., 0] = coeff
+        d[..., 1] = 1 - coeff
         d[..., 2] = self.base.d_activation(self.state, a)
         return d
 

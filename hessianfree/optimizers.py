@@ -14,19 +14,22 @@ state lives in one :class:`HFState` record.
 
 import dataclasses
 import math
-import numbers
 import warnings
 
 import numpy as np
 
 from hessianfree import validation as val
 from hessianfree.backend import array_module
+from hessianfree import hf_state
 from hessianfree.cg import NONFINITE, conjugate_gradient
 from hessianfree.chunking import check_chunk_size
 from hessianfree.curvature import check_kind, product_function
-from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, reduction_ratio,
-                                 update_damping)
+from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, ORIGINAL_DECREASE,
+                                 reduction_ratio, update_damping)
 from hessianfree.derivative_checks import check_Hv
+from hessianfree.hf_state import HFState
+from hessianfree.update_rules import (RATIO_DAMPED, RULE_SETS,  # noqa: F401
+                                      check_update_rules)
 from hessianfree.linesearch import armijo_line_search, backtrack_cg_iterates
 
 
@@ -44,7 +47,6 @@ UPDATE_REJECTED = "rejected"
 #: NaN or inf appeared.
 UPDATE_NONFINITE = "nonfinite"
 
-
 def _all_finite(x):
     return bool(array_module(x).isfinite(x).all())
 
@@ -59,13 +61,32 @@ def _check_product(net, kind, product, v):
 
 
 def _check_number(name, value, low=0.0, high=math.inf, low_open=False):
-    """``float(value)`` if it is a finite number in the bounds, else ValueError
-    (:func:`hessianfree.validation.check_real`, with a non-number reported as
-    a bad value too)."""
-    try:
-        return val.check_real(value, name, low, high, low_open)
-    except TypeError as e:
-        raise ValueError(str(e)) from None
+    """``float(value)`` if it is a finite number in the bounds: TypeError for
+    a non-number, ValueError for a number out of bounds
+    (:func:`hessianfree.validation.check_real`)."""
+    return val.check_real(value, name, low, high, low_open)
+
+
+def _cg_callback(progress, iters):
+    """A CG callback that reports each iteration to ``progress(i, iters)``
+    (None when no one listens)."""
+    if progress is None:
+        return None
+
+    def callback(i, x, phi):
+        progress(i, iters)
+        return False
+    return callback
+
+
+def _objective(net):
+    """``objective(delta) = net.error(W + delta)``, using one trial buffer."""
+    xp = array_module(net.W)
+    trial = xp.empty_like(net.W)
+
+    def objective(delta):
+        return net.error(W=xp.add(net.W, delta, out=trial))
+    return objective
 
 
 class Optimizer:
@@ -182,30 +203,6 @@ class Optimizer:
                                                else math.nan)
 
 
-@dataclasses.dataclass(frozen=True)
-class HFState:
-    """State that :class:`HessianFree` carries from one update to the next
-    (enough to checkpoint and resume it).
-
-    Attributes
-    ----------
-    damping : float
-        Tikhonov damping :math:`\\lambda` (Martens 2010, §4.1).
-    init_delta : (n_params,) array or None
-        Warm start for the next CG run (Martens 2010, §4.5): the last CG
-        solution times ``cg_decay``; None means start from zero.
-    epoch : int
-        Number of :meth:`HessianFree.compute_update` calls so far.
-    n_failures : int
-        Number of those calls that returned a zero (rejected) update.
-    """
-
-    damping: float
-    init_delta: object = None
-    epoch: int = 0
-    n_failures: int = 0
-
-
 class HessianFree(Optimizer):
     """Hessian-free (truncated Newton) optimization (Martens 2010; Martens &
     Sutskever 2012).
@@ -214,7 +211,10 @@ class HessianFree(Optimizer):
     with conjugate gradient (:math:`G` the Gauss-Newton matrix, only used
     through ``net.calc_G``), backtracks over the CG iterates, adapts
     :math:`\\lambda` by the Levenberg-Marquardt rule and scales the step by an
-    Armijo line search.
+    Armijo line search.  The defaults of ``cg_storage``, ``cg_stopping``,
+    ``cg_rel_tol``, ``damping_decrease`` and ``ratio_model`` are the original
+    ``hessianfree`` 0.4.0's rules (:mod:`hessianfree.update_rules`;
+    ``docs/tuning.rst`` compares them with the alternatives).
 
     Parameters
     ----------
@@ -223,7 +223,7 @@ class HessianFree(Optimizer):
     init_damping : float
         Initial Tikhonov damping :math:`\\lambda \\ge 0`.
     plotting : bool
-        If True, append to :attr:`plots` each update: ``"damping (log)"``,
+        If True, append to :attr:`~Optimizer.plots` each update: ``"damping (log)"``,
         ``"CG iterations"``, ``"step size"`` (line-search :math:`\\alpha`, 0 for
         a rejected update) and ``"reduction ratio"`` (:math:`\\rho`, NaN when
         undefined).
@@ -238,8 +238,12 @@ class HessianFree(Optimizer):
         2012, §8.8); otherwise take the full step if it lowers the error.
     min_damping, max_damping : float
         Bounds on :math:`\\lambda` (see :mod:`hessianfree.damping`).
-    cg_rel_tol : float
-        :math:`\\epsilon` of the CG relative-progress stop (Martens 2010, §4.4).
+    cg_rel_tol : float, optional
+        :math:`\\epsilon` of the CG relative-progress stop (Martens 2010, §4.4);
+        None means :data:`~hessianfree.update_rules.ORIGINAL_CG_REL_TOL`
+        (5e-6) with ``cg_stopping="original"`` and
+        :data:`~hessianfree.update_rules.PAPER_CG_REL_TOL` (5e-4) with
+        ``cg_stopping="relative"``.
     curvature_fraction : float in (0, 1], optional
         Compute the curvature products (every CG iteration and the reduction
         ratio) on a random subset of this fraction of the cached minibatch,
@@ -261,6 +265,26 @@ class HessianFree(Optimizer):
         ``net.calc_Hv``; ``docs/curvature.rst`` compares them.
     chunk_size : int, optional
         Sets ``net.chunk_size`` (:mod:`hessianfree.chunking`).
+    cg_storage : {"original", "geometric"}
+        CG iterates kept for backtracking: the original package's iterations
+        (:func:`hessianfree.cg.original_storage_grid`, 0-based 5, 6, 7, 9,
+        11, 14, ...) or :math:`\\lceil 1.3^k \\rceil`
+        (:func:`hessianfree.cg.storage_grid`).
+    cg_stopping : {"original", "relative"}
+        CG stopping rules (``stopping`` of
+        :func:`hessianfree.cg.conjugate_gradient`): the original package's
+        (progress test on a 0-based count, squared residual norm below 1e-20)
+        or a progress test on a 1-based count with a residual norm relative
+        to the gradient's.
+    damping_decrease : float in (0, 1)
+        Factor applied to :math:`\\lambda` when :math:`\\rho > 3/4` (0.66 in
+        the original package, 2/3 in Martens 2010).
+    ratio_model : {"damped", "undamped"}
+        Which quadratic model predicts the change of the error in the
+        reduction ratio :math:`\\rho`: the damped
+        :math:`q_\\lambda(\\delta) = \\nabla f^T\\delta + \\tfrac12\\delta^T(G +
+        \\lambda I)\\delta` (Martens 2010, §4.1; the original package) or the
+        undamped :math:`q_0`.
 
     Attributes
     ----------
@@ -272,11 +296,11 @@ class HessianFree(Optimizer):
 
     def __init__(self, CG_iter=250, init_damping=1, plotting=True, cg_decay=0.95,
                  use_backtracking=True, use_linesearch=True, min_damping=MIN_DAMPING,
-                 max_damping=MAX_DAMPING, cg_rel_tol=5e-4, curvature_fraction=None,
+                 max_damping=MAX_DAMPING, cg_rel_tol=None, curvature_fraction=None,
                  preconditioner=False, precond_exponent=0.75, curvature="gauss-newton",
-                 chunk_size=None):
-        if isinstance(CG_iter, bool) or not isinstance(CG_iter, int) or CG_iter < 1:
-            raise ValueError(f"CG_iter must be an integer >= 1, got {CG_iter!r}")
+                 chunk_size=None, cg_storage="original", cg_stopping="original",
+                 damping_decrease=ORIGINAL_DECREASE, ratio_model=RATIO_DAMPED):
+        val.check_positive_int(CG_iter, "CG_iter")
         if curvature_fraction is not None:
             curvature_fraction = _check_number("curvature_fraction", curvature_fraction,
                                                0.0, 1.0, low_open=True)
@@ -295,7 +319,8 @@ class HessianFree(Optimizer):
         if self.min_damping > self.max_damping:
             raise ValueError(f"min_damping ({min_damping!r}) must not exceed "
                              f"max_damping ({max_damping!r})")
-        self.cg_rel_tol = _check_number("cg_rel_tol", cg_rel_tol)
+        vars(self).update(check_update_rules(cg_storage, cg_stopping, cg_rel_tol,
+                                             damping_decrease, ratio_model))
         self.curvature = check_kind(curvature, "curvature")
         self.chunk_size = check_chunk_size(chunk_size)
         super().__init__()
@@ -322,10 +347,7 @@ class HessianFree(Optimizer):
     def state_dict(self):
         """The fields of :attr:`state` (:class:`HFState`) and the plot series;
         see :meth:`Optimizer.state_dict`."""
-        state = super().state_dict()
-        state.update({field.name: getattr(self.state, field.name)
-                      for field in dataclasses.fields(HFState)})
-        return state
+        return {**super().state_dict(), **hf_state.as_dict(self.state)}
 
     def load_state_dict(self, state):
         """Restore :attr:`state` and the plot series from :meth:`state_dict`.
@@ -334,35 +356,8 @@ class HessianFree(Optimizer):
         the network's array module and dtype when a network is attached.
         """
         plots = self._parse_plots(state)
-        values = {field.name: state[field.name] for field in dataclasses.fields(HFState)
-                  if field.name in state}
-        values["damping"] = _check_number("state['damping']", values.get("damping"))
-        for name in ("epoch", "n_failures"):
-            count = values.get(name, 0)
-            if isinstance(count, bool) or not isinstance(count, numbers.Integral) \
-                    or count < 0:
-                raise ValueError(f"state[{name!r}] must be an integer >= 0, "
-                                 f"got {count!r}")
-            values[name] = int(count)
-        values["init_delta"] = self._as_warm_start(values.get("init_delta"))
-        self.state = HFState(**values)
+        self.state = hf_state.from_dict(state, None if self.net is None else self.net.W)
         self.plots = plots
-
-    def _as_warm_start(self, init_delta):
-        """Check a restored warm start; move it to the network's array module."""
-        if init_delta is None:
-            return None
-        shape = None if self.net is None else tuple(self.net.W.shape)
-        if getattr(init_delta, "ndim", None) != 1 or init_delta.dtype.kind != "f" \
-                or (shape is not None and tuple(init_delta.shape) != shape):
-            raise ValueError(f"state['init_delta'] must be None or a 1-D float array"
-                             f"{'' if shape is None else f' of shape {shape}'}, got "
-                             f"{getattr(init_delta, 'shape', type(init_delta).__name__)}")
-        if not _all_finite(init_delta):
-            raise ValueError("state['init_delta'] contains NaN or inf")
-        if self.net is None:
-            return init_delta
-        return array_module(self.net.W).asarray(init_delta, dtype=self.net.W.dtype)
 
     def discard_update(self):
         """Raise the damping and drop the warm start after the training loop
@@ -396,10 +391,12 @@ class HessianFree(Optimizer):
         Returns
         -------
         list of (int, (n_params,) array)
-            ``(iteration, delta)`` pairs on the geometric grid of Martens
-            (2010, §4.6), for backtracking; the last pair is the final
-            solution.  The full :class:`~hessianfree.cg.CGResult` is kept in
-            :attr:`last_cg`.
+            ``(iteration, delta)`` pairs on the storage grid (``cg_storage``,
+            Martens 2010, §4.6), for backtracking; the last pair is the final
+            solution.  As in the original package, ``iteration`` counts from
+            0: ``delta`` is the iterate after ``iteration + 1`` CG steps.  The
+            full :class:`~hessianfree.cg.CGResult` (counting steps from 1) is
+            kept in :attr:`last_cg`.
         """
         net = self._require_net()
         damping = self.damping
@@ -414,23 +411,13 @@ class HessianFree(Optimizer):
 
         self.last_cg = conjugate_gradient(matvec, -grad, init_delta, max_iters=iters,
                                           precond=precond, rel_tol=self.cg_rel_tol,
-                                          callback=self._cg_callback(iters))
+                                          callback=_cg_callback(self.progress, iters),
+                                          storage=self.cg_storage,
+                                          stopping=self.cg_stopping)
         if printing:
             print(f"CG: {self.last_cg.n_iters} iterations ({self.last_cg.status}), "
                   f"model value {self.last_cg.value:.4g}")
-        return self.last_cg.iterates
-
-    def _cg_callback(self, iters):
-        """A CG callback that reports each iteration to :attr:`progress`
-        (None when no one listens)."""
-        progress = self.progress
-        if progress is None:
-            return None
-
-        def callback(i, x, phi):
-            progress(i, iters)
-            return False
-        return callback
+        return [(max(i - 1, 0), x) for i, x in self.last_cg.iterates]
 
     def _warm_start(self, grad):
         init_delta = self.state.init_delta
@@ -446,10 +433,11 @@ class HessianFree(Optimizer):
         (``curvature_fraction``); CG from the warm start (preconditioned with
         :meth:`preconditioner_diagonal` when ``preconditioner``); backtracking over
         the CG iterates (:func:`~hessianfree.linesearch.backtrack_cg_iterates`);
-        reduction ratio :math:`\\rho` against the undamped model
-        :math:`q(\\delta) = \\nabla f^T\\delta + \\tfrac12\\delta^T G\\delta` (one
-        extra ``calc_G`` call with ``damping=0``, also used by the debug
-        check); Levenberg-Marquardt damping update; Armijo line search.
+        reduction ratio :math:`\\rho` against the damped model
+        :math:`q_\\lambda(\\delta) = \\nabla f^T\\delta + \\tfrac12\\delta^T (G +
+        \\lambda I)\\delta` (or the undamped one, ``ratio_model``; one extra
+        ``calc_G`` call, also used by the debug check); Levenberg-Marquardt
+        damping update; Armijo line search.
 
         A step that does not lower the error is rejected: the update is zero
         and the damping grows.  A non-finite gradient, error or curvature
@@ -523,15 +511,6 @@ class HessianFree(Optimizer):
         xp.power(P, sq_grad.dtype.type(self.precond_exponent), out=P)
         return xp.maximum(P, np.finfo(sq_grad.dtype).tiny, out=P)
 
-    def _objective(self, net):
-        """``objective(delta) = net.error(W + delta)``, using one trial buffer."""
-        xp = array_module(net.W)
-        trial = xp.empty_like(net.W)
-
-        def objective(delta):
-            return net.error(W=xp.add(net.W, delta, out=trial))
-        return objective
-
     def _choose_iterate(self, objective):
         iterates = self.last_cg.iterates
         if self.use_backtracking:
@@ -541,15 +520,18 @@ class HessianFree(Optimizer):
         return iterates[index], value
 
     def _predicted_change(self, net, grad, delta):
-        """Undamped model change :math:`q(\\delta) - q(0)` (Martens 2010, §4.1)."""
+        """Model change :math:`q_\\lambda(\\delta) - q_\\lambda(0)` of the damped
+        model, or of the undamped one (:math:`\\lambda = 0`) with
+        ``ratio_model="undamped"`` (Martens 2010, §4.1)."""
         xp = array_module(delta)
-        G_delta = product_function(net, self.curvature)(delta, damping=0)
-        if net.debug:
-            _check_product(net, self.curvature, G_delta, delta)
+        damping = self.damping if self.ratio_model == RATIO_DAMPED else 0
+        G_delta = product_function(net, self.curvature)(delta, damping=damping)
+        if net.debug:  # the check is of the undamped product
+            _check_product(net, self.curvature, G_delta - damping * delta, delta)
         return float(xp.dot(grad, delta) + 0.5 * xp.dot(delta, G_delta))
 
     def _take_step(self, net, grad, f0, printing):
-        objective = self._objective(net)
+        objective = _objective(net)
         (iteration, delta), value = self._choose_iterate(objective)
         predicted = self._predicted_change(net, grad, delta)
         if not math.isfinite(predicted):
@@ -557,7 +539,8 @@ class HessianFree(Optimizer):
                                 "ratio (net.calc_G(delta, damping=0))", printing,
                                 cg_ran=True, stacklevel=4)
         rho = reduction_ratio(value - f0, predicted)
-        damping = update_damping(self.damping, rho, min_damping=self.min_damping,
+        damping = update_damping(self.damping, rho, decrease=self.damping_decrease,
+                                 min_damping=self.min_damping,
                                  max_damping=self.max_damping)
         slope = float(array_module(grad).dot(grad, delta))
         if self.use_linesearch:
@@ -626,7 +609,7 @@ class SGD(Optimizer):
     l_rate : float
         Learning rate :math:`\\eta > 0`.
     plotting : bool
-        If True, append ``"learning rate"`` to :attr:`plots` each update.
+        If True, append ``"learning rate"`` to :attr:`~Optimizer.plots` each update.
     """
 
     def __init__(self, l_rate=1, plotting=False):

@@ -8,9 +8,9 @@ network arithmetic:
    derivatives (what :meth:`~hessianfree.FFNet.cache_minibatch` keeps in a
    :class:`BatchCache`);
 2. :meth:`FeedForwardPasses.calc_grad`: backpropagation of the loss errors
-   into the gradient, :meth:`FeedForwardPasses._backward`;
+   into the gradient, ``FeedForwardPasses._backward``;
 3. :meth:`FeedForwardPasses.calc_G`: the Gauss-Newton product
-   :math:`J^T H_L J v`, an R-forward pass (:meth:`FeedForwardPasses._R_forward`,
+   :math:`J^T H_L J v`, an R-forward pass (``FeedForwardPasses._R_forward``,
    Pearlmutter 1994) that gives :math:`J v`, the loss curvature
    :math:`H_L`, and the same backward pass (Schraudolph 2002).
 
@@ -398,8 +398,9 @@ class FeedForwardPasses:
         Raises
         ------
         NotImplementedError
-            If a layer is stateful (e.g. ``Continuous``), or a custom
-            nonlinearity does not define ``d2_activation``.
+            If a layer is a Plant or stateful with non-element-wise
+            derivatives, or a custom nonlinearity does not define
+            ``d2_activation``.
         """
         damping = self._check_product_args(v, damping, out)
         return self._product(self._local_Hv, v, damping, out)

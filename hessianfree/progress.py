@@ -76,11 +76,12 @@ class Progress:
         now = time.monotonic()
         if now - self._last_draw >= REDRAW_INTERVAL:
             self._status["CG"] = f"{i}/{max_iters}"
-            self._draw(self._bar(self._epoch))
+            self._draw(self._bar(self._epoch, self._epoch + 1))
 
     def end_epoch(self, epoch, elapsed, train_error, test_error=None, damping=None,
                   cg_iters=None):
-        """Show the results of ``epoch`` (0-based)."""
+        """Show the results of ``epoch`` (0-based; shown counting from 1, as
+        ``epoch k/max_epochs`` on the bar and in the plain lines alike)."""
         if not self.enabled:
             return
         self._status = {"train": _fmt(train_error)}
@@ -92,11 +93,12 @@ class Progress:
             self._status["CG"] = str(cg_iters)
         keep = epoch % self.print_period == 0
         if self.terminal:
-            self._draw(self._bar(epoch + 1) + f"  {elapsed:.1f} s")
+            self._draw(self._bar(epoch + 1, epoch + 1) + f"  {elapsed:.1f} s")
             if keep:
                 self._newline()
         elif keep:
-            self._write(f"epoch {epoch}: {self._summary()} ({elapsed:.1f} s)\n")
+            self._write(f"epoch {epoch + 1}/{self.max_epochs}: {self._summary()} "
+                        f"({elapsed:.1f} s)\n")
 
     def message(self, text):
         """A line of text (e.g. why the run stopped), below the live line."""
@@ -122,11 +124,13 @@ class Progress:
         names = {"train": "training error", "test": "test error"}
         return ", ".join(f"{names.get(k, k)} {v}" for k, v in self._status.items())
 
-    def _bar(self, done):
+    def _bar(self, done, current):
+        """The live line: ``done`` epochs finished, epoch ``current`` (from 1)
+        running or just finished."""
         filled = int(BAR_WIDTH * min(done, self.max_epochs) / self.max_epochs)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         values = "  ".join(f"{k} {v}" for k, v in self._status.items())
-        return f"[{bar}] epoch {done}/{self.max_epochs}  {values}"
+        return f"[{bar}] epoch {current}/{self.max_epochs}  {values}"
 
     def _draw(self, line):
         width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)

@@ -420,7 +420,7 @@ class RNNet(FFNet):
     def _backward_steps(self, i, e, d, inject=None):
         """Step layer ``i``'s backward pass from the last time step to the
         first (recurrence and state); ``inject[t]`` is added to the input
-        error of step ``t`` (stateless layers only)."""
+        error of step ``t`` (to the state error for a stateful layer)."""
         delta = self._buffer("delta", i, e.shape)
         stateful = self.layers[i].stateful
         W_rec = self.get_weights(self.W, (i, i))[0] if i in self.rec_layers else None
@@ -440,6 +440,8 @@ class RNNet(FFNet):
             apply_derivative(d[t][..., 2], r, d_s, transpose=True)
             if t < last:
                 d_s += apply_derivative(d[t + 1][..., 1], d_s_next, tmp, transpose=True)
+            if inject is not None:  # a stateful layer's is added to its state error
+                d_s += inject[t]
             apply_derivative(d[t][..., 0], d_s, delta[t], transpose=True)
             d_s, d_s_next = d_s_next, d_s
         return delta

@@ -101,10 +101,14 @@ def check_architecture(net, saved):
         raise ValueError(f"field 'architecture' must be a dict, got "
                          f"{type(saved).__name__}")
     own = describe_architecture(net)
-    # layers are compared only between descriptions of the same kind (a
-    # network with custom layers is described by class names)
-    same_kind = saved.get("format") == own.get("format")
-    for key in STRUCTURE_KEYS if same_kind else LAYOUT_KEYS:
+    if saved.get("format") != own.get("format"):
+        # one network has custom layers or losses (described by class
+        # names), the other not: compare the class names
+        from hessianfree.architecture import class_name
+        own = dict(own, layers=[_qualified_name(layer) for layer in net.layers])
+        saved = dict(saved, layers=[class_name(entry)
+                                    for entry in saved.get("layers") or []])
+    for key in STRUCTURE_KEYS:
         if key in own and json.dumps(saved.get(key)) != json.dumps(own[key]):
             raise ValueError(f"field 'architecture': the checkpoint was written by a "
                              f"network with {key} {saved.get(key)!r}; this network "

@@ -46,6 +46,18 @@ def check_bool(value, name):
     raise TypeError(f"{name} must be True or False, got {describe(value)}")
 
 
+def check_choice(value, name, allowed):
+    """Return ``value`` if it is one of the strings ``allowed``; TypeError if
+    it is not a str, ValueError if it is another str."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {', '.join(map(repr, allowed))}; "
+                        f"got {describe(value)}")
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
+                         f"got {value!r}")
+    return value
+
+
 def check_sequence(value, name):
     """Return ``value`` as a list; it must be a list, tuple, range or 1-D array."""
     if isinstance(value, (list, tuple, range)) or (
@@ -77,6 +89,15 @@ def check_positive_int(value, name):
     return int(value)
 
 
+def check_nonneg_int(value, name):
+    """Return ``value`` as an int, or raise if it is not an integer >= 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= 0, got {describe(value)}")
+    if value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return int(value)
+
+
 def check_nonneg_float(value, name):
     """Return ``value`` as a float, or raise if it is not finite and >= 0."""
     return check_real(value, name, low=0.0)
@@ -90,6 +111,25 @@ def check_shape(shape):
         raise ValueError(f"shape needs at least 2 layers (input and output), "
                          f"got {shape!r}")
     return shape
+
+
+def plural(n, noun, nouns=None):
+    """``"1 unit"``, ``"2 units"``: a count with its noun (``nouns``, the
+    plural, defaults to ``noun + "s"``)."""
+    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
+
+
+def _label_hint(x, ndim, n_units, is_target):
+    """A hint for targets that look like integer class labels where one-hot
+    vectors are expected ("" otherwise)."""
+    looks_like_labels = (x.ndim == ndim - 1 or x.shape[-1:] == (1,)) and n_units > 1
+    if not (is_target and looks_like_labels and x.size):
+        return ""
+    values = backend.to_numpy(x)
+    if values.dtype.kind == "f" and not np.all(np.isnan(values) | (values == np.round(values))):
+        return ""
+    return (f"; these look like integer class labels: one-hot encode them, e.g. "
+            f"np.eye({n_units})[labels]")
 
 
 def as_batch(x, name, n_units, ndim, dtype, xp, allow_nan=False):
@@ -124,10 +164,12 @@ def as_batch(x, name, n_units, ndim, dtype, xp, allow_nan=False):
         raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
     if x.ndim != ndim:
         raise ValueError(f"{name} must have shape {layout} with n_units="
-                         f"{n_units}, got an array of shape {tuple(x.shape)}")
+                         f"{n_units}, got an array of shape {tuple(x.shape)}"
+                         f"{_label_hint(x, ndim, n_units, allow_nan)}")
     if x.shape[-1] != n_units:
-        raise ValueError(f"{name} must have {n_units} units on its last axis "
-                         f"{layout}, got shape {tuple(x.shape)}")
+        raise ValueError(f"{name} must have {plural(n_units, 'unit')} on its last axis "
+                         f"{layout}, got shape {tuple(x.shape)}"
+                         f"{_label_hint(x, ndim, n_units, allow_nan)}")
     if x.size == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); "
                          f"need at least one example")

@@ -358,3 +358,82 @@ def test_result_is_frozen():
     with pytest.raises(AttributeError):
         res.status = "other"
     assert res.status in cg.STATUSES
+
+
+# ---------------------------------------------- the original package's rules
+
+
+def original_cg_transcription(A, b, iters):
+    """The CG loop of the original ``hessianfree`` 0.4.0, written out for
+    explicit matrices: 0-based iteration labels, iterates stored at 5, 6, 7,
+    9, ... (each ``int(1.3 * previous)``), stop at a squared residual norm
+    below 1e-20 or by the relative-progress test with constant 5e-6."""
+    x, r = np.zeros_like(b), b.copy()
+    d, res_norm = r.copy(), r @ r
+    vals, deltas, store_iter = np.zeros(iters), [], 5
+    for i in range(iters):
+        Ad = A @ d
+        step = res_norm / (d @ Ad)
+        x = x + step * d
+        r = r - step * Ad
+        new_res_norm = r @ r
+        if new_res_norm < 1e-20:
+            break
+        d = r + new_res_norm / res_norm * d
+        res_norm = new_res_norm
+        if i == store_iter:
+            deltas.append((i, x.copy()))
+            store_iter = int(store_iter * 1.3)
+        vals[i] = -0.5 * (r + b) @ x
+        gap = max(int(0.1 * i), 10)
+        if i > gap and vals[i - gap] < 0 and (vals[i] - vals[i - gap]) / vals[i] < 5e-6 * gap:
+            break
+    return deltas + [(i, x)]
+
+
+def test_original_storage_grid():
+    assert cg.original_storage_grid(40) == [6, 7, 8, 10, 12, 15, 19, 24, 30, 38]
+    assert cg.original_storage_grid(5) == []
+    assert cg.original_storage_grid(6) == [6]
+
+
+@pytest.mark.parametrize("n, spread, iters", [(300, 3, 400), (300, 6, 60), (8, 1, 50)])
+def test_original_rules_reproduce_the_original_loop(n, spread, iters):
+    rng = np.random.default_rng(n + spread)
+    A = random_spd(n, np.logspace(0, spread, n), rng)
+    b = rng.standard_normal(n)
+    expected = original_cg_transcription(A, b, iters)
+    if len(expected) > 1 and expected[-2][0] == expected[-1][0]:  # stopped on a stored iteration:
+        del expected[-2]  # the original lists it twice, we once
+    res = conjugate_gradient(matvec_of(A), b, None, max_iters=iters, rel_tol=5e-6,
+                             storage="original", stopping="original")
+    assert [i + 1 for i, _ in expected] == [i for i, _ in res.iterates]
+    for (_, x_expected), (_, x) in zip(expected, res.iterates):
+        np.testing.assert_allclose(x, x_expected, rtol=1e-10, atol=1e-12)
+
+
+def test_original_progress_rule_counts_from_zero():
+    values = [0.0] + [-1.0] * 12
+    # 0-based j = i - 1 must exceed the gap 10, so i = 12 is the first chance
+    assert not relative_progress_met(values, 11, 5e-6, rule="original")
+    assert relative_progress_met(values, 12, 5e-6, rule="original")
+    values[2] = 1.0  # phi at i - gap must be negative
+    assert not relative_progress_met(values, 12, 5e-6, rule="original")
+
+
+def test_original_residual_floor_is_absolute():
+    A = np.diag([1.0, 2.0, 3.0])
+    res = conjugate_gradient(matvec_of(A), np.array([1e-11, 0.0, 0.0]), None,
+                             max_iters=10, stopping="original")
+    assert res.status == cg.CONVERGED_RESIDUAL and res.n_iters == 0
+    res = conjugate_gradient(matvec_of(A), np.array([1e-11, 0.0, 0.0]), None,
+                             max_iters=10, stopping="relative")
+    assert res.n_iters == 1
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(storage="ceil"), ValueError), (dict(stopping=None), TypeError)])
+def test_rule_names_checked(kwargs, error):
+    with pytest.raises(error, match=next(iter(kwargs))):
+        conjugate_gradient(matvec_of(np.eye(2)), np.ones(2), None, max_iters=2,
+                           **kwargs)

@@ -193,9 +193,11 @@ def test_hessianfree_draws_subsets_of_the_requested_size(fraction, size):
         assert any(not np.array_equal(drawn[0], d) for d in drawn[1:])
 
 
-@pytest.mark.parametrize("bad", [0, -0.1, 1.5, math.nan, "half", True])
-def test_curvature_fraction_is_checked(bad):
-    with pytest.raises(ValueError, match="curvature_fraction"):
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-0.1, ValueError),
+                                        (1.5, ValueError), (math.nan, ValueError),
+                                        ("half", TypeError), (True, TypeError)])
+def test_curvature_fraction_is_checked(bad, error):
+    with pytest.raises(error, match="curvature_fraction"):
         HessianFree(curvature_fraction=bad)
 
 

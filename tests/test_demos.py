@@ -1,6 +1,7 @@
 """Tests for hessianfree.demos: the feed-forward demos learn, the CLI works."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -99,3 +100,63 @@ def test_cli_runs_headless(tmp_path):
         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert "final error" in result.stdout
+
+
+def test_demo_records_curves_and_says_how_to_view_them(capsys):
+    from hessianfree import plotfile
+
+    demos.xor(rng=0)
+    path = plotfile.plot_filename("xor")
+    assert os.path.isfile(path)  # in this test's scratch directory
+    out = capsys.readouterr().out
+    assert f"python -m hessianfree.dataplotter {path}" in out
+    assert f"hf.dataplotter.run({path!r})" in out
+    demos.xor(rng=0, curves=False)
+    assert "dataplotter" not in capsys.readouterr().out
+
+
+def test_same_seed_same_run(capsys):
+    first = demos.run_demo("xor", seed=3, curves=False)
+    second = demos.run_demo("xor", seed=3, curves=False)
+    other = demos.run_demo("crossentropy", seed=4, curves=False)
+    np.testing.assert_array_equal(first.W, second.W)
+    assert not np.array_equal(first.W, demos.run_demo("xor", seed=4, curves=False).W)
+    assert other.W.shape != first.W.shape
+    capsys.readouterr()
+    def run_output():
+        assert demos.main(["connections", "--seed", "5", "--no-curves"]) == 0
+        return re.sub(r"\d+\.\d+ s\b", "(time)", capsys.readouterr().out)
+
+    assert run_output() == run_output()  # the same numbers, apart from timings
+
+
+def test_seed_argument_errors(capsys):
+    with pytest.raises(SystemExit):
+        demos.main(["xor", "--seed", "-1"])
+    assert "--seed" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="seed"):
+        demos.run_demo("xor", seed=1.5)
+
+
+def test_missing_matplotlib_is_reported_before_training(monkeypatch):
+    def no_matplotlib():
+        raise ImportError("plots=True needs matplotlib")
+
+    def training_started(*args, **kwargs):
+        raise AssertionError("training started before the check")
+
+    monkeypatch.setattr(demos, "_pyplot", no_matplotlib)
+    monkeypatch.setattr(hf.RNNet, "run_epochs", training_started)
+    for demo in (demos.integrator, demos.adding, demos.plant):
+        with pytest.raises(ImportError, match="matplotlib"):
+            demo(plots=True)
+
+
+def test_figures_are_saved_without_a_display(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    demos.integrator(n_inputs=5, sig_len=4, rng=0, curves=False,
+                     run_args={"max_epochs": 2, "print_period": None})
+    assert os.path.isfile("integrator.png")
+    assert "figure saved to integrator.png" in capsys.readouterr().out

@@ -254,7 +254,8 @@ BAD_CONSTRUCTORS = [
      "load_weights"),
     (dict(shape=[2, 3, 1], W_init_params={"init_type": "orthogonal"}), ValueError,
      "init_type"),
-    (dict(shape=[2, 3, 1], rng=42), TypeError, "rng"),
+    (dict(shape=[2, 3, 1], rng="42"), TypeError, "rng"),
+    (dict(shape=[2, 3, 1], rng=-1), ValueError, "rng"),
     (dict(shape=[2, 3, 1], dtype=np.int32), TypeError, "dtype"),
     (dict(shape=[2, 3, 1], layers=hf.nl.Continuous(hf.nl.Tanh())), TypeError, "RNNet"),
 ]
@@ -314,3 +315,41 @@ def test_calc_G_needs_a_cached_batch():
         net.calc_G(np.zeros(net.n_params))
     with pytest.raises(ValueError, match="params"):
         net.forward(np.zeros((1, 2)), params=np.zeros(3))
+
+
+def test_int_seed_reproduces_training():
+    """The same int seed gives the same initial weights and the same run
+    (initialization, minibatches and curvature subsets all come from it)."""
+    rng = np.random.default_rng(5)
+    x, t = rng.standard_normal((40, 3)), rng.standard_normal((40, 2))
+
+    def run(seed):
+        net = hf.FFNet([3, 6, 2], layers="Tanh", rng=seed)
+        W0 = net.W.copy()
+        net.run_epochs(x, t, hf.opt.HessianFree(CG_iter=5, curvature_fraction=0.5),
+                       max_epochs=3, minibatch_size=20, print_period=None)
+        return W0, net.W
+
+    (W0_a, W_a), (W0_b, W_b), (W0_c, _) = run(3), run(3), run(4)
+    np.testing.assert_array_equal(W0_a, W0_b)
+    np.testing.assert_array_equal(W_a, W_b)
+    assert not np.array_equal(W0_a, W0_c)
+
+
+def test_integer_labels_for_one_hot_targets_get_a_hint():
+    net = hf.FFNet([2, 3, 4], layers=["Linear", "Tanh", "Softmax"],
+                   loss_type=hf.loss_funcs.CrossEntropy())
+    x = np.zeros((4, 2))
+    for labels in (np.array([0, 1, 2, 3]), np.array([[0.0], [1], [2], [3]])):
+        with pytest.raises(ValueError, match=r"class labels.*np\.eye\(4\)\[labels\]"):
+            net.run_epochs(x, labels, hf.opt.HessianFree(CG_iter=2), max_epochs=1)
+    with pytest.raises(ValueError) as info:
+        net.error(inputs=x, targets=np.zeros((4, 3)))
+    assert "labels" not in str(info.value)
+
+
+def test_unit_counts_read_as_english():
+    with pytest.raises(ValueError, match="must have 1 unit on"):
+        hf.FFNet([2, 3, 1]).error(inputs=np.zeros((4, 2)), targets=np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="must have 2 units on"):
+        hf.FFNet([2, 3, 1]).forward(np.zeros((4, 3)))

@@ -357,7 +357,7 @@ def test_detection_needs_cupy_and_a_device(monkeypatch, stub, reason):
 
 
 @pytest.mark.parametrize("name", ["ff_skip_softmax", "ff_logistic_sparse",
-                                  "rnn_truncated_softmax"])
+                                  "rnn_continuous", "rnn_truncated_softmax"])
 def test_hessian_chunks_and_operator_agree(device, name):
     """Exact Hessian products, chunked derivatives and the SciPy operator
     on the device (the operator hands NumPy vectors to SciPy)."""

@@ -58,6 +58,8 @@ LOSSES = {
                             hf.loss_funcs.CrossEntropy(curvature="fisher"), True),
     "logistic_crossentropy": ([hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Logistic()],
                               hf.loss_funcs.CrossEntropy(), True),
+    "binary_crossentropy": ([hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Logistic()],
+                            hf.loss_funcs.BinaryCrossEntropy(), True),
     "sparse": ([hf.nl.Linear(), hf.nl.Logistic(), hf.nl.Tanh()],
                [hf.loss_funcs.SquaredError(), hf.loss_funcs.SparseL1(0.1, target=-5.0),
                 hf.loss_funcs.SparseL2(0.3)], False),
@@ -186,10 +188,34 @@ def test_float32_agrees_with_float64():
                                rtol=1e-3, atol=1e-5)
 
 
-def test_stateful_layer_is_refused_by_name():
-    net = cached(hf.RNNet, [1, 3, 1], [hf.nl.Linear(), hf.nl.Continuous(hf.nl.Tanh()),
-                                       hf.nl.Linear()])
-    with pytest.raises(NotImplementedError, match="layer 1.*Continuous"):
+@pytest.mark.parametrize("base", [hf.nl.Tanh(), hf.nl.Logistic(), hf.nl.SoftLIF()],
+                         ids=lambda base: type(base).__name__)
+def test_continuous_stateful_layers(base):
+    net = cached(hf.RNNet, [2, 3, 3, 2], [hf.nl.Linear(), hf.nl.Continuous(base, tau=2.0),
+                                          hf.nl.Tanh(), hf.nl.Linear()],
+                 rec_layers=[1, 2])
+    assert_matches_finite_differences(net)
+
+
+def test_stateful_layer_with_jacobian_derivatives_is_refused_by_name():
+    class MatrixState(hf.nl.Nonlinearity):
+        elementwise = False
+
+        def __init__(self):
+            super().__init__(stateful=True)
+
+        def activation(self, x):
+            return x
+
+        def d_activation(self, x, a):
+            d = np.zeros(x.shape + (x.shape[-1], 3))
+            d[..., 0] = d[..., 2] = np.eye(x.shape[-1])
+            return d
+
+    net = hf.RNNet([1, 2, 1], layers=[hf.nl.Linear(), MatrixState(), hf.nl.Linear()],
+                   dtype=np.float64)
+    net.cache_minibatch(np.ones((2, 3, 1)), np.ones((2, 3, 1)))
+    with pytest.raises(NotImplementedError, match="layer 1.*MatrixState"):
         net.calc_Hv(np.ones(net.n_params))
 
 

@@ -152,9 +152,11 @@ def continuous_step(base, tau, dt, x, s_prev):
     return f.state, a
 
 
+@pytest.mark.parametrize("tau", [3.0, np.array([1.0, 2.0, 3.0, 4.5])],
+                         ids=["scalar_tau", "per_unit_tau"])
 @pytest.mark.parametrize("base", ["tanh", nl.Logistic(), nl.SoftLIF()])
-def test_continuous_derivatives(base):
-    tau, dt = 3.0, 0.5
+def test_continuous_derivatives(base, tau):
+    dt = 0.5
     rng = np.random.default_rng(1)
     x, s_prev = rng.standard_normal((2, 4))
     f = nl.Continuous(base, tau=tau, dt=dt)
@@ -174,6 +176,23 @@ def test_continuous_derivatives(base):
         assert_close(f"Continuous d[..., {k}]", d[:, k], np.diag(J))
     np.testing.assert_allclose(d[:, 0], dt / tau)
     np.testing.assert_allclose(d[:, 1], 1 - dt / tau)
+
+
+def test_continuous_per_unit_time_constants_keep_dtype():
+    f = nl.Continuous("linear", tau=[1.0, 2.0, 4.0], dt=1.0)
+    a = f.activation(np.ones((2, 3), dtype=np.float32))
+    assert a.dtype == np.float32 and f.d_activation(a, a).dtype == np.float32
+    np.testing.assert_allclose(a, [[1.0, 0.5, 0.25]] * 2)
+    with pytest.raises(ValueError, match="3 time constants.*4 units"):
+        nl.Continuous("linear", tau=[1.0, 2.0, 4.0]).activation(np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("tau, error", [([1.0, 0.0], ValueError), ([[1.0]], ValueError),
+                                        ([], ValueError), (["a"], TypeError),
+                                        ("1", TypeError), (-1.0, ValueError)])
+def test_continuous_bad_time_constants(tau, error):
+    with pytest.raises(error, match="tau"):
+        nl.Continuous("linear", tau=tau)
 
 
 def test_continuous_filters_and_resets():

@@ -137,10 +137,23 @@ def test_hf_float32():
 
 def test_damping_goes_down_when_model_is_exact():
     net = FakeNet("lsq")
-    hf = attach(HessianFree(init_damping=1.0), net)
+    hf = attach(HessianFree(init_damping=1.0, ratio_model="undamped",
+                            damping_decrease=2 / 3), net)
     hf.compute_update()
     assert hf.plots["reduction ratio"][-1] == pytest.approx(1.0, rel=1e-6)
     assert hf.damping == pytest.approx(2 / 3)
+
+
+def test_default_ratio_uses_the_damped_model():
+    net = FakeNet("lsq")
+    W0, f0, grad = net.W.copy(), net.error(), net.calc_grad()
+    hf = attach(HessianFree(init_damping=1.0), net)
+    delta = hf.compute_update()  # full step: the model is exact
+    predicted = grad @ delta + 0.5 * delta @ net.G_matrix(1.0) @ delta
+    rho = (net.error(W0 + delta) - f0) / predicted
+    assert hf.plots["reduction ratio"][-1] == pytest.approx(rho, rel=1e-9)
+    assert rho > 1  # the damping term makes the damped model pessimistic
+    assert hf.damping == pytest.approx(0.66)
 
 
 def test_damping_goes_up_when_model_is_wrong():
@@ -180,7 +193,7 @@ def test_rejected_step_returns_zeros_and_raises_damping():
 ])
 def test_nonfinite_gives_zero_update_raised_damping_and_warning(flag, match, xp):
     net = FakeNet("logistic", xp=xp)
-    hf = attach(HessianFree(init_damping=2.0), net)
+    hf = attach(HessianFree(init_damping=2.0, ratio_model="undamped"), net)
     hf.compute_update()  # a normal update first: a warm start exists
     damping, W = hf.damping, net.W.copy()
     setattr(net, flag, True)
@@ -239,15 +252,17 @@ def test_zero_gradient_gives_zero_update_without_warning():
 
 def test_conjugate_gradient_method_returns_iteration_delta_pairs():
     net = FakeNet("logistic")
-    hf = attach(HessianFree(init_damping=0.5), net)
+    hf = attach(HessianFree(init_damping=0.5, cg_storage="geometric"), net)
     grad = net.calc_grad()
     pairs = hf.conjugate_gradient(None, grad, iters=250)
     assert isinstance(pairs, list) and len(pairs) >= 2
     iterations = [i for i, _ in pairs]
     assert all(isinstance(i, int) for i in iterations)
     assert iterations == sorted(set(iterations))
-    assert iterations[:-1] == cg.storage_grid(250)[:len(iterations) - 1]
-    assert iterations[-1] == hf.last_cg.n_iters
+    # 0-based labels, as in the original package
+    assert [i + 1 for i in iterations[:-1]] == \
+        cg.storage_grid(250)[:len(iterations) - 1]
+    assert iterations[-1] + 1 == hf.last_cg.n_iters
     expected = np.linalg.solve(net.G_matrix(0.5), -grad)
     np.testing.assert_allclose(pairs[-1][1], expected, rtol=1e-5, atol=1e-8)
     assert all(d.shape == grad.shape for _, d in pairs)
@@ -341,7 +356,7 @@ def test_switches_change_the_evaluations():
     assert net.calls["error"] == 2  # f0 and the last CG iterate
     np.testing.assert_allclose(delta, hf.last_cg.x)
     net2 = FakeNet("lsq")
-    hf2 = attach(HessianFree(), net2)
+    hf2 = attach(HessianFree(cg_storage="geometric"), net2)
     hf2.compute_update()
     assert net2.calls["error"] >= 3  # f0, last iterate, the one before
 
@@ -355,16 +370,37 @@ def test_one_extra_curvature_product_per_update():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(CG_iter=0), "CG_iter"), (dict(CG_iter=2.5), "CG_iter"),
+    (dict(CG_iter=0), "CG_iter"),
     (dict(init_damping=-1), "init_damping"),
     (dict(init_damping=math.nan), "init_damping"),
     (dict(cg_decay=1.5), "cg_decay"), (dict(min_damping=-1), "min_damping"),
     (dict(min_damping=1.0, max_damping=0.5), "max_damping"),
-    (dict(cg_rel_tol="x"), "cg_rel_tol"),
+    (dict(damping_decrease=1.0), "damping_decrease"),
+    (dict(cg_storage="ceil"), "cg_storage"), (dict(cg_stopping="martens"), "cg_stopping"),
+    (dict(ratio_model="exact"), "ratio_model"),
 ])
 def test_hf_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         HessianFree(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(CG_iter=2.5), "CG_iter"), (dict(CG_iter="10"), "CG_iter"),
+    (dict(cg_rel_tol="x"), "cg_rel_tol"), (dict(init_damping="1"), "init_damping"),
+    (dict(cg_storage=1), "cg_storage"), (dict(ratio_model=None), "ratio_model"),
+])
+def test_hf_wrong_types(kwargs, match):
+    """A wrong type raises TypeError, as everywhere in the library."""
+    with pytest.raises(TypeError, match=match):
+        HessianFree(**kwargs)
+
+
+def test_rule_sets_are_valid_and_cg_rel_tol_follows_stopping():
+    for rules in opt.RULE_SETS.values():
+        HessianFree(**rules)
+    assert HessianFree().cg_rel_tol == 5e-6
+    assert HessianFree(**opt.RULE_SETS["alternative"]).cg_rel_tol == 5e-4
+    assert HessianFree(cg_rel_tol=1e-3).cg_rel_tol == 1e-3
 
 
 def test_classic_positional_signature():
@@ -402,9 +438,10 @@ def test_sgd_nan_gradient():
     np.testing.assert_array_equal(delta, 0)
 
 
-@pytest.mark.parametrize("l_rate", [0, -1, math.inf, "a"])
-def test_sgd_bad_l_rate(l_rate):
-    with pytest.raises(ValueError, match="l_rate"):
+@pytest.mark.parametrize("l_rate, error", [(0, ValueError), (-1, ValueError),
+                                           (math.inf, ValueError), ("a", TypeError)])
+def test_sgd_bad_l_rate(l_rate, error):
+    with pytest.raises(error, match="l_rate"):
         SGD(l_rate=l_rate)
 
 

@@ -59,9 +59,10 @@ def test_preconditioner_diagonal_formula():
                                   np.ones(4, dtype=np.float32))
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, math.nan, "x"])
-def test_precond_exponent_is_checked(bad):
-    with pytest.raises(ValueError, match="precond_exponent"):
+@pytest.mark.parametrize("bad, error", [(-0.1, ValueError), (1.5, ValueError),
+                                        (math.nan, ValueError), ("x", TypeError)])
+def test_precond_exponent_is_checked(bad, error):
+    with pytest.raises(error, match="precond_exponent"):
         HessianFree(precond_exponent=bad)
 
 

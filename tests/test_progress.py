@@ -38,8 +38,8 @@ def test_plain_lines_when_output_is_not_a_terminal(capsys):
     train(epochs=5, print_period=2)
     lines = [line for line in capsys.readouterr().out.splitlines()
              if line.startswith("epoch")]
-    assert [line.split(":")[0] for line in lines] == ["epoch 0", "epoch 2", "epoch 4"]
-    assert re.fullmatch(r"epoch 0: training error \S+, test error \S+, damping \S+, "
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/5", "epoch 3/5", "epoch 5/5"]
+    assert re.fullmatch(r"epoch 1/5: training error \S+, test error \S+, damping \S+, "
                         r"CG \d+ \(\d+\.\d s\)", lines[0]), lines[0]
     assert "\r" not in capsys.readouterr().out
 
@@ -69,7 +69,8 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     assert re.search(r"\[#{2}-{14}\] epoch 1/6  train \S+  test \S+  damping \S+  "
                      r"CG \d+  \d+\.\d s", out)
     # CG iterations of the epoch in progress, as they happen
-    assert re.search(r"epoch 1/6 [^\r]*CG 1/20\r", out) and re.search(r"CG 2/20", out)
+    assert re.search(r"\[#{2}-{14}\] epoch 2/6 [^\r]*CG 1/20\r", out)
+    assert re.search(r"CG 2/20", out)
     # lines kept every print_period epochs (after epochs 0 and 3) and at the end
     kept = [line for line in out.split("\n")[:-1]
             if not line.split("\r")[-1].startswith("HF:")]  # the optimizer's own
@@ -155,3 +156,16 @@ def test_png_from_a_real_runs_plot_file(tmp_path):
     assert dataplotter.load(prefix + "_checkpoint.npz") == plots
     image2 = dataplotter.save(prefix + "_checkpoint.npz", tmp_path / "ckpt.png")
     assert matplotlib.image.imread(image2).shape == pixels.shape
+
+
+def test_bar_and_plain_lines_number_epochs_alike(monkeypatch, capsys):
+    train(epochs=4, print_period=2)
+    plain = [line.split(":")[0] for line in capsys.readouterr().out.splitlines()
+             if line.startswith("epoch")]
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    train(epochs=4, print_period=2)
+    kept = [re.search(r"epoch \d+/4", line.split("\r")[-1])[0]
+            for line in terminal.getvalue().split("\n")[:-1]
+            if re.search(r"epoch \d+/4", line.split("\r")[-1])]
+    assert plain == kept[:len(plain)] == ["epoch 1/4", "epoch 3/4"]

@@ -141,7 +141,7 @@ def test_progress_printing(capsys):
     net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=2), max_epochs=4,
                    print_period=2)
     out = capsys.readouterr().out
-    assert "epoch 0" in out and "epoch 2" in out and "epoch 1:" not in out
+    assert "epoch 1/4:" in out and "epoch 3/4:" in out and "epoch 2/4:" not in out
 
 
 def test_optimizer_series_and_warm_start_follow_the_run():

@@ -330,7 +330,8 @@ class CheckMethods:
     update."""
 
     def check_grad(self, grad):
-        """Compare ``grad`` with a finite-difference gradient of :meth:`error`
+        """Compare ``grad`` with a finite-difference gradient of
+        :meth:`~hessianfree.ffnet.FFNet.error`
         (:func:`hessianfree.derivative_checks.check_grad`).
 
         Raises

@@ -1093,17 +1093,18 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     """
     data = _autoencoder_data(data, n_train, n_test)
     net = autoencoder_network(encoder, **(model_args or {}))
-    run = _merged(_autoencoder_defaults(len(data.train_images)), run_args, "run_args")
+    defaults = _autoencoder_defaults(len(data.train_images))
+    defaults.update(test=(data.test_images, data.test_images),
+                    plotting=file_output is not None, file_output=file_output)
+    run = _merged(defaults, run_args, "run_args")
     print(f"autoencoder: {data.name}, {len(data.train_images)} training and "
           f"{len(data.test_images)} test images, network {net.shape}")
-    net.run_epochs(data.train_images, data.train_images,
-                   test=(data.test_images, data.test_images),
-                   plotting=file_output is not None, file_output=file_output, **run)
+    net.run_epochs(data.train_images, data.train_images, **run)
     for name, images in (("training", data.train_images), ("test", data.test_images)):
         print(f"{name} reconstruction error: {reconstruction_error(net, images):.3f} "
               f"(squared error per image, summed over {images.shape[1]} pixels)")
-    if plots and file_output is not None:
-        _plot_autoencoder_curves(net.plots, f"{file_output}_curves.png")
+    if plots and run["file_output"] is not None:
+        _plot_autoencoder_curves(net.plots, f"{run['file_output']}_curves.png")
     return net
 
 
@@ -1247,9 +1248,11 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true",
                         help="list the demos and exit")
     parser.add_argument("--data", default=None,
-                        help="data set of the mnist demo: 'fashion-mnist', "
-                             "'mnist' (files in the current directory) or a "
-                             "path (default: the embedded digits)")
+                        help="data set of the mnist and autoencoder demos: "
+                             "'fashion-mnist', 'embedded', 'mnist' (files in the "
+                             "current directory) or a path (default: the embedded "
+                             "digits for mnist; Fashion-MNIST if installed for "
+                             "autoencoder)")
     args = parser.parse_args(argv)
     if args.list:
         for name, func in DEMOS.items():

@@ -28,6 +28,7 @@ The header line names the OpenBLAS kernel NumPy uses.
 """
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -37,11 +38,10 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import hessianfree as hf  # noqa: E402
-from hessianfree import datasets, training  # noqa: E402
+from hessianfree import datasets  # noqa: E402
 
 SHAPE = [784, 256, 128, 10]
 THRESHOLDS = (0.85, 0.88)
-
 
 def blas_info():
     try:
@@ -73,39 +73,85 @@ class Tracker:
         return all(t in self.hits for t in THRESHOLDS)
 
 
-def run_hf(data, args):
-    rng = np.random.default_rng(args.seed)
+def make_hf(args, rng):
+    """The network, optimizer and minibatch setting: the library's
+    recommended ones (``hf.demos.classifier_settings()``, docs/tuning.rst)
+    with any options given on the command line in their place."""
     loss = hf.loss_funcs.CrossEntropy(curvature=args.curvature)
     net = hf.FFNet(SHAPE, layers=[hf.nl.Linear(), hf.nl.ReLU(), hf.nl.ReLU(),
                                   hf.nl.Softmax()],
-                   loss_type=loss, W_init_params=dict(init_type=args.init),
+                   loss_type=loss, W_init_params={"init_type": args.init},
                    rng=rng, dtype=np.float32)
-    opt = hf.opt.HessianFree(CG_iter=args.cg, init_damping=args.init_damping,
-                             curvature_fraction=args.curvature_fraction,
-                             preconditioner=args.preconditioner, plotting=False,
-                             **hf.opt.RULE_SETS[args.rules])
-    net.optimizer = opt
+    opt, schedule = hf.demos.classifier_settings()
+    overrides = {name: value for name, value in (
+        ("CG_iter", args.cg), ("init_damping", args.init_damping),
+        ("curvature_fraction", args.curvature_fraction),
+        ("preconditioner", args.preconditioner), ("min_damping", args.min_damping))
+        if value is not None}
+    if args.rules is not None:
+        overrides.update(hf.opt.RULE_SETS[args.rules])
+    if overrides:
+        settings = {"CG_iter": opt.CG_iter, "init_damping": opt.damping,
+                    "curvature_fraction": opt.curvature_fraction,
+                    "preconditioner": "kfac", "min_damping": opt.min_damping,
+                    **overrides}
+        opt = hf.opt.HessianFree(plotting=False, **settings)
+    opt.plotting = False
+    return net, opt, minibatch_setting(args, schedule)
+
+
+def minibatch_setting(args, schedule):
+    if args.batch is not None:
+        return int(args.batch)
+    changes = {name: value for name, value in (
+        ("theta", args.theta), ("initial", args.initial), ("cg_iters", args.cg_initial))
+        if value is not None}
+    if not changes:
+        return schedule
+    settings = {"theta": schedule.theta, "initial": schedule.initial,
+                "cg_iters": schedule.cg_iters, **changes}
+    return hf.schedule.VarianceSchedule(**settings)
+
+
+def describe_settings(opt, minibatch):
+    if isinstance(minibatch, hf.schedule.VarianceSchedule):
+        minibatch = (f"VarianceSchedule(initial={minibatch.initial}, theta="
+                     f"{minibatch.theta}, cg_iters={minibatch.cg_iters})")
+    precond = opt.preconditioner if not isinstance(opt.preconditioner, hf.kfac.KFAC) \
+        else "kfac"
+    return (f"minibatch {minibatch}, CG_iter {opt.CG_iter}, curvature_fraction "
+            f"{opt.curvature_fraction}, init_damping {opt.damping}, preconditioner "
+            f"{precond!r}")
+
+
+def run_hf(data, args):
+    """``net.run_epochs`` with a callback that measures the test accuracy
+    after every update, outside the training clock."""
+    net, opt, minibatch = make_hf(args, np.random.default_rng(args.seed))
     X, Y = data.train_images, data.one_hot(data.train_labels)
     Xt, Lt = data.test_images, data.test_labels
-    track = Tracker()
-    while track.train_s < args.budget and not track.done and \
-            (args.max_updates is None or track.steps < args.max_updates):
-        late = args.grow_at is not None and track.steps >= args.grow_at
-        batch = args.batch_after if late else args.batch
-        opt.CG_iter = args.cg_after if late else args.cg
-        start = time.perf_counter()
-        idx = training.select_minibatch(net.rng, len(X), batch)
-        net.cache_minibatch(X[idx], Y[idx])
-        net.W += opt.compute_update()
-        track.train_s += time.perf_counter() - start
+    track, cg_iters = Tracker(), []
+
+    def callback(net, epoch):
+        now = time.perf_counter()
+        track.train_s += now - track.mark
         track.steps += 1
-        start = time.perf_counter()
+        cg_iters.append(opt.last_cg.n_iters if opt.last_cg is not None else 0)
         accuracy = float(np.mean(np.argmax(net.forward(Xt)[-1], axis=1) == Lt))
-        track.eval_s += time.perf_counter() - start
         track.add(accuracy)
         if args.verbose:
             print(f"  HF epoch {track.steps}: {track.train_s:.2f} s, accuracy "
-                  f"{accuracy:.4f}, CG {opt.last_cg.n_iters}, damping {opt.damping:.3g}")
+                  f"{accuracy:.4f}, minibatch {net.inputs.shape[0]}, CG "
+                  f"{cg_iters[-1]}, damping {opt.damping:.3g}")
+        track.mark = time.perf_counter()
+        track.eval_s += track.mark - now
+        return track.done or track.train_s >= args.budget or (
+            args.max_updates is not None and track.steps >= args.max_updates)
+
+    track.mark = time.perf_counter()
+    net.run_epochs(X, Y, opt, max_epochs=100000, minibatch_size=minibatch,
+                   print_period=None, callback=callback)
+    track.cg_iters = cg_iters
     return track
 
 
@@ -166,28 +212,72 @@ def parse_args(argv):
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch Adam")
     p.add_argument("--adam-eval-every", type=int, default=10)
     p.add_argument("--verbose", action="store_true")
-    g = p.add_argument_group("Hessian-free settings")
-    g.add_argument("--batch", type=int, default=2000, help="gradient minibatch")
-    g.add_argument("--cg", type=int, default=20, help="CG iterations per update")
-    g.add_argument("--curvature-fraction", type=float, default=0.1)
-    g.add_argument("--init-damping", type=float, default=0.1)
-    g.add_argument("--preconditioner", action="store_true")
-    g.add_argument("--rules", choices=sorted(hf.opt.RULE_SETS), default="original",
-                   help="HessianFree's CG and damping rules (hf.opt.RULE_SETS)")
+    p.add_argument("--compare-preconditioners", type=int, default=0, metavar="N",
+                   help="instead of the race: train N updates, then count the CG "
+                        "iterations of none/diagonal/K-FAC on one minibatch")
+    g = p.add_argument_group("Hessian-free settings (defaults: the library's "
+                             "recommended ones, docs/tuning.rst)")
+    g.add_argument("--batch", help="a fixed minibatch instead of the schedule")
+    g.add_argument("--theta", type=float, help="VarianceSchedule theta")
+    g.add_argument("--initial", type=int, help="VarianceSchedule initial size")
+    g.add_argument("--cg-initial", type=int, help="VarianceSchedule cg_iters")
+    g.add_argument("--cg", type=int, help="HessianFree CG_iter")
+    g.add_argument("--curvature-fraction", type=float)
+    g.add_argument("--init-damping", type=float)
+    g.add_argument("--min-damping", type=float)
+    g.add_argument("--preconditioner",
+                   type=lambda v: {"none": False}.get(v, v),
+                   help="none, diagonal or kfac")
+    g.add_argument("--rules", choices=sorted(hf.opt.RULE_SETS), default=None,
+                   help="HessianFree's CG and damping rules (hf.opt.RULE_SETS; "
+                        "default: the library's)")
     g.add_argument("--init", default="uniform", choices=hf.ffnet.INIT_TYPES)
-    g.add_argument("--grow-at", type=int, default=40,
-                   help="after this many updates switch to --batch-after and "
-                        "--cg-after (a minibatch schedule); -1 never")
-    g.add_argument("--batch-after", type=int, default=10000)
-    g.add_argument("--cg-after", type=int, default=40)
     g.add_argument("--curvature", choices=hf.loss_funcs.CrossEntropy.CURVATURES,
                    default="fisher",
                    help="CrossEntropy(curvature=...): 'fisher' (1/y, the softmax / "
                         "cross-entropy Gauss-Newton matrix) or 'hessian' (t/y^2)")
-    args = p.parse_args(argv)
-    if args.grow_at is not None and args.grow_at < 0:
-        args.grow_at = None
-    return args
+    return p.parse_args(argv)
+
+
+def damped_product(net, damping, v, out):
+    return net.calc_G(v, damping=damping, out=out)
+
+
+def compare_preconditioners(data, args):
+    """CG iterations with each preconditioner on one minibatch after
+    ``args.compare_preconditioners`` updates of the recommended settings:
+    until the relative-progress stop, and until 90% of the best model
+    reduction of the three."""
+    from hessianfree import cg, kfac
+
+    net, opt, minibatch = make_hf(args, np.random.default_rng(args.seed))
+    X, Y = data.train_images, data.one_hot(data.train_labels)
+    net.run_epochs(X, Y, opt, max_epochs=args.compare_preconditioners,
+                   minibatch_size=minibatch, print_period=None)
+    size = 5000
+    net.cache_minibatch(X, Y, minibatch=size)
+    hf.schedule.select_curvature_batch(net, opt.curvature_fraction)
+    grad, sq_grad = net.calc_grad(squared=True)
+    print(f"after {args.compare_preconditioners} updates: minibatch {size}, "
+          f"curvature subset {net._n_curvature()}")
+    for damping in (opt.damping, 1e-2, 1e-3):
+        precs = {"none": None,
+                 "diagonal": (sq_grad + np.float32(damping)) ** np.float32(0.75),
+                 "K-FAC": kfac.KFAC().prepare(net, damping)}
+        matvec = functools.partial(damped_product, net, damping)
+        runs = {name: cg.conjugate_gradient(matvec, -grad, None, max_iters=500,
+                                            precond=precond, rel_tol=5e-4)
+                for name, precond in precs.items()}
+        best = min(r.value for r in runs.values())
+        cells = []
+        for name, r in runs.items():
+            to_90 = next((i for (i, _), v in zip(r.iterates, r.values)
+                          if v <= 0.9 * best), None)
+            cells.append(f"{name} {r.n_iters} it (90%: {to_90})")
+        print(f"damping {damping:.3g}: " + ", ".join(cells))
+        print(f"RESULT damping={damping:.3g} " + " ".join(
+            f"{name.replace('-', '').lower()}_iters={r.n_iters}"
+            for name, r in runs.items()))
 
 
 def main(argv=None):
@@ -198,21 +288,23 @@ def main(argv=None):
     except FileNotFoundError as e:
         sys.exit(f"{e}\nInstall it with: apt-get install dataset-fashion-mnist "
                  f"(or pass --data DIR)")
-    print(f"load average {os.getloadavg()[0]:.2f}")
-    print(f"Fashion-MNIST {len(data.train_labels)}/{len(data.test_labels)}, network "
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"Fashion-MNIST {len(data.train_labels)}/{len(data.test_labels)}, network "
           f"{SHAPE} ReLU/ReLU/Softmax, CrossEntropy, float32, CPU; NumPy BLAS: "
           f"{blas_info()}")
-    schedule = "" if args.grow_at is None else \
-        f", then batch {args.batch_after} / CG {args.cg_after} after {args.grow_at} updates"
-    print(f"HF: batch {args.batch}, CG {args.cg}, curvature_fraction "
-          f"{args.curvature_fraction}, init_damping {args.init_damping}, "
-          f"preconditioner {args.preconditioner}, rules {args.rules}, init {args.init}, "
-          f"curvature "
-          f"{args.curvature}{schedule}")
+    _, opt, minibatch = make_hf(args, np.random.default_rng(args.seed))
+    print(f"HF: {describe_settings(opt, minibatch)}, init {args.init}, curvature "
+          f"{args.curvature}")
+    if args.compare_preconditioners:
+        compare_preconditioners(data, args)
+        return 0
     print(f"{'':22s} {'to 85%':>20s} {'to 88%':>20s}")
     ours = run_hf(data, args)
     describe("hessianfree HF", ours)
+    print(f"HF CG iterations per update: {ours.cg_iters}")
     if args.no_torch:
+        print(f"RESULT ratio_85=n/a ratio_88=n/a hf_85={_cell(ours, 0.85)} "
+              f"hf_88={_cell(ours, 0.88)}")
         return 0
     try:
         import torch
@@ -222,9 +314,17 @@ def main(argv=None):
     adam = run_adam(data, args)
     describe(f"PyTorch Adam (x{torch.get_num_threads()})", adam)
     ratios = [f"{ours.hits[t][0] / adam.hits[t][0]:.2f}"
-              if t in ours.hits and t in adam.hits else "n/a" for t in THRESHOLDS]
-    print(f"{'ratio ours/Adam':22s} {ratios[0]:>12s} {ratios[1]:>12s}")
+              if t in ours.hits and t in adam.hits else "unreached" for t in THRESHOLDS]
+    print(f"{'ratio ours/Adam':22s} {ratios[0]:>20s} {ratios[1]:>20s}")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"RESULT ratio_85={ratios[0]} ratio_88={ratios[1]} hf_85={_cell(ours, 0.85)} "
+          f"hf_88={_cell(ours, 0.88)} adam_85={_cell(adam, 0.85)} "
+          f"adam_88={_cell(adam, 0.88)}")
     return 0
+
+
+def _cell(track, threshold):
+    return f"{track.hits[threshold][0]:.2f}" if threshold in track.hits else "unreached"
 
 
 if __name__ == "__main__":

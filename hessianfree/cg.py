@@ -202,7 +202,7 @@ def _check_args(matvec, b, x0, max_iters, precond, min_iters, rel_tol, res_tol):
                          f"{getattr(b, 'shape', type(b).__name__)}")
     if b.dtype.kind != "f":
         raise TypeError(f"b must have a floating dtype, got {b.dtype}")
-    for name, v in (("x0", x0), ("precond", precond)):
+    for name, v in (("x0", x0), ("precond", None if callable(precond) else precond)):
         if v is not None and getattr(v, "shape", None) != b.shape:
             raise ValueError(f"{name} must have the shape of b {b.shape}, got "
                              f"{getattr(v, 'shape', type(v).__name__)}")
@@ -217,7 +217,7 @@ def _check_args(matvec, b, x0, max_iters, precond, min_iters, rel_tol, res_tol):
     xp = array_module(b)
     if x0 is not None and not bool(xp.isfinite(x0).all()):
         raise ValueError("x0 must be finite")
-    if precond is not None and not bool((precond > 0).all()):
+    if precond is not None and not callable(precond) and not bool((precond > 0).all()):
         raise ValueError("precond must be positive (it is the diagonal of M)")
 
 
@@ -249,11 +249,24 @@ class _Workspace:
                             f"got {type(Ax).__name__}")
         return Ax
 
-    def precondition(self):
-        """:math:`z = M^{-1} r` with :math:`M = \\mathrm{diag}(P)`; returns z."""
+    def precondition(self, r=None, out=None):
+        """:math:`z = M^{-1} r` (``r`` defaults to the residual, ``out`` to
+        ``z``); returns z."""
+        r = self.r if r is None else r
+        out = self.z if out is None else out
+        if callable(self.precond):
+            try:
+                z = self.precond(r, out)
+            except TypeError as e:
+                raise TypeError(f"precond must be an array or a callable precond(r, out) "
+                                f"-> (n,) array; calling it failed: {e}") from e
+            if getattr(z, "shape", None) != r.shape:
+                raise TypeError(f"precond(r, out) must return an array of shape "
+                                f"{r.shape}, got {type(z).__name__}")
+            return z
         if self.precond is not None:
-            self.xp.divide(self.r, self.precond, out=self.z)
-        return self.z
+            self.xp.divide(r, self.precond, out=out)
+        return out
 
     def axpy(self, alpha, v, y):
         """:math:`y \\leftarrow y + \\alpha v` without allocating."""
@@ -271,7 +284,8 @@ class _Workspace:
         b = self.b
         if res_tol is None:
             res_tol = math.sqrt(np.finfo(b.dtype).eps)
-        bz = float(self.xp.dot(b, b if self.precond is None else b / self.precond))
+        bz = float(self.xp.dot(b, b if self.precond is None else
+                               self.precondition(b, self.xp.empty_like(b))))
         return res_tol ** 2 * (bz if bz > 0 else rz0)
 
     def restore_finite(self, alpha):
@@ -309,9 +323,12 @@ def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
         Not modified.
     max_iters : int
         Maximum number of iterations (>= 0).
-    precond : (n,) array, optional
+    precond : (n,) array or callable ``precond(r, out) -> (n,) array``, optional
         Positive diagonal :math:`P` of the preconditioner
-        :math:`M = \\mathrm{diag}(P)`, applied as :math:`z = r / P`.
+        :math:`M = \\mathrm{diag}(P)`, applied as :math:`z = r / P`; or a
+        function that writes :math:`M^{-1} r` for a symmetric positive
+        definite :math:`M` into ``out`` and returns it (e.g. the K-FAC
+        preconditioner of :mod:`hessianfree.kfac`).
     min_iters : int
         The relative-progress test is not applied before this iteration.
     rel_tol : float

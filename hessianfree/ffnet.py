@@ -307,7 +307,7 @@ class FFNet(FeedForwardPasses, WholeModel):
     def run_epochs(self, inputs, targets, optimizer, max_epochs=100,
                    minibatch_size=None, test=None, test_err=None, target_err=1e-6,
                    plotting=False, file_output=None, print_period=10, resume=False,
-                   max_failures=training.MAX_FAILURES, comm=None):
+                   max_failures=training.MAX_FAILURES, comm=None, callback=None):
         """Train the network: :func:`hessianfree.training.run_epochs`, which
         documents the parameters, the return value and the exceptions, or
         with ``comm``, :func:`hessianfree.distributed.run_epochs`.
@@ -326,8 +326,9 @@ class FFNet(FeedForwardPasses, WholeModel):
                       max_epochs=max_epochs, minibatch_size=minibatch_size, test=test,
                       test_err=test_err, target_err=target_err, plotting=plotting,
                       file_output=file_output, print_period=print_period,
-                      resume=resume, max_failures=max_failures)
+                      resume=resume, max_failures=max_failures, callback=callback)
         if comm is not None:  # every process runs training.run_epochs on its shard
+            training.check_schedule_without_comm(minibatch_size)
             return distributed.run_epochs(self, comm, **kwargs)
         return training.run_epochs(self, **kwargs)
 

@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from hessianfree import kfac
+from hessianfree import schedule
 from hessianfree import validation as val
 from hessianfree.backend import array_module
 from hessianfree import hf_state
@@ -87,6 +89,22 @@ def _objective(net):
     def objective(delta):
         return net.error(W=xp.add(net.W, delta, out=trial))
     return objective
+
+
+def _gradient(net, opt):
+    """The gradient, and the mean squared per-example gradients when ``opt``
+    uses the diagonal preconditioner (else None; K-FAC falls back to it on
+    recurrent networks); the statistics a minibatch schedule asked for go
+    to ``opt.last_gradient_statistics``."""
+    diagonal = opt.preconditioner == "diagonal" or (
+        bool(opt.preconditioner) and net._data_ndim != 2)
+    if not (diagonal or opt.gradient_statistics):
+        return net.calc_grad(), None
+    grad, sq_grad = net.calc_grad(squared=True)
+    if opt.gradient_statistics:
+        opt.last_gradient_statistics = schedule.gradient_statistics(
+            grad, sq_grad, int(net.inputs.shape[0]))
+    return grad, sq_grad if diagonal else None
 
 
 class Optimizer:
@@ -252,12 +270,13 @@ class HessianFree(Optimizer):
         minibatch.  None (default) uses the whole minibatch.  Each CG
         iteration then costs about this fraction as much; see
         ``docs/tuning.rst`` for measurements.
-    preconditioner : bool
-        Precondition CG with Martens' (2010, §4.7) diagonal
+    preconditioner : bool, "diagonal", "kfac" or hessianfree.kfac.KFAC
+        True/``"diagonal"``: Martens' (2010, §4.7) diagonal
         :math:`M = \\left(\\mathrm{diag}\\big(\\tfrac1N\\sum_i g_i^2\\big)
         + \\lambda I\\right)^{\\alpha}`, :math:`g_i` the per-example gradients
-        (``net.calc_grad(squared=True)``, which costs about one more
-        gradient) and :math:`\\lambda` the damping.
+        (``net.calc_grad(squared=True)``, about one more gradient).
+        ``"kfac"``/``KFAC(...)``: Martens & Grosse's (2015) Kronecker
+        factors (:mod:`hessianfree.kfac`; the diagonal for RNNet).
     precond_exponent : float in [0, 1]
         :math:`\\alpha` above (0.75 in Martens 2010).
     curvature : {"gauss-newton", "hessian"}
@@ -292,7 +311,19 @@ class HessianFree(Optimizer):
         Damping, warm start and counters.
     last_cg : hessianfree.cg.CGResult or None
         Result of the latest CG run.
+    last_error : float or None
+        Error on the minibatch after the latest update (from the line
+        search; the training loop reuses it).
+    gradient_statistics, cg_budget : bool, int or None
+        Set by a minibatch schedule (:mod:`hessianfree.schedule`): put
+        :func:`~hessianfree.schedule.gradient_statistics` into
+        :attr:`last_gradient_statistics` each update; cap CG at this.
     """
+
+    last_error = None
+    last_gradient_statistics = None
+    gradient_statistics = False
+    cg_budget = None
 
     def __init__(self, CG_iter=250, init_damping=1, plotting=True, cg_decay=0.95,
                  use_backtracking=True, use_linesearch=True, min_damping=MIN_DAMPING,
@@ -306,10 +337,9 @@ class HessianFree(Optimizer):
                                                0.0, 1.0, low_open=True)
         self.curvature_fraction = curvature_fraction
         for name, flag in (("plotting", plotting), ("use_backtracking", use_backtracking),
-                           ("use_linesearch", use_linesearch),
-                           ("preconditioner", preconditioner)):
+                           ("use_linesearch", use_linesearch)):
             val.check_bool(flag, name)
-        self.preconditioner = bool(preconditioner)
+        self.preconditioner = kfac.resolve_preconditioner(preconditioner)
         self.precond_exponent = _check_number("precond_exponent", precond_exponent,
                                               0.0, 1.0)
         init_damping = _check_number("init_damping", init_damping)
@@ -331,8 +361,10 @@ class HessianFree(Optimizer):
         self.last_cg = None
 
     def forget_network(self):
-        """Drop the CG warm start: it belongs to the previous network."""
+        """Drop the CG warm start and K-FAC factors (of the last network)."""
         self.state = dataclasses.replace(self.state, init_delta=None)
+        if isinstance(self.preconditioner, kfac.KFAC):
+            self.preconditioner.reset()
 
     @property
     def damping(self):
@@ -456,10 +488,8 @@ class HessianFree(Optimizer):
             Finite update for the network to add to ``net.W``.
         """
         net = self._require_net()
-        if self.preconditioner:
-            grad, sq_grad = net.calc_grad(squared=True)
-        else:
-            grad, sq_grad = net.calc_grad(), None
+        self.last_error = None
+        grad, sq_grad = _gradient(net, self)
         f0 = float(net.error())
         if not _all_finite(grad):
             return self._reject(net, "the gradient (net.calc_grad())", printing)
@@ -467,27 +497,17 @@ class HessianFree(Optimizer):
             return self._reject(net, "the current error (net.error())", printing)
         if net.debug and getattr(net, "truncation", None) is None:
             net.check_grad(grad)  # a truncated gradient is not the loss's gradient
-        self._select_curvature_batch(net)
-        precond = None if sq_grad is None else self.preconditioner_diagonal(sq_grad)
-        self.conjugate_gradient(self._warm_start(grad), grad, self.CG_iter,
+        schedule.select_curvature_batch(net, self.curvature_fraction)
+        precond = (self.preconditioner_diagonal(sq_grad) if sq_grad is not None else
+                   self.preconditioner.prepare(net, self.damping) if self.preconditioner
+                   else None)
+        self.conjugate_gradient(self._warm_start(grad), grad,
+                                min(self.CG_iter, self.cg_budget or self.CG_iter),
                                 precond=precond)
         if self.last_cg.status == NONFINITE:
             return self._reject(net, "the curvature product in CG (net.calc_G())",
                                 printing, cg_ran=True)
         return self._take_step(net, grad, f0, printing)
-
-    def _select_curvature_batch(self, net):
-        """Draw this update's curvature subset of the cached minibatch
-        (Martens 2010, §4.3); the whole minibatch if ``curvature_fraction`` is
-        None or covers it."""
-        if self.curvature_fraction is None:
-            return
-        n = int(net.inputs.shape[0])
-        size = max(1, math.ceil(self.curvature_fraction * n))
-        if size >= n:
-            net.cache_curvature_batch(None)
-        else:
-            net.cache_curvature_batch(np.sort(net.rng.permutation(n)[:size]))
 
     def preconditioner_diagonal(self, sq_grad):
         """Martens' (2010, §4.7) diagonal CG preconditioner.
@@ -557,6 +577,7 @@ class HessianFree(Optimizer):
                   f"backtracked to it {iteration}, rho {rho:.3g}, damping "
                   f"{damping:.3g}, step {alpha:.3g}, error {f0:.6g} -> "
                   f"{value if accepted else f0:.6g}")
+        self.last_error = value if accepted else f0
         if not accepted:
             return array_module(net.W).zeros_like(net.W)
         return array_module(delta).multiply(delta, alpha)

@@ -247,6 +247,14 @@ class FeedForwardPasses:
         after its activation derivative (the second-derivative term of the
         Hessian product); a ``record`` dict receives copies of every layer's
         output and input errors (:func:`record_errors`)."""
+        deltas = self._deltas(errors, cache, inject, record)
+        self._weight_grads(cache.acts, deltas, out, squared)
+        return out
+
+    def _deltas(self, errors, cache, inject=None, record=None):
+        """Backpropagate per-layer errors through the batch ``cache``: the
+        gradient with respect to each layer's summed input (per example, in
+        reused buffers); ``inject`` and ``record`` as in :meth:`_backward`."""
         deltas = [None] * self.n_layers
         for i in range(self.n_layers - 1, 0, -1):
             e = self._error_buffer(i, deltas, errors[i], cache.acts[i].shape)
@@ -256,8 +264,7 @@ class FeedForwardPasses:
             if inject is not None and inject[i] is not None:
                 deltas[i] += inject[i]
             record_errors(record, i, e, deltas[i], self.n_layers)
-        self._weight_grads(cache.acts, deltas, out, squared)
-        return out
+        return deltas
 
     def _error_buffer(self, i, deltas, error, shape):
         """:meth:`_layer_error` in a reused buffer (zeros if nothing arrives)."""

@@ -39,6 +39,11 @@ class RunState:
         Seconds of training so far (over all resumed calls).
     saved_epoch : int or None
         ``epoch`` of the checkpoint on disk (None: none written yet).
+    schedule : hessianfree.schedule.VarianceSchedule or None
+        The minibatch schedule of ``minibatch_size="auto"``; its size is
+        saved in the checkpoint and restored as ``minibatch_size``.
+    minibatch_size : int or None
+        The schedule's size read from a checkpoint.
     """
 
     epoch: int = 0
@@ -46,6 +51,8 @@ class RunState:
     failures: int = 0
     elapsed: float = 0.0
     saved_epoch: int = None
+    schedule: object = None
+    minibatch_size: int = None
 
 
 @dataclasses.dataclass
@@ -124,6 +131,7 @@ def checkpoint_contents(net, optimizer, run):
             "epoch": run.epoch, "errors": run.errors, "failures": run.failures,
             "elapsed": run.elapsed, "best_error": net.best_error, "plots": net.plots,
             "rng": {"kind": kind, "state": state},
+            "minibatch_size": None if run.schedule is None else run.schedule.size,
             "optimizer_state": optimizer.state_dict()}
     return meta, {"W": net.W, "best_W": net.best_W}
 
@@ -222,8 +230,11 @@ def _run_state(meta):
     elapsed = _field(meta, "elapsed", _number)
     if not (math.isfinite(elapsed) and elapsed >= 0):
         raise ValueError(f"field 'elapsed' must be finite and >= 0, got {elapsed!r}")
+    size = meta.get("minibatch_size")
+    if size is not None:
+        size = _field(meta, "minibatch_size", _count)
     return RunState(epoch=epoch, errors=errors, failures=_field(meta, "failures", _count),
-                    elapsed=elapsed, saved_epoch=epoch)
+                    elapsed=elapsed, saved_epoch=epoch, minibatch_size=size or None)
 
 
 def check_saved(net, optimizer, meta, arrays):

@@ -28,6 +28,7 @@ from hessianfree import checkpoint
 from hessianfree import loss_funcs
 from hessianfree import plotfile
 from hessianfree import run_state
+from hessianfree import schedule as schedules
 from hessianfree import validation as val
 from hessianfree.checkpoint import CheckpointError, write_atomically  # noqa: F401
 from hessianfree.nonlinearities import Plant
@@ -105,7 +106,7 @@ def check_run_args(net, inputs, targets, optimizer, max_epochs, minibatch_size,
         raise TypeError("optimizer must be a hessianfree.optimizers.Optimizer "
                         f"(e.g. hf.opt.HessianFree()), got {type(optimizer).__name__}")
     val.check_positive_int(max_epochs, "max_epochs")
-    if minibatch_size is not None:
+    if minibatch_size is not None and schedules.resolve(minibatch_size) is None:
         val.check_positive_int(minibatch_size, "minibatch_size")
     if test_err is not None and not isinstance(test_err, loss_funcs.LossFunction):
         raise TypeError("test_err must be a LossFunction (e.g. "
@@ -144,6 +145,14 @@ def check_targets(net, loss, targets, name):
         raise ValueError(f"{name} are all NaN: no example has a target, so the "
                          f"error would be 0.0 and training would stop at once")
     loss.check_targets(targets, name)
+
+
+def check_schedule_without_comm(minibatch_size):
+    """ValueError if ``minibatch_size`` is a schedule (not supported with
+    ``comm`` yet)."""
+    if schedules.resolve(minibatch_size) is not None:
+        raise ValueError("minibatch_size='auto' (a VarianceSchedule) does not "
+                         "support comm= yet; pass a number")
 
 
 def select_minibatch(rng, n_examples, minibatch_size):
@@ -199,8 +208,11 @@ def _compute_update(optimizer, printing, registry):
     return delta, faults
 
 
-def _evaluate(net, test, test_err):
-    train_error = net.error()
+def _evaluate(net, test, test_err, train_error=None):
+    """Training error (``train_error`` when the optimizer already knows
+    it) and the test (else training) error."""
+    if train_error is None:
+        train_error = net.error()
     if test is None:
         return train_error, train_error
     return train_error, net.error(inputs=test[0], targets=test[1], loss_type=test_err)
@@ -216,12 +228,13 @@ def _update_and_evaluate(net, optimizer, delta, test, test_err, faults):
                       "skipped it")
         optimizer.discard_update()
         return _evaluate(net, test, test_err)
+    known = getattr(optimizer, "last_error", None)  # the line search's value
     if not bool(xp.any(delta != 0)):
-        return _evaluate(net, test, test_err)
+        return _evaluate(net, test, test_err, known)
     previous = net.W.copy()
     net.W += delta
     with np.errstate(over="ignore", invalid="ignore"):
-        errors = _evaluate(net, test, test_err)
+        errors = _evaluate(net, test, test_err, known)
     bad = [name for name, e in zip(("training", "test"), errors) if not math.isfinite(e)]
     if not bad:
         return errors
@@ -237,10 +250,14 @@ def _train_epoch(net, optimizer, data, run, progress, printing, registry):
     update went through)."""
     inputs, targets, minibatch_size, test, test_err = data
     progress.start_epoch(run.epoch, optimizer, printing)
+    if run.schedule is not None:
+        minibatch_size = run.schedule.prepare(optimizer)
     batch_in, batch_t = net._epoch_data(inputs, targets, minibatch_size)
     net.cache_minibatch(batch_in, batch_t)
     optimizer.last_status = None
     delta, faults = _compute_update(optimizer, printing, registry)
+    if run.schedule is not None:
+        run.schedule.observe_update(optimizer, inputs.shape[0])
     if optimizer.last_status == UPDATE_NONFINITE and not faults:
         faults.append("the optimizer rejected the update (NaN or inf)")
     train_error, error = _update_and_evaluate(net, optimizer, delta, test,
@@ -340,7 +357,7 @@ def _damping_and_cg(optimizer):
 def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=None,
                test=None, test_err=None, target_err=1e-6, plotting=False,
                file_output=None, print_period=10, resume=False,
-               max_failures=MAX_FAILURES):
+               max_failures=MAX_FAILURES, callback=None):
     """Train ``net`` (what :meth:`hessianfree.FFNet.run_epochs` calls; with
     ``comm`` it calls :func:`hessianfree.distributed.run_epochs`, which calls
     this on every process).
@@ -359,8 +376,12 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
         E.g. ``hf.opt.HessianFree(CG_iter=50)`` or ``hf.opt.SGD()``.
     max_epochs : int
         Maximum number of epochs (weight updates).
-    minibatch_size : int, optional
-        Examples drawn at random each epoch (default: all).
+    minibatch_size : int, "auto" or VarianceSchedule, optional
+        Examples drawn at random each epoch (default: all).  ``"auto"`` or
+        a :class:`hessianfree.schedule.VarianceSchedule`: start small and
+        grow the minibatch by the gradient's sample variance (Byrd et al.
+        2012), with HessianFree's CG budget following (see
+        ``docs/tuning.rst``); not with ``comm``.
     test : tuple (test_inputs, test_targets), optional
         Held-out data.  Training stops when the test error is higher than
         it was 10 epochs earlier.
@@ -395,6 +416,10 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
         many updates in a row failed with NaN or inf values (each one is
         skipped with a :class:`~hessianfree.optimizers.NonFiniteWarning`
         and raises the damping); None: never stop for that.
+    callback : callable, optional
+        ``callback(net, epoch)``, called after each epoch (after the
+        checkpoint is written); returning True stops training.  E.g. to
+        measure a test accuracy without counting its time.
 
     Returns
     -------
@@ -417,6 +442,8 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
         targets outside the loss's domain, or targets that are all NaN.
     """
     plotting = val.check_bool(plotting, "plotting")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable(net, epoch), got {callback!r}")
     inputs, targets, test = check_run_args(
         net, inputs, targets, optimizer, max_epochs, minibatch_size, test,
         test_err, target_err, file_output, print_period, resume, max_failures)
@@ -430,9 +457,12 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
             announce_start(file_output, resume, saved)
             _remove_stale_temporaries(file_output)
         run = run_state.start(net, optimizer, saved)
+        run.schedule = schedules.resolve(minibatch_size)
+        if run.schedule is not None and run.minibatch_size is not None:
+            run.schedule.size = run.minibatch_size
         data = (inputs, targets, minibatch_size, test, test_err)
         settings = (max_epochs, target_err, plotting, file_output, print_period,
-                    max_failures)
+                    max_failures, callback)
         return _loop(net, optimizer, run, data, settings)
 
 
@@ -445,7 +475,8 @@ def _remove_stale_temporaries(file_output):
 
 def _loop(net, optimizer, run, data, settings):
     """Train epoch after epoch until a stopping rule holds; return the errors."""
-    max_epochs, target_err, plotting, file_output, print_period, max_failures = settings
+    (max_epochs, target_err, plotting, file_output, print_period, max_failures,
+     callback) = settings
     has_test = data[3] is not None
     progress = Progress(max_epochs, print_period)
     start, registry = time.perf_counter() - run.elapsed, {}
@@ -466,6 +497,8 @@ def _loop(net, optimizer, run, data, settings):
                 _write_outputs(net, optimizer, run, plotting, file_output)
             _check_failures(net, run, faults, max_failures, file_output)
             reason = _stop_reason(run.errors, target_err, has_test)
+            if callback is not None and callback(net, epoch) and reason is None:
+                reason = f"callback stopped training after {run.epoch} epochs"
     finally:
         progress.close(optimizer)
     if reason is not None:

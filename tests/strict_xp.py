@@ -268,7 +268,8 @@ def _make_module():
         setattr(mod, name, _module_function(name))  # creation: no inputs to unwrap
     mod.asarray, mod.array, mod.get_array_module = asarray, array, get_array_module
     mod.ndarray = DeviceArray
-    mod.linalg = types.SimpleNamespace(norm=_module_function_of(np.linalg.norm, "norm"))
+    mod.linalg = types.SimpleNamespace(norm=_module_function_of(np.linalg.norm, "norm"),
+                                       inv=_module_function_of(np.linalg.inv, "inv"))
     mod.asnumpy = lambda a: a.get() if isinstance(a, DeviceArray) else np.asarray(a)
     return mod
 

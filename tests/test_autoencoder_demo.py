@@ -80,13 +80,18 @@ def test_demo_lowers_the_reconstruction_error_and_writes_its_curves(tmp_path, ca
     assert series["test error (log)"][-1] < series["test error (log)"][0]
 
 
-def test_demo_draws_the_curves(tmp_path):
+def test_demo_draws_the_curves_and_run_args_override(tmp_path):
     pytest.importorskip("matplotlib")
     prefix = str(tmp_path / "ae")
-    demos.autoencoder(ENCODER, data=tiny_data(16, 8), file_output=prefix,
-                      model_args={"rng": np.random.default_rng(1)},
-                      run_args={"max_epochs": 2, "print_period": None})
+    data = tiny_data(16, 8)
+    net = demos.autoencoder(ENCODER, data=data, file_output=prefix,
+                            model_args={"rng": np.random.default_rng(1)},
+                            run_args={"max_epochs": 2, "print_period": None,
+                                      "plotting": False,
+                                      "test": (data.test_images[:4], data.test_images[:4])})
     assert (tmp_path / "ae_curves.png").stat().st_size > 0
+    assert not os.path.exists(hf.training.plot_filename(prefix))
+    assert len(net.plots["test error (log)"]) == 2
 
 
 def test_demo_falls_back_to_the_embedded_digits(monkeypatch, capsys):

@@ -189,7 +189,7 @@ def test_distributed_matches_one_process_on_the_concatenated_data(kind, sizes,
     # training: full shards with test shards, then epoch by epoch minibatches
     assert results["n_epochs"] == 6
     for name in ("train_W", "train_best_W", "train_errors", "train_damping",
-                 "minibatch_W", "precond_W"):
+                 "minibatch_W", "precond_W", "kfac_W"):
         assert results[name] < 1e-9, name
     assert results["precond_moved"] > 1e-3  # the weights did change
     assert results["identical_W_on_all_ranks"]

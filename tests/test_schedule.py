@@ -1,0 +1,137 @@
+"""Minibatch schedules (hessianfree.schedule): Byrd et al.'s variance test
+against explicit per-example gradients, the schedule's growth rules, and
+run_epochs with minibatch_size="auto" (growth, CG budget, resume), the
+per-epoch callback and the reuse of the line search's error."""
+
+import numpy as np
+import pytest
+
+import hessianfree as hf
+from hessianfree import schedule
+
+
+def per_example_gradients(net, x, t):
+    grads = []
+    for i in range(len(x)):
+        net.cache_minibatch(x[i:i + 1], t[i:i + 1])
+        grads.append(net.calc_grad())
+    return np.array(grads)
+
+
+def test_sample_variance_matches_per_example_gradients():
+    rng = np.random.default_rng(0)
+    net = hf.FFNet([3, 4, 2], layers="Tanh", rng=rng, dtype=np.float64)
+    x, t = rng.standard_normal((9, 3)), rng.random((9, 2))
+    g = per_example_gradients(net, x, t)
+    net.cache_minibatch(x, t)
+    grad, sq = net.calc_grad(squared=True)
+    expected = g.var(axis=0, ddof=1).sum()
+    assert schedule.sample_variance_l1(grad, sq, 9) == pytest.approx(expected, rel=1e-8)
+    # what HessianFree reports when a schedule asks
+    opt = hf.opt.HessianFree(CG_iter=2, plotting=False)
+    opt.gradient_statistics = True
+    net.optimizer = opt
+    opt.compute_update()
+    n, norm2, var = opt.last_gradient_statistics
+    assert n == 9 and norm2 == pytest.approx(np.sum(g.mean(axis=0) ** 2), rel=1e-8)
+    assert var == pytest.approx(expected, rel=1e-8)
+
+
+def test_required_sample_size_is_byrds_formula():
+    assert schedule.required_sample_size(8.0, 2.0, 0.5) == pytest.approx(16.0)
+    assert schedule.required_sample_size(1.0, 0.0, 0.5) == np.inf
+
+
+def test_schedule_grows_by_the_test_within_its_limits():
+    s = schedule.VarianceSchedule(initial=100, theta=0.5, max_size=500, max_growth=2,
+                                  cg_iters=10)
+    assert s.size == 100 and s.cg_budget(250) == 10
+    assert s.observe(100, 1.0, 10.0) == 100  # needs 40 <= 100: passes
+    assert s.observe(100, 1.0, 30.0) == 120  # needs 120
+    assert s.observe(120, 1.0, 1000.0) == 240  # at most doubles
+    assert s.cg_budget(250) == round(10 * np.sqrt(2.4))
+    assert s.cg_budget(12) == 12
+    assert s.observe(240, 1.0, 1e6, n_examples=300) == 300  # the training set
+    assert s.observe(300, 1.0, 1.0) == 300  # never shrinks
+    big = schedule.VarianceSchedule(initial=100, max_size=150)
+    assert big.observe(100, 1.0, 1e6) == 150
+    assert big.cg_budget(250) == 250  # no cg_iters: the optimizer's CG_iter
+    with pytest.raises(ValueError, match="theta"):
+        schedule.VarianceSchedule(theta=0)
+    with pytest.raises(ValueError, match="minibatch_size"):
+        schedule.resolve("large")
+    assert isinstance(schedule.resolve("auto"), schedule.VarianceSchedule)
+    assert schedule.resolve(100) is None
+
+
+def noisy_regression(n=400, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4))
+    return x, np.tanh(x @ rng.standard_normal((4, 2))) + 0.3 * rng.standard_normal((n, 2))
+
+
+def test_auto_minibatch_grows_and_cg_budget_follows():
+    x, t = noisy_regression()
+    net = hf.FFNet([4, 6, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear()],
+                   rng=np.random.default_rng(0))
+    opt = hf.opt.HessianFree(CG_iter=30, plotting=False)
+    sizes, budgets = [], []
+
+    def callback(net, epoch):
+        sizes.append(net.inputs.shape[0])
+        budgets.append(opt.cg_budget)
+    sched = schedule.VarianceSchedule(initial=20, theta=0.5, cg_iters=5)
+    net.run_epochs(x, t, opt, max_epochs=15, minibatch_size=sched, print_period=None,
+                   callback=callback)
+    assert sizes[0] == 20 and sizes[-1] > 40, sizes
+    assert sizes == sorted(sizes)
+    assert budgets == [sched.cg_budget(30) if s == sched.size else budgets[i]
+                       for i, s in enumerate(sizes)]
+    assert budgets[-1] > budgets[0]
+
+
+def test_auto_minibatch_resumes_exactly(tmp_path):
+    x, t = noisy_regression()
+
+    def run(epochs, resume=False, prefix=None):
+        net = hf.FFNet([4, 6, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear()],
+                       rng=np.random.default_rng(0))
+        opt = hf.opt.HessianFree(CG_iter=10, plotting=False)
+        if resume:
+            net.run_epochs(x, t, opt, max_epochs=3, print_period=None,
+                           minibatch_size=schedule.VarianceSchedule(initial=20),
+                           file_output=prefix)
+        sched = schedule.VarianceSchedule(initial=20)
+        net.run_epochs(x, t, opt, max_epochs=epochs, minibatch_size=sched,
+                       print_period=None, file_output=prefix, resume=resume)
+        return net, sched
+    whole, sched = run(6)
+    resumed, resumed_sched = run(6, resume=True, prefix=str(tmp_path / "run"))
+    assert sched.size > 20 and resumed_sched.size == sched.size
+    np.testing.assert_array_equal(resumed.W, whole.W)
+
+
+def test_callback_stops_and_training_error_is_the_line_searchs():
+    x, t = noisy_regression()
+    net = hf.FFNet([4, 6, 2], layers="Tanh", rng=np.random.default_rng(0),
+                   dtype=np.float64)
+    seen = []
+
+    def callback(net, epoch):
+        seen.append((epoch, net.error()))  # recomputed at the cached minibatch
+        return epoch == 3
+    net.run_epochs(x, t, hf.opt.HessianFree(CG_iter=10), max_epochs=10,
+                   print_period=None, callback=callback)
+    assert [e for e, _ in seen] == [0, 1, 2, 3]
+    np.testing.assert_allclose(net.plots["training error (log)"],
+                               [err for _, err in seen], rtol=1e-12)
+    with pytest.raises(TypeError, match="callback"):
+        net.run_epochs(x, t, hf.opt.HessianFree(), callback=3)
+
+
+def test_auto_minibatch_refuses_comm():
+    x, t = noisy_regression()
+    net = hf.FFNet([4, 6, 2], rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="auto"):
+        net.run_epochs(x, t, hf.opt.HessianFree(), minibatch_size="auto",
+                       comm=object())

@@ -320,3 +320,51 @@ def _observed_order(steps, errors, floor):
         return np.inf
     slopes = np.log(errors[:-1] / errors[1:]) / np.log(steps[:-1] / steps[1:])
     return float(np.median(slopes[valid]))
+
+
+class CheckMethods:
+    """The checks above as methods of a network (``net.check_grad(grad)``,
+    ``net.check_J()``, ``net.explicit_G()``, ``net.check_G(G_v, v)``), which
+    :class:`~hessianfree.FFNet` inherits; with ``debug=True``
+    :class:`~hessianfree.optimizers.HessianFree` calls them on every
+    update."""
+
+    def check_grad(self, grad):
+        """Compare ``grad`` with a finite-difference gradient of
+        :meth:`~hessianfree.ffnet.FFNet.error`
+        (:func:`hessianfree.derivative_checks.check_grad`).
+
+        Raises
+        ------
+        DerivativeCheckError
+            If they disagree (use ``debug=True``/float64 for tight checks).
+        """
+        check_grad(self, grad)
+
+    def check_J(self):
+        """Compare the R-forward pass with a finite-difference Jacobian
+        (:func:`hessianfree.derivative_checks.check_J`).
+
+        Raises
+        ------
+        DerivativeCheckError
+        """
+        check_J(self)
+
+    def explicit_G(self, damping=0):
+        """Form the damped Gauss-Newton matrix explicitly from a
+        finite-difference Jacobian: :math:`J^T H_L J + \\lambda I`
+        (for checks on small networks;
+        :func:`hessianfree.derivative_checks.explicit_G`)."""
+        return explicit_G(self, damping)
+
+    def check_G(self, G_v, v, damping=0):
+        """Compare a curvature product ``G_v`` with the explicitly formed
+        :meth:`explicit_G` times ``v``
+        (:func:`hessianfree.derivative_checks.check_G`).
+
+        Raises
+        ------
+        DerivativeCheckError
+        """
+        check_G(self, G_v, v, damping)

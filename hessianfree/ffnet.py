@@ -21,7 +21,6 @@ import numpy as np
 
 from hessianfree import backend
 from hessianfree import chunking
-from hessianfree import derivative_checks as dc
 from hessianfree import distributed
 from hessianfree import input_derivatives
 from hessianfree import layout
@@ -30,6 +29,7 @@ from hessianfree import nonlinearities as nl
 from hessianfree import reduction
 from hessianfree import training
 from hessianfree import validation as val
+from hessianfree.derivative_checks import CheckMethods
 from hessianfree.layout import INIT_TYPES, check_init_params  # noqa: F401
 from hessianfree.model import WholeModel
 from hessianfree.optimizers import Optimizer
@@ -63,7 +63,7 @@ def _check_indices(indices, name, n):
     return indices
 
 
-class FFNet(FeedForwardPasses, WholeModel):
+class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
     """A feed-forward network trained with Hessian-free optimization.
 
     Parameters
@@ -433,43 +433,3 @@ class FFNet(FeedForwardPasses, WholeModel):
         if buf is None:
             buf = self._buffers[key] = self.xp.empty(shape, dtype=self.dtype)
         return buf
-
-    # ------------------------------------------------------ derivative checks
-    def check_grad(self, grad):
-        """Compare ``grad`` with a finite-difference gradient of :meth:`error`
-        (:func:`hessianfree.derivative_checks.check_grad`).
-
-        Raises
-        ------
-        DerivativeCheckError
-            If they disagree (use ``debug=True``/float64 for tight checks).
-        """
-        dc.check_grad(self, grad)
-
-    def check_J(self):
-        """Compare the R-forward pass with a finite-difference Jacobian
-        (:func:`hessianfree.derivative_checks.check_J`).
-
-        Raises
-        ------
-        DerivativeCheckError
-        """
-        dc.check_J(self)
-
-    def explicit_G(self, damping=0):
-        """Form the damped Gauss-Newton matrix explicitly from a
-        finite-difference Jacobian: :math:`J^T H_L J + \\lambda I`
-        (for checks on small networks;
-        :func:`hessianfree.derivative_checks.explicit_G`)."""
-        return dc.explicit_G(self, damping)
-
-    def check_G(self, G_v, v, damping=0):
-        """Compare a curvature product ``G_v`` with the explicitly formed
-        :meth:`explicit_G` times ``v``
-        (:func:`hessianfree.derivative_checks.check_G`).
-
-        Raises
-        ------
-        DerivativeCheckError
-        """
-        dc.check_G(self, G_v, v, damping)

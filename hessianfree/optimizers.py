@@ -9,7 +9,9 @@ write ``net.W`` themselves: trial points are evaluated with
 
 :class:`HessianFree` composes the pure pieces in :mod:`hessianfree.cg`,
 :mod:`hessianfree.linesearch` and :mod:`hessianfree.damping`; its mutable
-state lives in one :class:`HFState` record.
+state lives in one :class:`HFState` record.  The base class
+:class:`Optimizer` (in :mod:`hessianfree.optimizer_base`) and :class:`SGD`
+(in :mod:`hessianfree.sgd`) are re-exported here.
 """
 
 import dataclasses
@@ -33,24 +35,13 @@ from hessianfree.hf_state import HFState
 from hessianfree.update_rules import (RATIO_DAMPED, RULE_SETS,  # noqa: F401
                                       check_update_rules)
 from hessianfree.linesearch import armijo_line_search, backtrack_cg_iterates
+from hessianfree.optimizer_base import (UPDATE_ACCEPTED, UPDATE_NONFINITE,
+                                        UPDATE_REJECTED, NonFiniteWarning, Optimizer,
+                                        all_finite, check_number)
+from hessianfree.sgd import SGD
 
-
-class NonFiniteWarning(RuntimeWarning):
-    """A NaN or inf appeared in a quantity the optimizer needs; the update
-    was skipped (a zero update was returned)."""
-
-
-#: :attr:`Optimizer.last_status` after an update that was taken.
-UPDATE_ACCEPTED = "accepted"
-#: :attr:`Optimizer.last_status` after a zero update because the step did not
-#: lower the error (a normal event for :class:`HessianFree`).
-UPDATE_REJECTED = "rejected"
-#: :attr:`Optimizer.last_status` after a zero (or discarded) update because a
-#: NaN or inf appeared.
-UPDATE_NONFINITE = "nonfinite"
-
-def _all_finite(x):
-    return bool(array_module(x).isfinite(x).all())
+__all__ = ["HessianFree", "NonFiniteWarning", "Optimizer", "SGD", "UPDATE_ACCEPTED",
+           "UPDATE_NONFINITE", "UPDATE_REJECTED"]
 
 
 def _check_product(net, kind, product, v):
@@ -60,13 +51,6 @@ def _check_product(net, kind, product, v):
         check_Hv(net, product, v)
     else:
         net.check_G(product, v, 0)
-
-
-def _check_number(name, value, low=0.0, high=math.inf, low_open=False):
-    """``float(value)`` if it is a finite number in the bounds: TypeError for
-    a non-number, ValueError for a number out of bounds
-    (:func:`hessianfree.validation.check_real`)."""
-    return val.check_real(value, name, low, high, low_open)
 
 
 def _cg_callback(progress, iters):
@@ -105,120 +89,6 @@ def _gradient(net, opt):
         opt.last_gradient_statistics = schedule.gradient_statistics(
             grad, sq_grad, int(net.inputs.shape[0]))
     return grad, sq_grad if diagonal else None
-
-
-class Optimizer:
-    """Base class for optimizers.
-
-    Attributes
-    ----------
-    net : FFNet or RNNet or None
-        The network being optimised; set when the optimizer is assigned to a
-        network (``net.optimizer = opt``), None before.
-    plots : dict of str to list of float
-        Named series, one value appended per :meth:`compute_update` call when
-        plotting; a ``" (log)"`` suffix asks for a log axis.
-    last_status : str or None
-        Outcome of the latest update: :data:`UPDATE_ACCEPTED`,
-        :data:`UPDATE_REJECTED` or :data:`UPDATE_NONFINITE`; None before the
-        first one.
-    progress : callable or None
-        ``progress(i, max_iters)``, called after each inner iteration (CG
-        iteration for :class:`HessianFree`) of an update; the training loop
-        sets it to drive its progress bar.
-    """
-
-    net = None
-    last_status = None
-    progress = None
-
-    def __init__(self):
-        self.net = None
-        self.plots = {}
-
-    def forget_network(self):
-        """Drop state that belongs to the previous network (called when the
-        optimizer is assigned to another one)."""
-
-    def state_dict(self):
-        """What the optimizer carries from one update to the next, for a
-        checkpoint.
-
-        Returns
-        -------
-        dict
-            Numbers, strings, lists and dicts, plus arrays (or None where an
-            array is absent).  The base class holds the plot series,
-            ``{"plots": {name: [float, ...]}}``.
-        """
-        return {"plots": {name: list(series) for name, series in self.plots.items()}}
-
-    def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned.
-
-        Parameters
-        ----------
-        state : dict
-            A dict from :meth:`state_dict` of the same optimizer class.  It is
-            checked completely before anything changes.
-
-        Raises
-        ------
-        TypeError, ValueError
-            If ``state`` is not such a dict.
-        """
-        self.plots = self._parse_plots(state)
-
-    @staticmethod
-    def _parse_plots(state):
-        if not isinstance(state, dict):
-            raise TypeError(f"state must be a dict from state_dict(), got "
-                            f"{type(state).__name__}")
-        plots = state.get("plots", {})
-        if not isinstance(plots, dict) or not all(
-                isinstance(name, str) and isinstance(series, (list, tuple))
-                for name, series in plots.items()):
-            raise ValueError("state['plots'] must be a dict of name -> list of floats")
-        try:
-            return {name: [float(v) for v in series] for name, series in plots.items()}
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"state['plots'] must hold numbers: {e}") from e
-
-    def discard_update(self):
-        """Tell the optimizer that the training loop threw its last update
-        away because a NaN or inf appeared after it (in the update itself or
-        in the error at the new weights).
-
-        Sets :attr:`last_status` to :data:`UPDATE_NONFINITE`; subclasses also
-        make the next update more cautious.
-        """
-        self.last_status = UPDATE_NONFINITE
-
-    def compute_update(self, printing=False):
-        """Compute a weight update for the minibatch cached in ``self.net``.
-
-        Parameters
-        ----------
-        printing : bool
-            If True, print a short summary of the update.
-
-        Returns
-        -------
-        (n_params,) array
-            Finite update that the network adds to ``net.W``.
-        """
-        raise NotImplementedError("Optimizer subclasses must implement compute_update")
-
-    def _require_net(self):
-        if self.net is None:
-            raise RuntimeError(f"{type(self).__name__}.net is None: assign the "
-                               "optimizer to a network first (net.optimizer = opt)")
-        return self.net
-
-    def _record(self, name, value):
-        value = float(value)
-        self.plots.setdefault(name, []).append(value if math.isfinite(value)
-                                               else math.nan)
 
 
 class HessianFree(Optimizer):
@@ -333,19 +203,19 @@ class HessianFree(Optimizer):
                  damping_decrease=ORIGINAL_DECREASE, ratio_model=RATIO_DAMPED):
         val.check_positive_int(CG_iter, "CG_iter")
         if curvature_fraction is not None:
-            curvature_fraction = _check_number("curvature_fraction", curvature_fraction,
-                                               0.0, 1.0, low_open=True)
+            curvature_fraction = check_number("curvature_fraction", curvature_fraction,
+                                              0.0, 1.0, low_open=True)
         self.curvature_fraction = curvature_fraction
         for name, flag in (("plotting", plotting), ("use_backtracking", use_backtracking),
                            ("use_linesearch", use_linesearch)):
             val.check_bool(flag, name)
         self.preconditioner = kfac.resolve_preconditioner(preconditioner)
-        self.precond_exponent = _check_number("precond_exponent", precond_exponent,
-                                              0.0, 1.0)
-        init_damping = _check_number("init_damping", init_damping)
-        self.cg_decay = _check_number("cg_decay", cg_decay, 0.0, 1.0)
-        self.min_damping = _check_number("min_damping", min_damping)
-        self.max_damping = _check_number("max_damping", max_damping)
+        self.precond_exponent = check_number("precond_exponent", precond_exponent,
+                                             0.0, 1.0)
+        init_damping = check_number("init_damping", init_damping)
+        self.cg_decay = check_number("cg_decay", cg_decay, 0.0, 1.0)
+        self.min_damping = check_number("min_damping", min_damping)
+        self.max_damping = check_number("max_damping", max_damping)
         if self.min_damping > self.max_damping:
             raise ValueError(f"min_damping ({min_damping!r}) must not exceed "
                              f"max_damping ({max_damping!r})")
@@ -373,7 +243,7 @@ class HessianFree(Optimizer):
 
     @damping.setter
     def damping(self, value):
-        value = _check_number("damping", value)
+        value = check_number("damping", value)
         self.state = dataclasses.replace(self.state, damping=value)
 
     def state_dict(self):
@@ -491,7 +361,7 @@ class HessianFree(Optimizer):
         self.last_error = None
         grad, sq_grad = _gradient(net, self)
         f0 = float(net.error())
-        if not _all_finite(grad):
+        if not all_finite(grad):
             return self._reject(net, "the gradient (net.calc_grad())", printing)
         if not math.isfinite(f0):
             return self._reject(net, "the current error (net.error())", printing)
@@ -620,41 +490,3 @@ class HessianFree(Optimizer):
         if printing:
             print(f"HF: skipped update ({quantity} not finite), damping {damping:.3g}")
         return array_module(net.W).zeros_like(net.W)
-
-
-class SGD(Optimizer):
-    """First-order gradient descent: :math:`\\delta = -\\eta \\nabla f`.
-
-    Parameters
-    ----------
-    l_rate : float
-        Learning rate :math:`\\eta > 0`.
-    plotting : bool
-        If True, append ``"learning rate"`` to :attr:`~Optimizer.plots` each update.
-    """
-
-    def __init__(self, l_rate=1, plotting=False):
-        self.l_rate = _check_number("l_rate", l_rate, low_open=True)
-        super().__init__()
-        self.plotting = val.check_bool(plotting, "plotting")
-
-    def compute_update(self, printing=False):
-        """Return :math:`-\\eta \\nabla f` on the cached minibatch (zeros and a
-        :class:`NonFiniteWarning` if the gradient is not finite)."""
-        net = self._require_net()
-        grad = net.calc_grad()
-        xp = array_module(grad)
-        if _all_finite(grad):
-            delta = xp.multiply(grad, -self.l_rate)
-            self.last_status = UPDATE_ACCEPTED
-        else:
-            warnings.warn("SGD: the gradient (net.calc_grad()) holds NaN or inf; "
-                          "returning a zero update", NonFiniteWarning, stacklevel=2)
-            delta = xp.zeros_like(grad)
-            self.last_status = UPDATE_NONFINITE
-        if self.plotting:
-            self._record("learning rate", self.l_rate)
-        if printing:
-            print(f"SGD: learning rate {self.l_rate:g}, gradient norm "
-                  f"{float(xp.linalg.norm(grad)):.4g}")
-        return delta

@@ -2,7 +2,8 @@
 binary) and the classification error.
 
 Each compares ``activities[-1]`` with the targets (NaN: no target) and is
-written once for the output layer with :func:`~hessianfree.loss_base.output_loss`.
+written once for the output layer with
+:func:`~hessianfree.loss_funcs.output_loss`.
 They are public as ``hf.loss_funcs.SquaredError`` etc.
 """
 

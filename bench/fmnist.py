@@ -82,7 +82,6 @@ def make_hf(args, rng):
                                   hf.nl.Softmax()],
                    loss_type=loss, W_init_params={"init_type": args.init},
                    rng=rng, dtype=np.float32)
-    opt, schedule = hf.demos.classifier_settings()
     overrides = {name: value for name, value in (
         ("CG_iter", args.cg), ("init_damping", args.init_damping),
         ("curvature_fraction", args.curvature_fraction),
@@ -90,12 +89,7 @@ def make_hf(args, rng):
         if value is not None}
     if args.rules is not None:
         overrides.update(hf.opt.RULE_SETS[args.rules])
-    if overrides:
-        settings = {"CG_iter": opt.CG_iter, "init_damping": opt.damping,
-                    "curvature_fraction": opt.curvature_fraction,
-                    "preconditioner": "kfac", "min_damping": opt.min_damping,
-                    **overrides}
-        opt = hf.opt.HessianFree(plotting=False, **settings)
+    opt, schedule = hf.demos.classifier_settings(**overrides)
     opt.plotting = False
     return net, opt, minibatch_setting(args, schedule)
 
@@ -121,7 +115,7 @@ def describe_settings(opt, minibatch):
         else "kfac"
     return (f"minibatch {minibatch}, CG_iter {opt.CG_iter}, curvature_fraction "
             f"{opt.curvature_fraction}, init_damping {opt.damping}, preconditioner "
-            f"{precond!r}")
+            f"{precond!r}, CG stopping {opt.cg_stopping!r}")
 
 
 def run_hf(data, args):

@@ -23,6 +23,7 @@ from hessianfree import run_state
 from hessianfree import training
 from hessianfree import validation as val
 from hessianfree.nonlinearities import Plant
+from hessianfree.run_checks import check_run_args
 
 
 def _n_examples(inputs):
@@ -91,7 +92,7 @@ def describe_run(net, kwargs):
     """
     args = _bound_arguments(net, kwargs)
     val.check_bool(args["plotting"], "plotting")
-    training.check_run_args(*(args[name] for name in (
+    check_run_args(*(args[name] for name in (
         "net", "inputs", "targets", "optimizer", "max_epochs", "minibatch_size",
         "test", "test_err", "target_err", "file_output", "print_period", "resume",
         "max_failures")))
@@ -105,6 +106,7 @@ def describe_run(net, kwargs):
         "target_err": _plain(float(args["target_err"])),
         "max_failures": args["max_failures"],
         "test_err": None if test_err is None else type(test_err).__name__,
+        "callback (given or not)": args.get("callback") is not None,
         "resume": bool(args["resume"]),
         "checkpoint (resume=True)": _checkpoint_seen(net, args),
         "n_params": net.n_params,

@@ -210,12 +210,10 @@ def _check_args(matvec, b, x0, max_iters, precond, min_iters, rel_tol, res_tol):
             raise TypeError(f"{name} must hold real numbers, got dtype "
                             f"{getattr(v, 'dtype', None)}")
     for name, v in (("max_iters", max_iters), ("min_iters", min_iters)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        val.check_int(v, name, low=0)
     for name, v in (("rel_tol", rel_tol), ("res_tol", res_tol)):
-        if v is not None and not (isinstance(v, (int, float, np.floating))
-                                  and 0 <= v < math.inf):
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if v is not None:
+            val.check_real(v, name, low=0.0)
     xp = array_module(b)
     if x0 is not None and not bool(xp.isfinite(x0).all()):
         raise ValueError("x0 must be finite")

@@ -102,7 +102,7 @@ def chunk_caches(net, indices=None, deriv=True):
 
 def error(net, W, loss):
     """``loss`` of the chunked minibatch at ``W`` (the mean over all its
-    examples, as :meth:`LossFunction.batch_loss` gives on the whole)."""
+    examples, as :meth:`~hessianfree.loss_funcs.LossFunction.batch_loss` gives on the whole)."""
     batch = net._chunked
     n = batch.inputs.shape[0]
     total = 0.0

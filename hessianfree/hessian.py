@@ -128,7 +128,7 @@ def check_supported(net):
 
 
 def second_order_state(net, cache):
-    """The :class:`_SecondOrderState` of the batch ``cache`` at the current
+    """The ``_SecondOrderState`` of the batch ``cache`` at the current
     weights (computed once and kept until either changes)."""
     state = getattr(net, "_hv_state", None)
     if state is None or not state.matches(net, cache):
@@ -140,7 +140,7 @@ def second_derivative_term(layer, d2, x, a, e, r):
     """:math:`(f''(x)[r])^T e`, the change of :math:`f'(x)^T e` along the
     input direction :math:`r`.
 
-    Element-wise: :math:`f''(x) \\circ r \\circ e`.  :class:`Softmax`, with
+    Element-wise: :math:`f''(x) \\circ r \\circ e`.  Softmax, with
     :math:`R a = a \\circ (r - a^T r)`: :math:`R a \\circ (e - a^T e) - a\\,
     (R a^T e)`, :math:`O(n)` per example.  Other non-element-wise layers
     contract the ``(..., n, n, n)`` tensor ``d2`` of ``d2_activation``:

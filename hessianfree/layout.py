@@ -115,8 +115,8 @@ def resolve_layers(layers, n_layers):
 
 
 def _check_layer_index(value, name, low, n_layers):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
-            or not low < value < n_layers:
+    val.check_int(value, f"{name} {value!r}: a layer index")
+    if not low < value < n_layers:
         raise ValueError(f"{name} {value!r}: connections must go from a layer to a "
                          f"later layer in ({low}, {n_layers})")
     return int(value)
@@ -133,8 +133,8 @@ def check_conns(conns, n_layers):
                         f"got {type(conns).__name__}")
     checked = {}
     for pre, posts in conns.items():
-        if isinstance(pre, (bool, np.bool_)) or not isinstance(pre, numbers.Integral) \
-                or not 0 <= pre < n_layers:
+        val.check_int(pre, f"conns key {pre!r}: a layer index")
+        if not 0 <= pre < n_layers:
             raise ValueError(f"conns key {pre!r} is not a layer index in "
                              f"[0, {n_layers})")
         posts = val.check_sequence(posts, f"conns[{pre}] (layer indices)")
@@ -199,8 +199,7 @@ def init_weights(rng, shapes, coeff=1.0, biases=0.0, init_type="sparse"):
     coeff = [val.check_real(c, "coeff") for c in coeff]
     biases = [val.check_real(b, "biases") for b in biases]
     for t in init_type:
-        if not isinstance(t, str) or t not in INIT_TYPES:
-            raise ValueError(f"init_type must be one of {INIT_TYPES}, got {t!r}")
+        val.check_choice(t, "init_type", INIT_TYPES)
     parts = []
     for (n_pre, n_post), c, b, t in zip(shapes, coeff, biases, init_type):
         parts.append(_init_matrix(rng, n_pre, n_post, c, t).ravel())

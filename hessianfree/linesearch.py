@@ -9,6 +9,7 @@ never as an improvement.
 
 import math
 
+from hessianfree import validation as val
 from hessianfree.backend import array_module
 
 
@@ -66,8 +67,7 @@ def _check_armijo(c, shrink, max_steps):
         raise ValueError(f"c must be in (0, 1), got {c!r}")
     if not 0 < shrink < 1:
         raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+    val.check_int(max_steps, "max_steps", low=1)
 
 
 def armijo_line_search(objective, f0, slope, delta, *, c=1e-2, shrink=0.8,

@@ -187,7 +187,7 @@ class HessianFree(Optimizer):
     gradient_statistics, cg_budget : bool, int or None
         Set by a minibatch schedule (:mod:`hessianfree.schedule`): put
         :func:`~hessianfree.schedule.gradient_statistics` into
-        :attr:`last_gradient_statistics` each update; cap CG at this.
+        ``last_gradient_statistics`` each update; cap CG at this.
     """
 
     last_error = None

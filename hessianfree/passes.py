@@ -85,7 +85,7 @@ class BatchCache:
 
 def record_errors(record, i, error, delta, n_layers):
     """Keep copies of layer ``i``'s output and input errors in the dict
-    ``record`` (see :meth:`FeedForwardPasses._backward`)."""
+    ``record`` (see ``FeedForwardPasses._backward``)."""
     if record is None:
         return
     for key, x in (("errors", error), ("deltas", delta)):

@@ -12,7 +12,6 @@ that every time step is one contiguous matrix; the user sees batch-major
 views.
 """
 
-import numbers
 
 import numpy as np
 
@@ -85,9 +84,9 @@ class RNNet(FFNet):
         if rec_layers is None:
             return list(range(1, n_layers - 1))
         rec_layers = val.check_sequence(rec_layers, "rec_layers (layer indices)")
-        for i in rec_layers:
-            if isinstance(i, (bool, np.bool_)) or not isinstance(i, numbers.Integral) \
-                    or not 0 < i < n_layers:
+        for k, i in enumerate(rec_layers):
+            val.check_int(i, f"rec_layers[{k}]")
+            if not 0 < i < n_layers:
                 raise ValueError(f"rec_layers contains {i!r}: recurrent layers must "
                                  f"be in [1, {n_layers}) (the input layer cannot be "
                                  f"recurrent)")
@@ -97,12 +96,10 @@ class RNNet(FFNet):
     def _check_truncation(truncation):
         if truncation is None:
             return None
-        if (not isinstance(truncation, (tuple, list)) or len(truncation) != 2
-                or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
-                           and n > 0 for n in truncation)):
-            raise ValueError(f"truncation must be None or two positive ints (n, k), "
-                             f"got {truncation!r}")
-        return tuple(int(n) for n in truncation)
+        truncation = val.check_sequence(truncation, "truncation (two positive ints n, k)")
+        if len(truncation) != 2:
+            raise ValueError(f"truncation must be two positive ints (n, k), got {truncation}")
+        return tuple(val.check_int(n, f"truncation[{k}]", low=1) for k, n in enumerate(truncation))
 
     @staticmethod
     def _check_layer_kinds(layers):

@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from hessianfree import architecture
 from hessianfree import checkpoint
 
 
@@ -69,10 +70,8 @@ class Saved:
 
 
 #: Keys of an architecture description that fix how the weights are laid
-#: out, and with the layers, what they mean; a checkpoint resumes only if
-#: they match.
-LAYOUT_KEYS = ("class", "shape", "conns", "rec_layers")
-STRUCTURE_KEYS = LAYOUT_KEYS + ("layers",)
+#: out and what they mean; a checkpoint resumes only if they match.
+STRUCTURE_KEYS = ("class", "shape", "layers", "conns", "rec_layers")
 
 
 def _qualified_name(obj):
@@ -85,9 +84,8 @@ def describe_architecture(net):
     custom layers or losses, which that cannot describe, their class names.
     """
     try:
-        from hessianfree.architecture import describe
-        return describe(net)
-    except (ImportError, TypeError):
+        return architecture.describe(net)
+    except TypeError:  # a custom class
         pass
     description = {"class": type(net).__name__, "shape": list(net.shape),
                    "layers": [_qualified_name(layer) for layer in net.layers],
@@ -111,9 +109,8 @@ def check_architecture(net, saved):
     if saved.get("format") != own.get("format"):
         # one network has custom layers or losses (described by class
         # names), the other not: compare the class names
-        from hessianfree.architecture import class_name
         own = dict(own, layers=[_qualified_name(layer) for layer in net.layers])
-        saved = dict(saved, layers=[class_name(entry)
+        saved = dict(saved, layers=[architecture.class_name(entry)
                                     for entry in saved.get("layers") or []])
     for key in STRUCTURE_KEYS:
         if key in own and json.dumps(saved.get(key)) != json.dumps(own[key]):

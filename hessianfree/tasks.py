@@ -109,6 +109,7 @@ class Task:
         return loss_funcs.ClassificationError(), self.threshold
 
 
+#: The tasks by name.
 TASKS = {t.name: t for t in (
     Task("addition", 2, 1, "regression", 0.01),
     Task("multiplication", 2, 1, "regression", 0.01),

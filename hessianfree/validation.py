@@ -98,6 +98,17 @@ def check_nonneg_int(value, name):
     return int(value)
 
 
+def check_int(value, name, low=None, high=None):
+    """Return ``value`` as an int: TypeError unless it is an integer (not a
+    bool), ValueError unless ``low <= value < high`` (None: unbounded)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {describe(value)}")
+    if (low is not None and value < low) or (high is not None and value >= high):
+        bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high})"
+        raise ValueError(f"{name} must be an int in {bounds}, got {value!r}")
+    return int(value)
+
+
 def check_nonneg_float(value, name):
     """Return ``value`` as a float, or raise if it is not finite and >= 0."""
     return check_real(value, name, low=0.0)

@@ -331,9 +331,8 @@ def test_no_allocation_per_iteration():
     (dict(b=np.ones((2, 2))), "b must be a 1-D array"),
     (dict(x0=np.ones(3)), "x0 must have the shape of b"),
     (dict(x0=np.array([np.nan, 0])), "x0 must be finite"),
-    (dict(max_iters=-1), "max_iters must be an integer"),
-    (dict(max_iters=2.5), "max_iters must be an integer"),
-    (dict(min_iters=-1), "min_iters must be an integer"),
+    (dict(max_iters=-1), "max_iters must be an int"),
+    (dict(min_iters=-1), "min_iters must be an int"),
     (dict(rel_tol=-1.0), "rel_tol must be a finite number"),
     (dict(res_tol=np.inf), "res_tol must be a finite number"),
     (dict(precond=np.ones(3)), "precond must have the shape of b"),
@@ -345,6 +344,14 @@ def test_bad_input(kwargs, match):
     b, x0 = args.pop("b"), args.pop("x0")
     with pytest.raises(ValueError, match=match):
         conjugate_gradient(matvec_of(np.eye(2)), b, x0, **args)
+
+
+@pytest.mark.parametrize("kwargs", [dict(max_iters=2.5), dict(min_iters="1"),
+                                    dict(rel_tol="0.1")])
+def test_wrong_types(kwargs):
+    with pytest.raises(TypeError, match=next(iter(kwargs))):
+        conjugate_gradient(matvec_of(np.eye(2)), np.ones(2), None,
+                           **{"max_iters": 5, **kwargs})
 
 
 def test_integer_b_is_type_error():

@@ -396,3 +396,22 @@ def test_target_checks_run_on_device_arrays(monkeypatch):
     errors = net.run_epochs(X[:30], PROBS[:30], hf.opt.HessianFree(CG_iter=2),
                             max_epochs=1, print_period=None)
     assert len(errors) == 1
+
+
+def test_the_checkpoint_stores_the_description_that_net_save_writes(tmp_path):
+    net = hf.RNNet([2, 4, 1], layers=hf.nl.Tanh(), truncation=(3, 2),
+                   rng=np.random.RandomState(0))
+    x = np.random.default_rng(0).standard_normal((6, 5, 2)).astype(np.float32)
+    net.run_epochs(x, x[..., :1], hf.opt.HessianFree(CG_iter=2), max_epochs=1,
+                   file_output=str(tmp_path / "rnn"), print_period=None)
+    net.save(tmp_path / "saved.npz")
+    with np.load(tmp_path / "saved.npz", allow_pickle=False) as data:
+        saved = json.loads(str(data["architecture"][()]))
+    meta, _ = checkpoint.load(tmp_path / "rnn_checkpoint.npz")
+    assert meta["architecture"] == saved
+    other = hf.RNNet([2, 4, 1], layers=hf.nl.Tanh(), rec_layers=[],
+                     rng=np.random.RandomState(0))
+    with pytest.raises(ValueError, match="n_params|rec_layers"):
+        other.run_epochs(x, x[..., :1], hf.opt.HessianFree(CG_iter=2), max_epochs=2,
+                         file_output=str(tmp_path / "rnn"), resume=True,
+                         print_period=None)

@@ -334,7 +334,7 @@ BAD = [
     (lambda: make_net([2, 3, 2], rec_layers=1), TypeError, "rec_layers"),
     (lambda: make_net([2, 3, 2], truncation=(2,)), ValueError, "truncation"),
     (lambda: make_net([2, 3, 2], truncation=(0, 2)), ValueError, "truncation"),
-    (lambda: make_net([2, 3, 2], truncation=(2.5, 2)), ValueError, "truncation"),
+    (lambda: make_net([2, 3, 2], truncation=(2.5, 2)), TypeError, "truncation"),
     (lambda: make_net([2, 3, 2], W_rec_params=[1]), TypeError, "W_rec_params"),
     (lambda: make_net([2, 3, 2]).forward(np.zeros((4, 2))), ValueError, "time"),
     (lambda: make_net([2, 3, 2]).run_epochs(

@@ -10,14 +10,16 @@ layer is recurrent or stateful.
 Internally, activations are stored time-major, ``(time, batch, units)``, so
 that every time step is one contiguous matrix; the user sees batch-major
 views.
+
+Running in closed loop with a plant (a
+:class:`~hessianfree.nonlinearities.Plant` as ``inputs``) is inherited from
+:class:`~hessianfree.closed_loop.ClosedLoop`.
 """
-
-
-import numpy as np
 
 from hessianfree import nonlinearities as nl
 from hessianfree import validation as val
 from hessianfree.backend import matmul_add
+from hessianfree.closed_loop import ClosedLoop
 from hessianfree.ffnet import FFNet
 from hessianfree.layout import check_init_params
 from hessianfree.passes import apply_derivative, record_errors
@@ -28,7 +30,7 @@ def _flat(arrays):
     return [None if a is None else a.reshape(-1, a.shape[-1]) for a in arrays]
 
 
-class RNNet(FFNet):
+class RNNet(ClosedLoop, FFNet):
     """A recurrent network trained with Hessian-free optimization.
 
     Parameters
@@ -215,27 +217,6 @@ class RNNet(FFNet):
                     d_acts[i] = layer.d_activation(x, acts[i])
         return acts, d_acts
 
-    def _run_closed_loop(self, plant, params, deriv, init_acts):
-        """Forward pass with a plant: the input at each step is the plant's
-        response to the network's output on the previous step."""
-        n_batch, n_steps = self._check_plant(plant)[:2]
-        acts, d_acts = [None] * self.n_layers, [None] * self.n_layers
-        for t in range(n_steps):
-            for i in range(self.n_layers):
-                if i == 0:
-                    # plants are host code: they see NumPy arrays
-                    x = plant(self._host(acts[-1][t - 1]) if t > 0 else None)
-                    x = val.as_batch(x, "the plant's output (its __call__)",
-                                     self.shape[0], 2, self.dtype, self.xp)
-                    if x.shape[0] != n_batch:
-                        raise ValueError(f"the plant returned {x.shape[0]} inputs, "
-                                         f"but plant.shape says {n_batch}")
-                else:
-                    x = self._layer_input(i, [None if a is None else a[t] for a in acts],
-                                          params)
-                self._step(i, t, x, acts, d_acts, params, deriv, init_acts, n_steps)
-        return acts, d_acts
-
     def _step(self, i, t, x, acts, d_acts, params, deriv, init_acts, n_steps):
         """Advance layer ``i`` by time step ``t`` given its feed-forward input."""
         if i in self.rec_layers:
@@ -255,45 +236,6 @@ class RNNet(FFNet):
             if d_acts[i] is None:
                 d_acts[i] = self.xp.empty((len(acts[i]),) + d.shape, dtype=self.dtype)
             d_acts[i][t] = d
-
-    # ---------------------------------------------------------------- plants
-    def _check_plant(self, plant):
-        """Validate a plant against the network; return its ``shape``."""
-        shape = getattr(plant, "shape", None)
-        if shape is None or len(shape) != 3:
-            raise TypeError("a Plant used as inputs needs a shape attribute "
-                            "(batch, time, n_inputs)")
-        shape = [val.check_positive_int(n, f"plant.shape[{k}]")
-                 for k, n in enumerate(shape)]
-        if shape[-1] != self.shape[0]:
-            raise ValueError(f"plant.shape {tuple(shape)} gives {shape[-1]} inputs, "
-                             f"but the network's input layer has {self.shape[0]}")
-        return shape
-
-    def _epoch_data(self, inputs, targets, minibatch_size):
-        if not isinstance(inputs, nl.Plant):
-            return super()._epoch_data(inputs, targets, minibatch_size)
-        inputs.reset()
-        closed_loop = self.forward(inputs)[-1]
-        x, t = inputs.get_vecs()
-        try:
-            x = val.as_batch(x, "inputs", self.shape[0], 3, self.dtype, self.xp)
-            t = self._as_targets(t, x)
-        except (TypeError, ValueError) as e:
-            raise type(e)(f"plant.get_vecs() does not fit the network: {e}") from e
-        self._check_replay(closed_loop, self.forward(x)[-1])
-        return x, t
-
-    def _check_replay(self, closed_loop, replayed):
-        """The derivative passes replay the plant's recorded inputs with every
-        stateful layer reset; that must reproduce the closed-loop run."""
-        scale = float(abs(closed_loop).max()) + 1.0
-        tol = 1e-3 if self.dtype == np.float32 else 1e-8
-        if float(abs(closed_loop - replayed).max()) > tol * scale:
-            raise ValueError(
-                "replaying the plant's recorded inputs (get_vecs()) does not "
-                "reproduce the closed-loop run: the plant's reset() must restore "
-                "the same initial state every time it is called with init=None")
 
     # ------------------------------------------------------------ caching
     def _internal_forward(self, inputs):

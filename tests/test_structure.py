@@ -77,3 +77,41 @@ def test_cycle_detection_sees_imports_inside_functions(tmp_path):
     assert find_cycle(module_imports(tmp_path, "pkg")) == ["pkg.b", "pkg.c", "pkg.b"]
     (tmp_path / "c.py").write_text("import numpy\n")
     assert find_cycle(module_imports(tmp_path, "pkg")) is None
+
+
+#: Largest class and module (in lines) the package keeps to; the demo
+#: scripts are exempt from the module limit.
+MAX_CLASS_LINES = 400
+MAX_MODULE_LINES = 500
+EXEMPT_MODULES = {"demos"}
+
+
+def oversized(package_dir, max_class=MAX_CLASS_LINES, max_module=MAX_MODULE_LINES):
+    """``["module: n lines", "module.Class: n lines", ...]`` for the modules
+    directly in ``package_dir`` and their classes (nested ones included)
+    that are longer than the limits."""
+    found = []
+    for path in sorted(package_dir.glob("*.py")):
+        source = path.read_text()
+        n_lines = source.count("\n")
+        if path.stem not in EXEMPT_MODULES and n_lines > max_module:
+            found.append(f"{path.stem}: {n_lines} lines")
+        for node in ast.walk(ast.parse(source, str(path))):
+            if isinstance(node, ast.ClassDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > max_class:
+                    found.append(f"{path.stem}.{node.name}: {length} lines")
+    return found
+
+
+def test_no_class_or_module_over_the_size_limits():
+    assert oversized(PACKAGE_DIR) == []
+
+
+def test_size_limits_catch_a_long_class_and_module(tmp_path):
+    body = "".join(f"    x{i} = {i}\n" for i in range(6))
+    (tmp_path / "big.py").write_text("class Big:\n" + body)  # 7 lines, 7 newlines
+    (tmp_path / "demos.py").write_text("pass\n" * 20)
+    assert oversized(tmp_path, max_class=7, max_module=7) == []
+    assert oversized(tmp_path, max_class=6, max_module=7) == ["big.Big: 7 lines"]
+    assert oversized(tmp_path, max_class=7, max_module=6) == ["big: 7 lines"]

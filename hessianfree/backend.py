@@ -43,41 +43,17 @@ def array_module(x):
     return gpu.cupy.get_array_module(x)
 
 
-def _fortran_operand(x):
-    """``x.T`` for BLAS (column-major): a Fortran-ordered view and whether
-    BLAS must transpose it."""
-    if x.flags.c_contiguous:
-        return x.T, False
-    if x.flags.f_contiguous:
-        return x, True
-    return np.ascontiguousarray(x).T, False
-
-
 def matmul_add(a, b, c, tmp):
-    """``c += a @ b`` in place, for 2-D arrays.
+    """``c += a @ b`` in place, for 2-D arrays, with ``tmp`` (same shape as
+    ``c``) holding the product.
 
-    With NumPy float32/float64 arrays and a C-contiguous ``c`` this is one
-    BLAS ``gemm`` call with :math:`\\beta = 1` (SciPy's BLAS, on the
-    transposes: :math:`c^T \\leftarrow b^T a^T + c^T`), which saves writing
-    the product and reading it back; otherwise (CuPy, other layouts) the
-    product goes into ``tmp`` (same shape as ``c``) and is then added.
+    A BLAS ``gemm`` with :math:`\\beta = 1` straight into ``c`` (SciPy's
+    BLAS) saves writing the product and reading it back, and is about 4%
+    faster with one BLAS thread; but SciPy's BLAS runs its own thread pool
+    beside NumPy's, and with two threads on two cores the per-step products
+    of a recurrent network then ran twice as slowly (``bench/calc_G.py``,
+    RNN case: ratio 3.2 against 1.7).  So the product goes through the
+    array module's ``matmul``.
     """
-    if (type(c) is np.ndarray and c.flags.c_contiguous and c.dtype in _GEMM
-            and a.dtype == b.dtype == c.dtype):
-        bt, trans_b = _fortran_operand(b)
-        at, trans_a = _fortran_operand(a)
-        result = _GEMM[c.dtype](1.0, bt, at, beta=1.0, c=c.T, overwrite_c=True,
-                                trans_a=trans_b, trans_b=trans_a)
-        if not np.shares_memory(result, c):  # BLAS got a copy of c
-            c[...] = result.T
-        return c
     c += array_module(c).matmul(a, b, out=tmp)
     return c
-
-
-def _gemm_functions():
-    from scipy.linalg import blas
-    return {np.dtype(np.float32): blas.sgemm, np.dtype(np.float64): blas.dgemm}
-
-
-_GEMM = _gemm_functions()

@@ -1,5 +1,5 @@
 """backend.matmul_add: ``c += a @ b`` in place for every operand layout and
-dtype, through BLAS or the fallback."""
+dtype."""
 
 import numpy as np
 import pytest

@@ -195,6 +195,7 @@ def main():
           f"{t_limit_grad * 1e3:8.3f} ms   ratio {t_grad / t_limit_grad:.3f}")
 
     peer = torch_gn_product(net, x, t, v)
+    torch_ms = "n/a"
     if peer is None:
         print("torch.func:  not measured (PyTorch with CUDA is not importable)")
     else:
@@ -205,6 +206,9 @@ def main():
         print(f"torch.func:  {t_torch * 1e3:8.3f} ms   (jvp + vjp, same network and "
               f"weights; max relative difference to calc_G {diff:.2e})")
         print(f"calc_G / torch.func: {t_G / t_torch:.3f} (target < 1)")
+        torch_ms = f"{t_torch * 1e3:.3f}"
+    print(f"RESULT N={args.N} calc_G_ms={t_G * 1e3:.3f} limit_ms={t_limit_G * 1e3:.3f} "
+          f"ratio={t_G / t_limit_G:.3f} torch_ms={torch_ms}")
 
     if args.no_epoch:
         return

@@ -248,7 +248,9 @@ class RNNet(ClosedLoop, FFNet):
         return acts, d_acts
 
     def _take(self, x, indices):
-        return x[:, indices]
+        # NumPy lays out x[:, indices] with the indexed axis first in memory;
+        # a contiguous copy keeps every later reshape a view.
+        return self.xp.ascontiguousarray(x[:, indices])
 
     # ------------------------------------------------- gradient and curvature
     def _R_forward(self, v, cache, R_inputs=None):

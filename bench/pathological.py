@@ -6,10 +6,12 @@ hidden units, sparse initialization, recurrent spectral radius 1.2), from
 the same initial weights on the same 10,000 training sequences, and are
 evaluated on the same 1,000 held-out sequences:
 
-* Hessian-free (this library): structural damping 1/30, ``HessianFree(
-  CG_iter=300, init_damping=1, curvature_fraction=0.2)`` (``--cg-iter``,
-  ``--curvature-fraction``): the gradient on minibatches of 1,000 sequences
-  (``--minibatch``), the curvature products on a fifth of each;
+* Hessian-free (this library): structural damping 1/30 and the settings of
+  ``hf.demos.pathological_settings()`` (``HessianFree(CG_iter=300,
+  init_damping=1, curvature_fraction=0.2)`` with the alternative update
+  rules; ``--cg-iter``, ``--curvature-fraction``, ``--init-damping``,
+  ``--rules`` replace single ones): the gradient on minibatches of 1,000
+  sequences (``--minibatch``), the curvature products on a fifth of each;
 * PyTorch Adam (``torch.nn.RNN``, the same weights; its extra recurrent bias
   starts at zero, so the initial function is the same) over the grid
   lr {1e-3, 3e-3, 1e-2} x batch {32, 128}, gradient-norm clipping at 1.
@@ -61,9 +63,14 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--n-train", type=int, default=10000)
     parser.add_argument("--n-test", type=int, default=1000)
-    parser.add_argument("--minibatch", type=int, default=1000)
-    parser.add_argument("--cg-iter", type=int, default=300)
-    parser.add_argument("--curvature-fraction", type=float, default=0.2)
+    hf_group = parser.add_argument_group(
+        "Hessian-free settings (default: hf.demos.pathological_settings())")
+    hf_group.add_argument("--minibatch", type=int)
+    hf_group.add_argument("--cg-iter", type=int)
+    hf_group.add_argument("--curvature-fraction", type=float)
+    hf_group.add_argument("--rules", choices=["original", "alternative"],
+                          help="update rules (hessianfree.optimizers.RULE_SETS)")
+    hf_group.add_argument("--init-damping", type=float)
     parser.add_argument("--eval-period", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
@@ -107,18 +114,29 @@ def make_problem(task, T, args):
     return train, test
 
 
+def hf_settings(args):
+    """``hf.demos.pathological_settings()`` with the command line's
+    Hessian-free options in place of the recommended values."""
+    overrides = {name: value for name, value in (
+        ("CG_iter", args.cg_iter), ("curvature_fraction", args.curvature_fraction),
+        ("init_damping", args.init_damping)) if value is not None}
+    if args.rules is not None:
+        overrides.update(hf.opt.RULE_SETS[args.rules])
+    optimizer, minibatch = hf.demos.pathological_settings(plotting=False, **overrides)
+    return optimizer, minibatch if args.minibatch is None else args.minibatch
+
+
 def run_hf(task, T, train, test, budget, args):
     """Seconds of HF training until the test criterion holds (None: not
     within ``budget``) and the last test error."""
-    optimizer = hf.opt.HessianFree(CG_iter=args.cg_iter, init_damping=1, plotting=False,
-                                   curvature_fraction=args.curvature_fraction)
+    optimizer, minibatch = hf_settings(args)
     net = tasks.tanh_rnn(task, optimizer=optimizer, rng=args.seed)
     net.optimizer = optimizer
     rng = np.random.default_rng(args.seed)
     clock, epoch, error = 0.0, 0, None
     while clock < budget:
         start = now()
-        batch = np.sort(rng.choice(len(train[0]), args.minibatch, replace=False))
+        batch = np.sort(rng.choice(len(train[0]), minibatch, replace=False))
         net.cache_minibatch(train[0][batch], train[1][batch])
         net.W += optimizer.compute_update()
         clock += now() - start

@@ -133,6 +133,19 @@ def test_pathological_demo(capsys):
     assert "xor, T=10" in out and "after 2 epochs" in out
 
 
+def test_pathological_settings_are_the_documented_recipe():
+    optimizer, minibatch = demos.pathological_settings()
+    assert (optimizer.CG_iter, optimizer.damping, optimizer.curvature_fraction,
+            minibatch) == (300, 1, 0.2, 1000)
+    for name, value in hf.opt.RULE_SETS["alternative"].items():
+        assert getattr(optimizer, name) == value
+    # an override replaces one setting and keeps the others
+    optimizer, _ = demos.pathological_settings(CG_iter=50)
+    assert (optimizer.CG_iter, optimizer.curvature_fraction) == (50, 0.2)
+    with pytest.raises(ValueError, match="curvature_fraction"):
+        demos.pathological_settings(curvature_fraction=2.0)
+
+
 # ------------------------------------------------------------------ plant
 def point_mass_net(mass, seed=0, **kwargs):
     return hf.RNNet([2, 5, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(), mass],

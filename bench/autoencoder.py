@@ -43,7 +43,6 @@ PyTorch is only needed here (``pip install torch``), never by the library.
 """
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -60,9 +59,7 @@ ADAM_BATCH = 128
 HF_DEFAULTS = {"batch": demos.AUTOENCODER_MINIBATCH, **demos.AUTOENCODER_HF}
 #: --preconditioner choices and the HessianFree argument each gives ("kfac"
 #: where the library has the K-FAC preconditioner).
-PRECONDITIONERS = {"none": False, "diagonal": True}
-if importlib.util.find_spec("hessianfree.kfac") is not None:
-    PRECONDITIONERS["kfac"] = "kfac"
+PRECONDITIONERS = {"none": False, "diagonal": True, "kfac": "kfac"}
 
 
 def limit_threads(n):
@@ -132,10 +129,13 @@ def race(runs, budget, n_evals):
 
 
 def hf_run(net, data, args):
-    opt = hf.opt.HessianFree(CG_iter=args.CG_iter, init_damping=args.init_damping,
-                             curvature_fraction=args.curvature_fraction,
-                             preconditioner=PRECONDITIONERS[args.preconditioner],
-                             plotting=False)
+    settings = dict(demos.AUTOENCODER_HF, CG_iter=args.CG_iter,
+                    init_damping=args.init_damping,
+                    curvature_fraction=args.curvature_fraction,
+                    preconditioner=PRECONDITIONERS[args.preconditioner])
+    if args.rules is not None:
+        settings.update(hf.opt.RULE_SETS[args.rules])
+    opt = hf.opt.HessianFree(plotting=False, **settings)
     net.optimizer = opt
     X = data.train_images
 
@@ -269,8 +269,11 @@ def parse_args(argv):
     for name in ("CG_iter", "init_damping", "curvature_fraction"):
         g.add_argument("--" + name.lower().replace("_", "-"), dest=name,
                        type=type(HF_DEFAULTS[name]), default=HF_DEFAULTS[name])
-    g.add_argument("--preconditioner", default="none", choices=sorted(PRECONDITIONERS),
+    g.add_argument("--preconditioner", default="kfac", choices=sorted(PRECONDITIONERS),
                    help="CG preconditioner (HessianFree(preconditioner=...))")
+    g.add_argument("--rules", default=None, choices=sorted(hf.opt.RULE_SETS),
+                   help="CG and damping rules (hf.opt.RULE_SETS; default: the "
+                        "demo's, the alternative ones)")
     args = p.parse_args(argv)
     args.encoder = [int(n) for n in args.encoder.split(",")]
     args.lrs = [float(lr) for lr in args.lrs.split(",")]

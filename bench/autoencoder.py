@@ -309,7 +309,8 @@ def main(argv=None):
           f"per configuration, NumPy BLAS: {blas}")
     print(f"HF: batch {args.hf_batch}, CG_iter {args.CG_iter}, curvature_fraction "
           f"{args.curvature_fraction}, init_damping {args.init_damping}, "
-          f"preconditioner {args.preconditioner}")
+          f"preconditioner {args.preconditioner}, update rules "
+          f"{args.rules or 'alternative (the demo default)'}")
     if not args.no_torch:
         try:
             import torch

@@ -285,11 +285,16 @@ class RNNet(ClosedLoop, FFNet):
         tmp = self._buffer("step_tmp", i, R_in.shape[1:])
         if i in self.rec_layers:
             W_rec, V_rec = (self.get_weights(w, (i, i))[0] for w in (self.W, v))
+            if len(R_in) > 1:
+                # a_{t-1} V_rec does not depend on the R-pass, so all steps'
+                # terms are one large GEMM rather than a small one per step
+                n = R_in.shape[-1]
+                prev = self._buffer("rec_prev", i, ((len(R_in) - 1) * R_in.shape[1], n))
+                matmul_add(acts[:-1].reshape(-1, n), V_rec, R_in[1:].reshape(-1, n), prev)
         R_s, R_s_new = (self._buffer("R_state", (i, k), R_in.shape[1:]) for k in (0, 1))
         for t in range(len(R_in)):
             r = R_in[t]
             if i in self.rec_layers and t > 0:
-                matmul_add(acts[t - 1], V_rec, r, tmp)
                 matmul_add(R_act[t - 1], W_rec, r, tmp)
             if not stateful:
                 apply_derivative(d[t], r, R_act[t])

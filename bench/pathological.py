@@ -38,9 +38,9 @@ One line per (task, T)::
     python bench/pathological.py [--tasks addition temporal_order] [--T 50 100]
         [--budget 120] [--clock wall] [--no-parallel] [--no-adam] [--no-hf]
 
-The default (addition and multiplication at T=50, 200 s budgets) takes at
-most 24 minutes on 2 cores (7 runs of at most 200 CPU seconds per task);
-unsolved configurations cost their whole budget.
+The default (addition and multiplication at T=50, 200 s budgets) takes
+about 25 minutes on 2 cores (7 runs of at most 200 CPU seconds per task,
+plus the evaluations); unsolved configurations cost their whole budget.
 """
 
 import argparse

@@ -288,9 +288,10 @@ class RNNet(ClosedLoop, FFNet):
             if len(R_in) > 1:
                 # a_{t-1} V_rec does not depend on the R-pass, so all steps'
                 # terms are one large GEMM rather than a small one per step
-                n = R_in.shape[-1]
-                prev = self._buffer("rec_prev", i, ((len(R_in) - 1) * R_in.shape[1], n))
-                matmul_add(acts[:-1].reshape(-1, n), V_rec, R_in[1:].reshape(-1, n), prev)
+                prev = self._buffer("rec_prev", i, R_in[1:].shape)
+                self.xp.matmul(acts[:-1].reshape(-1, R_in.shape[-1]), V_rec,
+                               out=prev.reshape(-1, R_in.shape[-1]))
+                R_in[1:] += prev
         R_s, R_s_new = (self._buffer("R_state", (i, k), R_in.shape[1:]) for k in (0, 1))
         for t in range(len(R_in)):
             r = R_in[t]

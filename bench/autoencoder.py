@@ -57,9 +57,27 @@ from hessianfree import datasets, demos
 ADAM_BATCH = 128
 #: Hessian-free settings of the default run: those of hf.demos.autoencoder.
 HF_DEFAULTS = {"batch": demos.AUTOENCODER_MINIBATCH, **demos.AUTOENCODER_HF}
-#: --preconditioner choices and the HessianFree argument each gives ("kfac"
-#: where the library has the K-FAC preconditioner).
+#: --preconditioner choices and the HessianFree argument each gives.
 PRECONDITIONERS = {"none": False, "diagonal": True, "kfac": "kfac"}
+
+
+def hf_settings(args):
+    """``hf.demos.AUTOENCODER_HF`` with the command line's Hessian-free
+    options in place of the demo's values."""
+    settings = dict(demos.AUTOENCODER_HF, CG_iter=args.CG_iter,
+                    init_damping=args.init_damping,
+                    curvature_fraction=args.curvature_fraction)
+    if args.preconditioner is not None:
+        settings["preconditioner"] = PRECONDITIONERS[args.preconditioner]
+    if args.rules is not None:
+        settings.update(hf.opt.RULE_SETS[args.rules])
+    return settings
+
+
+def rules_name(settings):
+    """The name in ``hf.opt.RULE_SETS`` of the update rules in ``settings``."""
+    return next((name for name, rules in hf.opt.RULE_SETS.items()
+                 if all(settings.get(k, v) == v for k, v in rules.items())), "custom")
 
 
 def limit_threads(n):
@@ -129,13 +147,7 @@ def race(runs, budget, n_evals):
 
 
 def hf_run(net, data, args):
-    settings = dict(demos.AUTOENCODER_HF, CG_iter=args.CG_iter,
-                    init_damping=args.init_damping,
-                    curvature_fraction=args.curvature_fraction,
-                    preconditioner=PRECONDITIONERS[args.preconditioner])
-    if args.rules is not None:
-        settings.update(hf.opt.RULE_SETS[args.rules])
-    opt = hf.opt.HessianFree(plotting=False, **settings)
+    opt = hf.opt.HessianFree(plotting=False, **hf_settings(args))
     net.optimizer = opt
     X = data.train_images
 
@@ -269,8 +281,9 @@ def parse_args(argv):
     for name in ("CG_iter", "init_damping", "curvature_fraction"):
         g.add_argument("--" + name.lower().replace("_", "-"), dest=name,
                        type=type(HF_DEFAULTS[name]), default=HF_DEFAULTS[name])
-    g.add_argument("--preconditioner", default="kfac", choices=sorted(PRECONDITIONERS),
-                   help="CG preconditioner (HessianFree(preconditioner=...))")
+    g.add_argument("--preconditioner", choices=sorted(PRECONDITIONERS),
+                   help="CG preconditioner (HessianFree(preconditioner=...); "
+                        "default: the demo's)")
     g.add_argument("--rules", default=None, choices=sorted(hf.opt.RULE_SETS),
                    help="CG and damping rules (hf.opt.RULE_SETS; default: the "
                         "demo's, the alternative ones)")
@@ -307,10 +320,11 @@ def main(argv=None):
     print(f"network {net.shape} ({net.n_params} parameters), {len(data.train_images)} "
           f"training / {len(data.test_images)} test images, budget {args.budget:g} s "
           f"per configuration, NumPy BLAS: {blas}")
+    settings = hf_settings(args)
     print(f"HF: batch {args.hf_batch}, CG_iter {args.CG_iter}, curvature_fraction "
           f"{args.curvature_fraction}, init_damping {args.init_damping}, "
-          f"preconditioner {args.preconditioner}, update rules "
-          f"{args.rules or 'alternative (the demo default)'}")
+          f"preconditioner {settings['preconditioner']!r}, update rules "
+          f"{rules_name(settings)!r}")
     if not args.no_torch:
         try:
             import torch

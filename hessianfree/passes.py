@@ -73,6 +73,10 @@ class BatchCache:
     n_examples : int
         Number of examples the derivatives average over (the whole
         minibatch's when the batch is one chunk of it).
+    stacked : dict
+        Per-layer arrays derived from ``acts`` that a network builds on
+        first use and reuses for every product on this batch (a recurrent
+        layer's stacked inputs in :class:`~hessianfree.RNNet`).
     """
 
     acts: list
@@ -81,6 +85,7 @@ class BatchCache:
     scale: float
     targets: object = None
     n_examples: int = 0
+    stacked: dict = dataclasses.field(default_factory=dict)
 
 
 def record_errors(record, i, error, delta, n_layers):
@@ -196,14 +201,16 @@ class FeedForwardPasses:
             raise ValueError("no cached minibatch: call cache_minibatch first")
 
     # ------------------------------------------------- gradient and curvature
-    def _weight_grads(self, acts, deltas, out, squared=None):
+    def _weight_grads(self, acts, deltas, out, squared=None, skip=()):
         """Write ``acts[pre]^T deltas[post]`` and the bias sums into ``out``
         for every connection (leading axes are flattened, so recurrent nets
-        pass whole sequences).  With ``squared``, also write the sums of the
-        squared per-example terms, :math:`(a \\circ a)^T (\\delta \\circ
-        \\delta)`, into it."""
+        pass whole sequences) except those into the layers in ``skip``.
+        With ``squared``, also write the sums of the squared per-example
+        terms, :math:`(a \\circ a)^T (\\delta \\circ \\delta)`, into it."""
         xp = self.xp
         for pre, post in self._conn_list():
+            if post in skip:
+                continue
             a = acts[pre].reshape(-1, acts[pre].shape[-1])
             d = deltas[post].reshape(-1, deltas[post].shape[-1])
             W, b = self.get_weights(out, (pre, post))
@@ -354,13 +361,17 @@ class FeedForwardPasses:
     def _R_layer_input(self, i, acts, R_acts, v):
         """R-input of layer ``i`` from its feed-forward connections:
         :math:`\\sum_{pre} (a_{pre} V + R a_{pre} W) + V_b` (2-D arrays)."""
-        xp = self.xp
         R_in = self._layer_input(i, acts, v,
                                  out=self._buffer("R_in", i, acts[i].shape))
+        return self._add_R_terms(i, R_acts, R_in)
+
+    def _add_R_terms(self, i, R_acts, R_in):
+        """Add :math:`R a_{pre} W` to ``R_in`` for every connection into
+        layer ``i`` whose source has an R-activation (2-D arrays)."""
         for pre in self.back_conns[i]:
             if R_acts[pre] is not None:
                 W, _ = self.get_weights(self.W, (pre, i))
-                R_in += layer_product(xp, R_acts[pre], W,
+                R_in += layer_product(self.xp, R_acts[pre], W,
                                       out=self._buffer("tmp", i, R_in.shape))
         return R_in
 

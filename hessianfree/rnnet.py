@@ -17,6 +17,7 @@ Running in closed loop with a plant (a
 """
 
 from hessianfree import nonlinearities as nl
+from hessianfree import stacked
 from hessianfree import validation as val
 from hessianfree.backend import matmul_add
 from hessianfree.closed_loop import ClosedLoop
@@ -261,11 +262,13 @@ class RNNet(ClosedLoop, FFNet):
         flat = _flat(acts)
         R_acts, R_flat = [None] * self.n_layers, [None] * self.n_layers
         for i in range(1, self.n_layers):
-            R_in = self._R_layer_input(i, flat, R_flat, v).reshape(acts[i].shape)
             if i in self.rec_layers:
-                R_in[0] += self.get_weights(v, (i, i))[1]
+                R_in = stacked.R_input(self, i, cache, v)
+                self._add_R_terms(i, R_flat, R_in.reshape(-1, self.shape[i]))
+            else:
+                R_in = self._R_layer_input(i, flat, R_flat, v).reshape(acts[i].shape)
             if self._steps_in_time(i):
-                R_acts[i] = self._R_steps(i, R_in, d_acts[i], acts[i], v)  # adds recurrence
+                R_acts[i] = self._R_steps(i, R_in, d_acts[i])  # adds recurrence
             if R_inputs is not None:
                 R_inputs[i] = R_in.copy()
             if not self._steps_in_time(i):
@@ -273,25 +276,19 @@ class RNNet(ClosedLoop, FFNet):
             R_flat[i] = R_acts[i].reshape(-1, self.shape[i])
         return R_acts
 
-    def _R_steps(self, i, R_in, d, acts, v):
+    def _R_steps(self, i, R_in, d):
         """Step layer ``i``'s R-forward through time (recurrence and state).
 
         For a recurrent layer the R-input of step :math:`t` gains
-        :math:`a_{t-1} V_{rec} + R a_{t-1} W_{rec}`, both accumulated into
-        ``R_in[t]`` by BLAS while that step's rows are in cache
-        (:func:`~hessianfree.backend.matmul_add`)."""
+        :math:`R a_{t-1} W_{rec}`, accumulated into ``R_in[t]`` by BLAS
+        while that step's rows are in cache
+        (:func:`~hessianfree.backend.matmul_add`); every other term is
+        already in ``R_in`` (:func:`~hessianfree.stacked.R_input`)."""
         R_act = self._buffer("R_act", i, R_in.shape)
         stateful = self.layers[i].stateful
         tmp = self._buffer("step_tmp", i, R_in.shape[1:])
         if i in self.rec_layers:
-            W_rec, V_rec = (self.get_weights(w, (i, i))[0] for w in (self.W, v))
-            if len(R_in) > 1:
-                # a_{t-1} V_rec does not depend on the R-pass, so all steps'
-                # terms are one large GEMM rather than a small one per step
-                prev = self._buffer("rec_prev", i, R_in[1:].shape)
-                self.xp.matmul(acts[:-1].reshape(-1, R_in.shape[-1]), V_rec,
-                               out=prev.reshape(-1, R_in.shape[-1]))
-                R_in[1:] += prev
+            W_rec = self.get_weights(self.W, (i, i))[0]
         R_s, R_s_new = (self._buffer("R_state", (i, k), R_in.shape[1:]) for k in (0, 1))
         for t in range(len(R_in)):
             r = R_in[t]
@@ -322,9 +319,15 @@ class RNNet(ClosedLoop, FFNet):
         flat = _flat(acts)
         deltas, d_flat = [None] * self.n_layers, [None] * self.n_layers
         for i in range(self.n_layers - 1, 0, -1):
+            add = None if inject is None else inject[i]
+            if (errors[i] is None and add is None and record is None
+                    and i in self.rec_layers and not self.layers[i].stateful
+                    and self.conns.get(i)):
+                deltas[i] = stacked.backward(self, i, d_flat, d_acts[i])
+                d_flat[i] = deltas[i].reshape(-1, self.shape[i])
+                continue
             error = None if errors[i] is None else errors[i].reshape(-1, self.shape[i])
             e = self._error_buffer(i, d_flat, error, flat[i].shape).reshape(acts[i].shape)
-            add = None if inject is None else inject[i]
             if self._steps_in_time(i):
                 deltas[i] = self._backward_steps(i, e, d_acts[i], add)
             else:
@@ -334,8 +337,16 @@ class RNNet(ClosedLoop, FFNet):
                     deltas[i] += add
             record_errors(record, i, e, deltas[i], self.n_layers)
             d_flat[i] = deltas[i].reshape(-1, self.shape[i])
-        self._weight_grads(flat, d_flat, out, squared)
+        # layers whose stacked inputs this batch has get all their gradient
+        # blocks from one GEMM (the squared statistic takes the plain route)
+        inputs = {} if squared is not None else {
+            i: Z if window is None else Z[window[0]:window[1]]
+            for i, Z in cache.stacked.items()}
+        self._weight_grads(flat, d_flat, out, squared, skip=inputs)
         for i in self.rec_layers:
+            if i in inputs:
+                stacked.gradient(self, i, inputs[i], deltas[i], out)
+                continue
             self._recurrent_grads(i, flat[i], deltas[i], init, out, n_batch)
             if squared is not None:
                 self._recurrent_grads(i, flat[i] ** 2, deltas[i] ** 2,

@@ -1,0 +1,86 @@
+"""A recurrent layer's stacked inputs (hessianfree.stacked): they reproduce
+the layer's input, and the products and gradients that use them equal the
+plain passes'."""
+
+import numpy as np
+import pytest
+
+import hessianfree as hf
+from hessianfree import stacked
+
+#: layer 2 is recurrent and fed by the input layer and by layer 1
+SHAPE, CONNS = [2, 3, 4, 2], {0: [1, 2], 1: [2], 2: [3]}
+
+
+def make_net(layers=None, truncation=None, seed=0):
+    rng = np.random.default_rng(seed)
+    net = hf.RNNet(SHAPE, rec_layers=[2], conns=CONNS, truncation=truncation,
+                   layers=layers or [hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Tanh(),
+                                     hf.nl.Linear()],
+                   W_init_params=dict(init_type="gaussian", coeff=0.5, biases=0.1),
+                   W_rec_params=dict(init_type="gaussian", coeff=0.4, biases=0.3),
+                   dtype=np.float64, rng=rng)
+    x = rng.standard_normal((3, 6, SHAPE[0]))
+    t = rng.standard_normal((3, 6, SHAPE[-1]))
+    net.cache_minibatch(x, t)
+    return net
+
+
+def stacked_weights(net, params, i=2):
+    Z = stacked.inputs(net, i, net._curv)
+    M = np.zeros((Z.shape[-1], net.shape[i]))
+    for conn, k, cols in stacked.rows(net, i):
+        M[cols] += net.get_weights(params, conn)[k]
+    return Z, M
+
+
+def test_stacked_inputs_times_the_weights_are_the_layer_input():
+    # with a linear recurrent layer its activations are its input
+    net = make_net(layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear(), hf.nl.Linear()])
+    Z, M = stacked_weights(net, net.W)
+    assert Z.shape == (6, 3, 4 + 2 + 3 + 2)
+    np.testing.assert_allclose(Z @ M, net._curv.acts[2], rtol=1e-12, atol=1e-12)
+    # the first step's recurrent input is the recurrent biases, later ones a_{t-1}
+    np.testing.assert_array_equal(Z[0, :, :4], 0)
+    np.testing.assert_array_equal(Z[:, :, -1], np.repeat(np.eye(6)[:, :1], 3, axis=1))
+
+
+def test_rows_cover_every_block_of_the_layer_once():
+    net = make_net()
+    blocks = stacked.rows(net, 2)
+    assert [conn for conn, _, _ in blocks] == [(2, 2), (0, 2), (1, 2), (0, 2), (1, 2), (2, 2)]
+    assert [k for _, k, _ in blocks] == [0, 0, 0, 1, 1, 1]
+    # both connections' biases share the column of ones
+    assert blocks[3][2] == blocks[4][2] == 9 and blocks[5][2] == 10
+
+
+@pytest.mark.parametrize("truncation", [None, (2, 3)])
+def test_gradient_through_stacked_inputs_equals_the_plain_one(truncation):
+    net = make_net(truncation=truncation)
+    plain = net.calc_grad()
+    assert not net._curv.stacked
+    v = np.random.default_rng(1).standard_normal(net.n_params)
+    net.calc_G(v)  # builds the stacked inputs, which the gradient then uses
+    assert set(net._curv.stacked) == {2}
+    np.testing.assert_allclose(net.calc_grad(), plain, rtol=1e-12, atol=1e-14)
+    if truncation is None:
+        net.check_grad(net.calc_grad())
+
+
+def test_curvature_product_is_the_explicit_matrix():
+    net = make_net()
+    G = np.stack([net.calc_G(e, damping=0.1) for e in np.eye(net.n_params)], axis=1)
+    np.testing.assert_allclose(G, net.explicit_G(damping=0.1), rtol=1e-8, atol=1e-10)
+
+
+def test_backward_through_stacked_errors_equals_the_step_by_step_one():
+    net = make_net()
+    cache = net._curv
+    n_steps, n_batch = cache.acts[0].shape[:2]
+    rng = np.random.default_rng(2)
+    deltas = [None, None, None, rng.standard_normal((n_steps * n_batch, SHAPE[3]))]
+    got = stacked.backward(net, 2, deltas, cache.d_acts[2]).copy()
+    # the plain route: the output error over all steps, then step through time
+    e = net._layer_error(2, deltas, None, np.empty((n_steps * n_batch, SHAPE[2])))
+    want = net._backward_steps(2, e.reshape(n_steps, n_batch, -1), cache.d_acts[2])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

@@ -72,6 +72,8 @@ def parse_args():
     hf_group.add_argument("--rules", choices=["original", "alternative"],
                           help="update rules (hessianfree.optimizers.RULE_SETS)")
     hf_group.add_argument("--init-damping", type=float)
+    hf_group.add_argument("--preconditioner", choices=["none", "diagonal"],
+                          help="CG preconditioner (default: none)")
     parser.add_argument("--eval-period", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clock", choices=["wall", "cpu"], default="cpu")
@@ -122,6 +124,8 @@ def hf_settings(args):
     overrides = {name: value for name, value in (
         ("CG_iter", args.cg_iter), ("curvature_fraction", args.curvature_fraction),
         ("init_damping", args.init_damping)) if value is not None}
+    if args.preconditioner is not None:
+        overrides["preconditioner"] = {"none": False, "diagonal": "diagonal"}[args.preconditioner]
     if args.rules is not None:
         overrides.update(hf.opt.RULE_SETS[args.rules])
     optimizer, minibatch = hf.demos.pathological_settings(plotting=False, **overrides)

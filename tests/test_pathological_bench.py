@@ -34,7 +34,8 @@ def test_tiny_run_prints_a_result_line():
 def test_settings_are_the_recipe_with_overrides(monkeypatch):
     import importlib.util
     monkeypatch.setattr(sys, "argv", ["pathological.py", "--cg-iter", "50",
-                                      "--rules", "original"])
+                                      "--rules", "original", "--preconditioner",
+                                      "diagonal"])
     spec = importlib.util.spec_from_file_location("pathological_bench", BENCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -47,3 +48,4 @@ def test_settings_are_the_recipe_with_overrides(monkeypatch):
     assert optimizer.cg_storage == hf.opt.RULE_SETS["original"]["cg_storage"]
     assert recipe.cg_storage == hf.opt.RULE_SETS["alternative"]["cg_storage"]
     assert (args.clock, args.parallel) == ("cpu", True)
+    assert optimizer.preconditioner == "diagonal" and recipe.preconditioner is False

@@ -67,8 +67,11 @@ def test_gradient_through_stacked_inputs_equals_the_plain_one(truncation):
         net.check_grad(net.calc_grad())
 
 
-def test_curvature_product_is_the_explicit_matrix():
-    net = make_net()
+@pytest.mark.parametrize("hidden", [hf.nl.Tanh(), hf.nl.Softmax()],
+                         ids=["elementwise", "jacobian"])
+def test_curvature_product_is_the_explicit_matrix(hidden):
+    # a softmax layer's derivative is a per-example Jacobian
+    net = make_net(layers=[hf.nl.Linear(), hf.nl.Tanh(), hidden, hf.nl.Linear()])
     G = np.stack([net.calc_G(e, damping=0.1) for e in np.eye(net.n_params)], axis=1)
     np.testing.assert_allclose(G, net.explicit_G(damping=0.1), rtol=1e-8, atol=1e-10)
 

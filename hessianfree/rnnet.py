@@ -320,10 +320,9 @@ class RNNet(ClosedLoop, FFNet):
         deltas, d_flat = [None] * self.n_layers, [None] * self.n_layers
         for i in range(self.n_layers - 1, 0, -1):
             add = None if inject is None else inject[i]
-            if (errors[i] is None and add is None and record is None
-                    and i in self.rec_layers and not self.layers[i].stateful
-                    and self.conns.get(i)):
-                deltas[i] = stacked.backward(self, i, d_flat, d_acts[i])
+            if (add is None and record is None and i in self.rec_layers
+                    and not self.layers[i].stateful and self.conns.get(i)):
+                deltas[i] = stacked.backward(self, i, d_flat, d_acts[i], errors[i])
                 d_flat[i] = deltas[i].reshape(-1, self.shape[i])
                 continue
             error = None if errors[i] is None else errors[i].reshape(-1, self.shape[i])

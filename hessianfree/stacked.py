@@ -89,21 +89,23 @@ def gradient(net, i, Z, deltas, out):
         net.get_weights(out, conn)[k][...] = G[cols]
 
 
-def backward(net, i, deltas, d):
-    """Backpropagate through time into recurrent layer ``i``, whose output
-    error comes only from its outgoing connections: per step,
-    :math:`\\delta_t = f'(x_t)^T [\\delta^{post}_t \\ldots,\\; \\delta_{t+1}]
-    [W_{post}^T; \\ldots; W_{rec}^T]`.
+def backward(net, i, deltas, d, error=None):
+    """Backpropagate through time into recurrent layer ``i``: per step,
+    :math:`\\delta_t = f'(x_t)^T (e^{own}_t + [\\delta^{post}_t \\ldots,\\;
+    \\delta_{t+1}] [W_{post}^T; \\ldots; W_{rec}^T])`.
 
     Parameters
     ----------
     net : RNNet
     i : int
-        A recurrent, stateless layer.
+        A recurrent, stateless layer with outgoing connections.
     deltas : list of arrays
         The later layers' input errors, ``(time * batch, n_post)``.
     d : (time, batch, n) or (time, batch, n, n) array
         Layer ``i``'s activation derivatives.
+    error : (time, batch, n) array, optional
+        The loss's own error at the layer's output :math:`e^{own}` (a
+        hidden-layer loss such as structural damping).
 
     Returns
     -------
@@ -126,5 +128,7 @@ def backward(net, i, deltas, d):
     e = net._buffer("step_tmp", i, (n_batch, n))
     for t in range(n_steps - 1, -1, -1):
         net.xp.matmul(Y[t + 1], M, out=e)
+        if error is not None:
+            e += error[t]
         apply_derivative(d[t], e, Y[t, :, width:], transpose=True)
     return Y[:n_steps, :, width:]

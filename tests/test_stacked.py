@@ -76,14 +76,18 @@ def test_curvature_product_is_the_explicit_matrix(hidden):
     np.testing.assert_allclose(G, net.explicit_G(damping=0.1), rtol=1e-8, atol=1e-10)
 
 
-def test_backward_through_stacked_errors_equals_the_step_by_step_one():
+@pytest.mark.parametrize("own_error", [False, True])
+def test_backward_through_stacked_errors_equals_the_step_by_step_one(own_error):
     net = make_net()
     cache = net._curv
     n_steps, n_batch = cache.acts[0].shape[:2]
     rng = np.random.default_rng(2)
     deltas = [None, None, None, rng.standard_normal((n_steps * n_batch, SHAPE[3]))]
-    got = stacked.backward(net, 2, deltas, cache.d_acts[2]).copy()
+    # a hidden-layer loss (structural damping) adds its own error
+    error = rng.standard_normal((n_steps, n_batch, SHAPE[2])) if own_error else None
+    got = stacked.backward(net, 2, deltas, cache.d_acts[2], error).copy()
     # the plain route: the output error over all steps, then step through time
-    e = net._layer_error(2, deltas, None, np.empty((n_steps * n_batch, SHAPE[2])))
+    e = net._layer_error(2, deltas, None if error is None else error.reshape(-1, SHAPE[2]),
+                         np.empty((n_steps * n_batch, SHAPE[2])))
     want = net._backward_steps(2, e.reshape(n_steps, n_batch, -1), cache.d_acts[2])
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

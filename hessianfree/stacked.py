@@ -31,7 +31,9 @@ step with the later layers' errors beside the layer's own, instead of a
 product over all steps plus an addition per step.
 
 :math:`Z` costs one more array of the layer's size per cached batch
-(``BatchCache.stacked``), built on first use.
+(``BatchCache.stacked``), built on first use.  A chunked minibatch
+(:mod:`hessianfree.chunking`) recomputes each chunk's activations for every
+product, and with them its :math:`Z`: one more copy per chunk and product.
 """
 
 from hessianfree.passes import apply_derivative

@@ -7,11 +7,13 @@ the same initial weights on the same 10,000 training sequences, and are
 evaluated on the same 1,000 held-out sequences:
 
 * Hessian-free (this library): structural damping 1/30 and the settings of
-  ``hf.demos.pathological_settings()`` (``HessianFree(CG_iter=300,
+  ``hf.demos.pathological_settings(task)`` (``HessianFree(CG_iter=300,
   init_damping=1, curvature_fraction=0.2)`` with the alternative update
-  rules; ``--cg-iter``, ``--curvature-fraction``, ``--init-damping``,
-  ``--rules`` replace single ones): the gradient on minibatches of 1,000
-  sequences (``--minibatch``), the curvature products on a fifth of each;
+  rules, the original ones for temporal order and memorization;
+  ``--cg-iter``, ``--curvature-fraction``, ``--init-damping``, ``--rules``,
+  ``--preconditioner`` replace single ones): the gradient on minibatches of
+  1,000 sequences (``--minibatch``), the curvature products on a fifth of
+  each;
 * PyTorch Adam (``torch.nn.RNN``, the same weights; its extra recurrent bias
   starts at zero, so the initial function is the same) over the grid
   lr {1e-3, 3e-3, 1e-2} x batch {32, 128}, gradient-norm clipping at 1.
@@ -65,7 +67,7 @@ def parse_args():
     parser.add_argument("--n-train", type=int, default=10000)
     parser.add_argument("--n-test", type=int, default=1000)
     hf_group = parser.add_argument_group(
-        "Hessian-free settings (default: hf.demos.pathological_settings())")
+        "Hessian-free settings (default: hf.demos.pathological_settings(task))")
     hf_group.add_argument("--minibatch", type=int)
     hf_group.add_argument("--cg-iter", type=int)
     hf_group.add_argument("--curvature-fraction", type=float)
@@ -118,8 +120,8 @@ def make_problem(task, T, args):
     return train, test
 
 
-def hf_settings(args):
-    """``hf.demos.pathological_settings()`` with the command line's
+def hf_settings(args, task=None):
+    """``hf.demos.pathological_settings(task)`` with the command line's
     Hessian-free options in place of the recommended values."""
     overrides = {name: value for name, value in (
         ("CG_iter", args.cg_iter), ("curvature_fraction", args.curvature_fraction),
@@ -128,14 +130,14 @@ def hf_settings(args):
         overrides["preconditioner"] = {"none": False, "diagonal": "diagonal"}[args.preconditioner]
     if args.rules is not None:
         overrides.update(hf.opt.RULE_SETS[args.rules])
-    optimizer, minibatch = hf.demos.pathological_settings(plotting=False, **overrides)
+    optimizer, minibatch = hf.demos.pathological_settings(task, plotting=False, **overrides)
     return optimizer, minibatch if args.minibatch is None else args.minibatch
 
 
 def run_hf(task, T, train, test, budget, args):
     """Seconds of HF training until the test criterion holds (None: not
     within ``budget``) and the last test error."""
-    optimizer, minibatch = hf_settings(args)
+    optimizer, minibatch = hf_settings(args, task)
     net = tasks.tanh_rnn(task, optimizer=optimizer, rng=args.seed)
     net.optimizer = optimizer
     rng = np.random.default_rng(args.seed)

@@ -49,3 +49,9 @@ def test_settings_are_the_recipe_with_overrides(monkeypatch):
     assert recipe.cg_storage == hf.opt.RULE_SETS["alternative"]["cg_storage"]
     assert (args.clock, args.parallel) == ("cpu", True)
     assert optimizer.preconditioner == "diagonal" and recipe.preconditioner is False
+    # the task's own rules, unless --rules names others
+    args.rules = None
+    optimizer, _ = module.hf_settings(args, "temporal_order")
+    assert optimizer.cg_storage == hf.opt.RULE_SETS["original"]["cg_storage"]
+    optimizer, _ = module.hf_settings(args, "addition")
+    assert optimizer.cg_storage == hf.opt.RULE_SETS["alternative"]["cg_storage"]

@@ -146,6 +146,26 @@ def test_pathological_settings_are_the_documented_recipe():
         demos.pathological_settings(curvature_fraction=2.0)
 
 
+@pytest.mark.parametrize("task", ["temporal_order", "memorization", "addition",
+                                  "temporal_order_3bit"])
+def test_pathological_settings_choose_the_rules_per_task(task):
+    optimizer, minibatch = demos.pathological_settings(task)
+    rules = demos.PATHOLOGICAL_RULES.get(task, "alternative")
+    assert rules == ("original" if task in ("temporal_order", "memorization")
+                     else "alternative")
+    for name, value in hf.opt.RULE_SETS[rules].items():
+        assert getattr(optimizer, name) == value
+    assert (optimizer.CG_iter, optimizer.curvature_fraction, minibatch) == (300, 0.2, 1000)
+    # explicit rules win over the task's
+    optimizer, _ = demos.pathological_settings(task, **hf.opt.RULE_SETS["alternative"])
+    assert optimizer.cg_storage == hf.opt.RULE_SETS["alternative"]["cg_storage"]
+
+
+def test_pathological_settings_reject_an_unknown_task():
+    with pytest.raises(ValueError, match="task must be one of"):
+        demos.pathological_settings("adding")
+
+
 # ------------------------------------------------------------------ plant
 def point_mass_net(mass, seed=0, **kwargs):
     return hf.RNNet([2, 5, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(), mass],

@@ -154,6 +154,60 @@ def _positions(n, low, high, rng):
     return rng.integers(low, max(high, low + 1), size=n)
 
 
+def marked_operands(values, first, second, ends=None, combine=np.add, flags=False):
+    """Inputs and targets of a two-operand problem (the adding problem and its
+    relatives) from its random draws.
+
+    Input 0 holds ``values``; input 1 is 1 on the two marked steps of each
+    sequence, ``first`` and ``second``, and 0 elsewhere (with ``flags``, -1
+    on the first step and on each sequence's last step).  The target, on each
+    sequence's last step only (NaN, "no target", elsewhere), is
+    ``combine(a, b)`` of the two marked values.
+
+    Parameters
+    ----------
+    values : (n, n_steps) float array
+        Input 0; the arrays returned have its dtype.
+    first, second : (n,) int arrays
+        The marked steps.
+    ends : (n,) int array, optional
+        The last step of each sequence (default: ``n_steps - 1`` for all).
+    combine : callable
+        ``combine(a, b)`` of the ``(n,)`` marked values: the ``(n,)`` or
+        ``(n, n_out)`` targets.
+    flags : bool
+        Flag the first and last steps with -1 on input 1 (Hochreiter &
+        Schmidhuber 1997).
+
+    Returns
+    -------
+    inputs : (n, n_steps, 2) array
+    targets : (n, n_steps, n_out) array
+    """
+    n, n_steps = values.shape
+    rows = np.arange(n)
+    ends = np.full(n, n_steps - 1) if ends is None else ends
+    x = np.zeros((n, n_steps, 2), dtype=values.dtype)
+    x[:, :, 0] = values
+    if flags:
+        x[:, 0, 1] = -1
+    x[rows, first, 1] = x[rows, second, 1] = 1
+    if flags:
+        x[rows, ends, 1] = -1
+    target = combine(x[rows, first, 0], x[rows, second, 0]).reshape(n, -1)
+    t = np.full((n, n_steps, target.shape[1]), np.nan, dtype=values.dtype)
+    t[rows, ends] = target
+    return x, t
+
+
+def _xor_target(a, b):
+    """One-hot over {0, 1} of ``a XOR b``."""
+    return np.eye(2)[(a != b).astype(int)]
+
+
+_COMBINE = {"addition": np.add, "multiplication": np.multiply, "xor": _xor_target}
+
+
 def _two_operands(task, T, n, rng):
     """Addition, multiplication, XOR (Hochreiter & Schmidhuber 1997, exp. 4
     and 5; Martens & Sutskever 2011).
@@ -162,29 +216,18 @@ def _two_operands(task, T, n, rng):
     XOR); input 1 marks two steps with 1, the first in the first tenth of
     ``T``, the second before ``T / 2``, and flags the first step and each
     sequence's last step with -1.  The target, on the last step, is the sum,
-    the product or the XOR (one-hot over {0, 1}) of the two marked values.
+    the product or the XOR (one-hot over {0, 1}) of the two marked values
+    (:func:`marked_operands`).
     """
     lengths, n_steps = _lengths(T, n, rng)
-    rows = np.arange(n)
-    x = np.zeros((n, n_steps, 2))
     if task.name == "xor":
-        x[:, :, 0] = rng.integers(0, 2, size=(n, n_steps))
+        values = rng.integers(0, 2, size=(n, n_steps)).astype(np.float64)
     else:
-        x[:, :, 0] = rng.random((n, n_steps))
+        values = rng.random((n, n_steps))
     first = _positions(n, 1, T // 10, rng)
     second = _positions(n, T // 10, T // 2, rng)
-    x[:, 0, 1] = -1
-    x[rows, first, 1] = x[rows, second, 1] = 1
-    x[rows, lengths - 1, 1] = -1
-    a, b = x[rows, first, 0], x[rows, second, 0]
-    t = np.full((n, n_steps, task.n_out), np.nan)
-    if task.name == "addition":
-        t[rows, lengths - 1, 0] = a + b
-    elif task.name == "multiplication":
-        t[rows, lengths - 1, 0] = a * b
-    else:
-        t[rows, lengths - 1] = np.eye(2)[(a != b).astype(int)]
-    return x, t
+    return marked_operands(values, first, second, lengths - 1, _COMBINE[task.name],
+                           flags=True)
 
 
 def _temporal_order(task, T, n, rng):

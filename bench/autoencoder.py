@@ -8,14 +8,14 @@ default run (4 configurations of 225 s each, plus measuring) stays within
 20 minutes on two cores (``--encoder 784,1000,500,250,30`` for the full
 size): logistic hidden layers, a linear 30-unit code layer, logistic
 outputs, binary cross-entropy on pixel intensities
-(:func:`hessianfree.demos.autoencoder_network`), on the first ``--n-train``
+(:func:`hessianfree.presets.autoencoder_network`), on the first ``--n-train``
 Fashion-MNIST training images.  Both optimizers start from the same
 weights: Martens' sparse initialization drawn by the library, copied into
 the PyTorch model.
 
 - Hessian-free: :class:`hessianfree.optimizers.HessianFree` with the
-  settings of the autoencoder demo (``hf.demos.AUTOENCODER_HF``, minibatches
-  of ``hf.demos.AUTOENCODER_MINIBATCH`` images) unless the "Hessian-free
+  settings of the autoencoder demo (``hf.presets.AUTOENCODER_HF``, minibatches
+  of ``hf.presets.AUTOENCODER_MINIBATCH`` images) unless the "Hessian-free
   settings" options change them; each update does what
   ``run_epochs`` does for one epoch (draw a minibatch, ``cache_minibatch``,
   ``compute_update``, add the update), without its bookkeeping.
@@ -32,7 +32,7 @@ the budget by one update), so the final errors compare equal training times;
 that time is ``budget_s`` in the RESULT line.
 
 Errors are Martens' measure (squared error per image summed over the
-pixels, :func:`hessianfree.demos.reconstruction_error`), on all
+pixels, :func:`hessianfree.presets.reconstruction_error`), on all
 ``--n-train`` training images and the first ``--n-test`` test images,
 measured ``--n-evals`` times per configuration at equal steps of training
 time.  Measuring stops the clock.  The time HF needs to reach Adam's final
@@ -52,19 +52,19 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import hessianfree as hf
-from hessianfree import datasets, demos
+from hessianfree import datasets, presets
 
 ADAM_BATCH = 128
 #: Hessian-free settings of the default run: those of hf.demos.autoencoder.
-HF_DEFAULTS = {"batch": demos.AUTOENCODER_MINIBATCH, **demos.AUTOENCODER_HF}
+HF_DEFAULTS = {"batch": presets.AUTOENCODER_MINIBATCH, **presets.AUTOENCODER_HF}
 #: --preconditioner choices and the HessianFree argument each gives.
 PRECONDITIONERS = {"none": False, "diagonal": True, "kfac": "kfac"}
 
 
 def hf_settings(args):
-    """``hf.demos.AUTOENCODER_HF`` with the command line's Hessian-free
+    """``hf.presets.AUTOENCODER_HF`` with the command line's Hessian-free
     options in place of the demo's values."""
-    settings = dict(demos.AUTOENCODER_HF, CG_iter=args.CG_iter,
+    settings = dict(presets.AUTOENCODER_HF, CG_iter=args.CG_iter,
                     init_damping=args.init_damping,
                     curvature_fraction=args.curvature_fraction)
     if args.preconditioner is not None:
@@ -159,8 +159,8 @@ def hf_run(net, data, args):
                   f"{opt.damping:.3g}, {opt.last_status}")
 
     def errors():
-        return (demos.reconstruction_error(net, X),
-                demos.reconstruction_error(net, data.test_images))
+        return (presets.reconstruction_error(net, X),
+                presets.reconstruction_error(net, data.test_images))
 
     return Run("hessianfree HF", step, errors)
 
@@ -296,9 +296,9 @@ def parse_args(argv):
 def describe_scale(args, data):
     full_train = len(data.train_images)
     changes = []
-    if args.encoder != list(demos.AUTOENCODER_ENCODER):
+    if args.encoder != list(presets.AUTOENCODER_ENCODER):
         changes.append(f"widths {args.encoder} instead of Martens' "
-                       f"{list(demos.AUTOENCODER_ENCODER)}")
+                       f"{list(presets.AUTOENCODER_ENCODER)}")
     if args.n_train < full_train:
         changes.append(f"{args.n_train} of the {full_train} training images")
     if not changes:
@@ -313,7 +313,7 @@ def main(argv=None):
     data = datasets.load(args.data)
     print(f"{data.name}: {describe_scale(args, data)}")
     data = data.subset(args.n_train, args.n_test)
-    net = demos.autoencoder_network(args.encoder, rng=np.random.default_rng(args.seed))
+    net = presets.autoencoder_network(args.encoder, rng=np.random.default_rng(args.seed))
     W0 = net.W.copy()
     blas = limit_threads(args.threads)
     runs = [hf_run(net, data, args)]

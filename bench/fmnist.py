@@ -75,7 +75,7 @@ class Tracker:
 
 def make_hf(args, rng):
     """The network, optimizer and minibatch setting: the library's
-    recommended ones (``hf.demos.classifier_settings()``, docs/tuning.rst)
+    recommended ones (``hf.presets.classifier_settings()``, docs/tuning.rst)
     with any options given on the command line in their place."""
     loss = hf.loss_funcs.CrossEntropy(curvature=args.curvature)
     net = hf.FFNet(SHAPE, layers=[hf.nl.Linear(), hf.nl.ReLU(), hf.nl.ReLU(),
@@ -89,7 +89,7 @@ def make_hf(args, rng):
         if value is not None}
     if args.rules is not None:
         overrides.update(hf.opt.RULE_SETS[args.rules])
-    opt, schedule = hf.demos.classifier_settings(**overrides)
+    opt, schedule = hf.presets.classifier_settings(**overrides)
     opt.plotting = False
     return net, opt, minibatch_setting(args, schedule)
 

@@ -7,7 +7,7 @@ the same initial weights on the same 10,000 training sequences, and are
 evaluated on the same 1,000 held-out sequences:
 
 * Hessian-free (this library): structural damping 1/30 and the settings of
-  ``hf.demos.pathological_settings(task)`` (``HessianFree(CG_iter=300,
+  ``hf.presets.pathological_settings(task)`` (``HessianFree(CG_iter=300,
   init_damping=1, curvature_fraction=0.2)`` with the alternative update
   rules, the original ones for temporal order and memorization;
   ``--cg-iter``, ``--curvature-fraction``, ``--init-damping``, ``--rules``,
@@ -67,7 +67,7 @@ def parse_args():
     parser.add_argument("--n-train", type=int, default=10000)
     parser.add_argument("--n-test", type=int, default=1000)
     hf_group = parser.add_argument_group(
-        "Hessian-free settings (default: hf.demos.pathological_settings(task))")
+        "Hessian-free settings (default: hf.presets.pathological_settings(task))")
     hf_group.add_argument("--minibatch", type=int)
     hf_group.add_argument("--cg-iter", type=int)
     hf_group.add_argument("--curvature-fraction", type=float)
@@ -121,7 +121,7 @@ def make_problem(task, T, args):
 
 
 def hf_settings(args, task=None):
-    """``hf.demos.pathological_settings(task)`` with the command line's
+    """``hf.presets.pathological_settings(task)`` with the command line's
     Hessian-free options in place of the recommended values."""
     overrides = {name: value for name, value in (
         ("CG_iter", args.cg_iter), ("curvature_fraction", args.curvature_fraction),
@@ -130,7 +130,7 @@ def hf_settings(args, task=None):
         overrides["preconditioner"] = {"none": False, "diagonal": "diagonal"}[args.preconditioner]
     if args.rules is not None:
         overrides.update(hf.opt.RULE_SETS[args.rules])
-    optimizer, minibatch = hf.demos.pathological_settings(task, plotting=False, **overrides)
+    optimizer, minibatch = hf.presets.pathological_settings(task, plotting=False, **overrides)
     return optimizer, minibatch if args.minibatch is None else args.minibatch
 
 

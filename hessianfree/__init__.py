@@ -26,6 +26,7 @@ from hessianfree import derivative_checks  # noqa: E402
 from hessianfree.minimizer import minimize  # noqa: E402
 from hessianfree import architecture  # noqa: E402
 from hessianfree.architecture import load  # noqa: E402
+from hessianfree import presets  # noqa: E402
 
 
 def __getattr__(name):

@@ -30,7 +30,14 @@ import numpy as np
 import hessianfree as hf
 from hessianfree import tasks
 from hessianfree import validation as val
-from hessianfree.backend import array_module, to_numpy
+from hessianfree.backend import to_numpy
+from hessianfree.output_losses import ReconstructionError
+from hessianfree.plants import PointMass
+from hessianfree.presets import (AUTOENCODER_ENCODER, AUTOENCODER_HF,  # noqa: F401
+                                 AUTOENCODER_MINIBATCH, MNIST_HIDDEN,
+                                 PATHOLOGICAL_RULES, autoencoder_network,
+                                 classifier_settings, pathological_settings,
+                                 reconstruction_error)
 
 DEMOS = {}
 """Every registered demo, by name (filled by :func:`register`)."""
@@ -570,51 +577,6 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
     return net
 
 
-#: Update rules (``hf.opt.RULE_SETS``) per pathological problem where the
-#: recommended (alternative) ones did worse in docs/pathological.rst: on
-#: temporal order and memorization at ``T=50`` the original package's rules
-#: left the plateau on two of three seeds, the alternative ones on none and
-#: one.
-PATHOLOGICAL_RULES = {"temporal_order": "original", "memorization": "original"}
-
-
-def pathological_settings(task=None, **optimizer_args):
-    """The HessianFree and ``run_epochs`` settings that docs/pathological.rst
-    recommends for the plain ``tanh`` networks of
-    :func:`hessianfree.tasks.tanh_rnn` on the long-term-dependency problems
-    (:func:`pathological` and ``bench/pathological.py`` use them).
-
-    Parameters
-    ----------
-    task : str, optional
-        One of ``hessianfree.tasks.TASKS``: the update rules measured best
-        on it (:data:`PATHOLOGICAL_RULES`, the alternative rules otherwise).
-    **optimizer_args
-        HessianFree arguments that replace the recommended ones.
-
-    Returns
-    -------
-    optimizer : HessianFree
-        ``HessianFree(CG_iter=300, init_damping=1, curvature_fraction=0.2,
-        **hf.opt.RULE_SETS[rules])``: Martens & Sutskever's (2011) CG budget
-        and initial damping, curvature products on a fifth of each minibatch
-        (Martens 2010, §4.3), and the alternative CG and damping rules, which
-        left the plateau of the addition problem in fewer updates than the
-        original package's rules (those for temporal order and
-        memorization).
-    minibatch_size : int
-        1000 sequences per update.
-    """
-    rules = "alternative"
-    if task is not None:
-        tasks.get_task(task)  # raises for an unknown task
-        rules = PATHOLOGICAL_RULES.get(task, rules)
-    args = dict(CG_iter=300, init_damping=1, curvature_fraction=0.2,
-                **hf.opt.RULE_SETS[rules])
-    args.update(optimizer_args)
-    return hf.opt.HessianFree(**args), 1000
-
-
 @register
 def pathological(task="temporal_order", T=50, plots=True, n_train=10000, n_test=1000,
                  minibatch_size=None, CG_iter=None, curvature_fraction=None,
@@ -685,111 +647,6 @@ def pathological(task="temporal_order", T=50, plots=True, n_train=10000, n_test=
         plt.title(f"{task}, T={T}")
         plt.show()
     return net
-
-
-class PointMass(hf.nl.Plant):
-    """A point mass on a line, pushed by a network: the plant of :func:`plant`.
-
-    Its state is :math:`s = (p, v)`, position and velocity, and it evolves as
-
-    .. math::
-
-        s_t = A s_{t-1} + B(s_{t-1}) x_t, \\qquad
-        A = \\begin{pmatrix} 1 & dt \\\\ 0 & 1 \\end{pmatrix}, \\qquad
-        B(s) = \\begin{pmatrix} 0 & 0 \\\\ 0 & g(p) \\end{pmatrix},
-
-    with :math:`g(p) = dt / (1 + p^2)`: the second input is a force on the
-    velocity that weakens away from the origin (the first input has no
-    effect).  The output is the state.  Used as the network's output layer,
-    ``d_activation`` returns per-example Jacobians (``elementwise = False``)
-    ``J[b, i, j, k]`` :math:`= \\partial out_i / \\partial in_j`, stacked over
-    ``k``:
-
-    .. math::
-
-        \\frac{\\partial s_t}{\\partial x_t} = B(s_{t-1}), \\qquad
-        \\frac{\\partial s_t}{\\partial s_{t-1}} = A + \\frac{\\partial B}
-        {\\partial s}(s_{t-1})\\, x_t, \\qquad
-        \\frac{\\partial a_t}{\\partial s_t} = I.
-
-    Used as the network's input (``run_epochs(plant, None, ...)``), each
-    call returns the current state, and :meth:`get_vecs` returns the states
-    seen and the targets, position 1 and velocity 0 over the last
-    ``target_steps`` steps (NaN, "no target", before).
-
-    Parameters
-    ----------
-    init_pos : (batch,) array_like
-        Start positions (the velocity starts at 0).
-    n_steps : int
-        Time steps per run.
-    dt : float
-        Time step.
-    target_steps : int
-        Number of final steps with a target (all of them if more than
-        ``n_steps``).
-    """
-
-    elementwise = False
-
-    def __init__(self, init_pos, n_steps, dt=0.2, target_steps=10):
-        super().__init__(stateful=True)
-        init_pos = np.asarray(init_pos, dtype=np.float64)
-        if init_pos.ndim != 1 or init_pos.size == 0:
-            raise ValueError(f"init_pos must be a non-empty 1-D array of start "
-                             f"positions, got shape {init_pos.shape}")
-        n_steps = val.check_positive_int(n_steps, "n_steps")
-        target_steps = val.check_positive_int(target_steps, "target_steps")
-        self.dt = val.check_nonneg_float(dt, "dt")
-        if self.dt == 0:
-            raise ValueError("dt must be > 0, got 0")
-        self.A = np.array([[1.0, self.dt], [0.0, 1.0]])
-        self.init_state = np.stack([init_pos, np.zeros_like(init_pos)], axis=1)
-        self.shape = (len(init_pos), n_steps, 2)
-        self.targets = np.full(self.shape, np.nan)
-        self.targets[:, n_steps - min(target_steps, n_steps):] = [1.0, 0.0]
-        self.reset()
-
-    def gain(self, p):
-        """:math:`g(p) = dt / (1 + p^2)`."""
-        return self.dt / (1 + p * p)
-
-    def d_gain(self, p):
-        """:math:`g'(p)`."""
-        return -2 * self.dt * p / (1 + p * p) ** 2
-
-    def reset(self, init=None):
-        """Back to the start positions with zero velocity (or to ``init``,
-        a ``(batch, 2)`` state)."""
-        self.state = self.init_state.copy() if init is None else np.array(init)
-        self.prev = self.x = None
-        self.seen = []
-
-    def activation(self, x):
-        xp = array_module(x)
-        prev = xp.asarray(self.state, dtype=x.dtype)
-        state = xp.matmul(prev, xp.asarray(self.A.T, dtype=x.dtype))
-        state[:, 1] += self.gain(prev[:, 0]) * x[:, 1]
-        self.prev, self.x, self.state = prev, x, state
-        return state.copy()
-
-    def d_activation(self, x, a):
-        xp = array_module(x)
-        p = self.prev[:, 0]
-        d = xp.zeros(x.shape + (2, 3), dtype=x.dtype)
-        d[:, 1, 1, 0] = self.gain(p)                        # ds_t / dx_t
-        d[..., 1] = xp.asarray(self.A, dtype=x.dtype)       # ds_t / ds_{t-1}
-        d[:, 1, 0, 1] += self.d_gain(p) * self.x[:, 1]
-        d[:, 0, 0, 2] = d[:, 1, 1, 2] = 1                   # output = state
-        return d
-
-    def __call__(self, x):
-        state = to_numpy(self.state)
-        self.seen.append(state.copy())
-        return state
-
-    def get_vecs(self):
-        return np.stack(self.seen, axis=1), self.targets
 
 
 @register
@@ -872,42 +729,6 @@ def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0, curves=Tr
 
 
 # ------------------------------------------------------------------ mnist
-#: Hidden layer sizes of the mnist demo's network.
-MNIST_HIDDEN = (256, 128)
-
-
-def classifier_settings(**optimizer_args):
-    """The HessianFree and ``run_epochs`` settings that docs/tuning.rst
-    recommends for a softmax classifier on tens of thousands of examples
-    (measured on Fashion-MNIST; the mnist demo and ``bench/fmnist.py`` use
-    them).
-
-    Parameters
-    ----------
-    **optimizer_args
-        HessianFree arguments that replace the recommended ones.
-
-    Returns
-    -------
-    optimizer : HessianFree
-        ``HessianFree(CG_iter=40, init_damping=0.1, curvature_fraction=0.1,
-        preconditioner="kfac", **hf.opt.RULE_SETS["alternative"])``: the
-        alternative CG and damping rules (geometric iterate storage,
-        relative-progress stop, damping decrease 2/3, undamped reduction
-        ratio) reached 88% where the default ones did not within the same
-        budget.
-    minibatch_size : VarianceSchedule
-        ``VarianceSchedule(initial=2000, theta=0.9, cg_iters=5)``: the
-        minibatch grows from 2,000 by Byrd et al.'s variance test, the CG
-        budget from 5 with its square root.
-    """
-    args = dict(CG_iter=40, init_damping=0.1, curvature_fraction=0.1,
-                preconditioner="kfac", **hf.opt.RULE_SETS["alternative"])
-    args.update(optimizer_args)
-    return (hf.opt.HessianFree(**args),
-            hf.schedule.VarianceSchedule(initial=2000, theta=0.9, cg_iters=5))
-
-
 def _mnist_defaults(n_train, data):
     """Default FFNet and run_epochs arguments of :func:`mnist` for a training
     set of ``n_train`` examples (see docs/tuning.rst for the measurements)."""
@@ -1002,91 +823,6 @@ def mnist(model_args=None, run_args=None, data=None, curves=True):
 
 
 # ------------------------------------------------------------ autoencoder
-#: Encoder layer sizes of Martens' (2010, §6) MNIST autoencoder; the decoder
-#: mirrors them back to the input size.
-AUTOENCODER_ENCODER = (784, 1000, 500, 250, 30)
-
-
-def autoencoder_network(encoder=AUTOENCODER_ENCODER, **model_args):
-    """A deep autoencoder as in Martens (2010, §6).
-
-    Logistic hidden layers, a linear code layer (the last entry of
-    ``encoder``) and a logistic output layer, trained with
-    :class:`~hessianfree.loss_funcs.BinaryCrossEntropy` on pixel intensities;
-    Martens' sparse initialization (``init_type="sparse"``: 15 nonzero N(0, 1)
-    incoming weights per unit, zero biases).
-
-    Parameters
-    ----------
-    encoder : sequence of int
-        Sizes from the input to the code layer, e.g. ``(784, 1000, 500, 250,
-        30)``; the network is ``encoder + reversed(encoder[:-1])``.
-    **model_args
-        Further :class:`~hessianfree.ffnet.FFNet` keyword arguments (they
-        override the ones above).
-
-    Returns
-    -------
-    FFNet
-    """
-    encoder = [val.check_positive_int(n, "encoder") for n in encoder]
-    if len(encoder) < 2:
-        raise ValueError(f"encoder needs at least an input and a code size, got "
-                         f"{encoder}")
-    n_hidden = len(encoder) - 2
-    layers = ([hf.nl.Linear()] + [hf.nl.Logistic()] * n_hidden + [hf.nl.Linear()]
-              + [hf.nl.Logistic()] * (n_hidden + 1))
-    model = {"shape": encoder + encoder[-2::-1], "layers": layers,
-             "loss_type": hf.loss_funcs.BinaryCrossEntropy(),
-             "W_init_params": {"init_type": "sparse", "coeff": 1.0}}
-    model.update(model_args)
-    return hf.FFNet(**model)
-
-
-def reconstruction_error(net, images, chunk=2000):
-    """Martens' (2010) reconstruction error: the squared error summed over
-    pixels, averaged over the images,
-    :math:`\\frac{1}{N} \\sum_n \\lVert y(x_n) - x_n \\rVert^2`.
-
-    Parameters
-    ----------
-    net : FFNet
-        An autoencoder (output size = input size).
-    images : (n, n_pixels) array
-    chunk : int
-        Images per forward pass (bounds the memory used).
-
-    Returns
-    -------
-    float
-    """
-    images = np.asarray(images, dtype=net.dtype)
-    total = 0.0
-    for start in range(0, len(images), chunk):
-        x = images[start:start + chunk]
-        y = to_numpy(net.forward(x)[-1])
-        total += float(np.sum((y - x) ** 2, dtype=np.float64))
-    return total / max(len(images), 1)
-
-
-class ReconstructionError(hf.loss_funcs.SquaredError):
-    """:class:`~hessianfree.loss_funcs.SquaredError` without its 1/2: its
-    ``batch_loss`` is :func:`reconstruction_error`, for ``test_err=``."""
-
-    def loss(self, activities, targets):
-        return _doubled(super().loss(activities, targets))
-
-    def d_loss(self, activities, targets):
-        return _doubled(super().d_loss(activities, targets))
-
-    def d2_loss(self, activities, targets):
-        return _doubled(super().d2_loss(activities, targets))
-
-
-def _doubled(values):
-    return [None if v is None else 2 * v for v in values]
-
-
 def _autoencoder_data(data, n_train, n_test):
     """Fashion-MNIST if installed (else the embedded digits) for ``data=None``;
     the first ``n_train`` / ``n_test`` images."""
@@ -1102,18 +838,6 @@ def _autoencoder_data(data, n_train, n_test):
     elif not isinstance(data, datasets.Dataset):
         data = datasets.load(data)
     return data.subset(n_train, n_test)
-
-
-#: HessianFree arguments of the autoencoder demo (and of
-#: ``bench/autoencoder.py``): damping 0.1 and 20 CG iterations on half of each
-#: minibatch left the initial plateau (the output that ignores its input) in a
-#: few updates where damping 1 stalled on it; the K-FAC preconditioner and the
-#: alternative CG and damping rules (``hf.opt.RULE_SETS["alternative"]``) took
-#: the reconstruction error after 60 s from 35 to 15 (docs/demos.rst).
-AUTOENCODER_HF = {"CG_iter": 20, "init_damping": 0.1, "curvature_fraction": 0.5,
-                  "preconditioner": "kfac", **hf.opt.RULE_SETS["alternative"]}
-#: Images per minibatch of the autoencoder demo.
-AUTOENCODER_MINIBATCH = 1000
 
 
 def _autoencoder_defaults(n_train):

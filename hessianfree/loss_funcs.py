@@ -24,11 +24,11 @@ from hessianfree import validation as val
 from hessianfree.hidden_losses import SparseL1, SparseL2, StructuralDamping
 from hessianfree.loss_base import LossFunction, check_target_range, output_loss
 from hessianfree.output_losses import (BinaryCrossEntropy, ClassificationError,
-                                       CrossEntropy, SquaredError)
+                                       CrossEntropy, ReconstructionError, SquaredError)
 
 __all__ = ["BinaryCrossEntropy", "ClassificationError", "CrossEntropy", "LossFunction",
-           "LossSet", "SparseL1", "SparseL2", "SquaredError", "StructuralDamping",
-           "check_target_range", "output_loss", "resolve_loss"]
+           "LossSet", "ReconstructionError", "SparseL1", "SparseL2", "SquaredError",
+           "StructuralDamping", "check_target_range", "output_loss", "resolve_loss"]
 
 
 def _add(total, values, owned):

@@ -34,9 +34,10 @@ from hessianfree import backend
 from hessianfree import validation as val
 from hessianfree.backend import array_module
 from hessianfree.nl_base import Nonlinearity, Plant
+from hessianfree.plants import PointMass
 
 __all__ = ["Continuous", "Gaussian", "Linear", "Logistic", "Nonlinearity", "Plant",
-           "ReLU", "SoftLIF", "Softmax", "Tanh", "resolve"]
+           "PointMass", "ReLU", "SoftLIF", "Softmax", "Tanh", "resolve"]
 
 
 def _check_positive(value, name, allow_zero=False):

@@ -1,5 +1,6 @@
-"""Losses on the output layer: squared error, cross-entropy (categorical and
-binary) and the classification error.
+"""Losses on the output layer: squared error (and the reconstruction error,
+its sum without the 1/2), cross-entropy (categorical and binary) and the
+classification error.
 
 Each compares ``activities[-1]`` with the targets (NaN: no target) and is
 written once for the output layer with
@@ -41,6 +42,32 @@ class SquaredError(LossFunction):
     @output_loss
     def d2_loss(self, output, targets):
         return has_target(as_targets(output, targets), output.dtype)
+
+
+def _doubled(values):
+    """Each entry of a loss list times 2 (None stays None)."""
+    return [None if v is None else 2 * v for v in values]
+
+
+class ReconstructionError(SquaredError):
+    """Martens' (2010) reconstruction error of an autoencoder: the squared
+    error summed over the pixels of an image,
+    :math:`L = \\sum_i (y_i - t_i)^2`.
+
+    :class:`SquaredError` without its 1/2, so its ``batch_loss`` (the mean
+    over the images) is the measure Martens reports, as
+    :func:`hessianfree.presets.reconstruction_error` computes it for a whole
+    data set; meant for ``run_epochs(test_err=ReconstructionError())``.
+    """
+
+    def loss(self, activities, targets):
+        return _doubled(super().loss(activities, targets))
+
+    def d_loss(self, activities, targets):
+        return _doubled(super().d_loss(activities, targets))
+
+    def d2_loss(self, activities, targets):
+        return _doubled(super().d2_loss(activities, targets))
 
 
 def _floor(dtype):

@@ -41,7 +41,7 @@ def test_settings_are_the_recipe_with_overrides(monkeypatch):
     spec.loader.exec_module(module)
     args = module.parse_args()
     optimizer, minibatch = module.hf_settings(args)
-    recipe, recipe_minibatch = hf.demos.pathological_settings()
+    recipe, recipe_minibatch = hf.presets.pathological_settings()
     assert minibatch == recipe_minibatch == 1000
     assert optimizer.CG_iter == 50 and recipe.CG_iter == 300
     assert optimizer.curvature_fraction == recipe.curvature_fraction == 0.2

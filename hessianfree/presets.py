@@ -1,0 +1,211 @@
+"""Recommended settings, and where they were measured.
+
+Each preset is what a benchmark or a page of the documentation found to
+work best on one kind of problem; the demos and the benchmarks use them, and
+a script can start from them::
+
+    import hessianfree as hf
+
+    optimizer, schedule = hf.presets.classifier_settings(CG_iter=20)
+    net.run_epochs(inputs, targets, optimizer=optimizer, minibatch_size=schedule)
+
+=============================  ==================================================
+preset                         measured in
+=============================  ==================================================
+:func:`classifier_settings`    docs/tuning.rst, ``bench/fmnist.py`` (Fashion-MNIST)
+:func:`pathological_settings`  docs/pathological.rst, ``bench/pathological.py``
+:data:`PATHOLOGICAL_RULES`     docs/pathological.rst
+:data:`AUTOENCODER_HF`         docs/demos.rst, ``bench/autoencoder.py``
+:data:`AUTOENCODER_MINIBATCH`  docs/demos.rst, ``bench/autoencoder.py``
+:data:`AUTOENCODER_ENCODER`    Martens (2010, §6)
+:data:`MNIST_HIDDEN`           docs/tuning.rst (the mnist demo's network)
+=============================  ==================================================
+
+:func:`autoencoder_network` builds Martens' deep autoencoder and
+:func:`reconstruction_error` measures it the way Martens reports it.
+"""
+
+import numpy as np
+
+from hessianfree import loss_funcs
+from hessianfree import nonlinearities as nl
+from hessianfree import tasks
+from hessianfree import validation as val
+from hessianfree.backend import to_numpy
+from hessianfree.ffnet import FFNet
+from hessianfree.optimizers import RULE_SETS, HessianFree
+from hessianfree.schedule import VarianceSchedule
+
+__all__ = ["AUTOENCODER_ENCODER", "AUTOENCODER_HF", "AUTOENCODER_MINIBATCH",
+           "MNIST_HIDDEN", "PATHOLOGICAL_RULES", "autoencoder_network",
+           "classifier_settings", "pathological_settings", "reconstruction_error"]
+
+
+# -------------------------------------------------------------- classifier
+#: Hidden layer sizes of the mnist demo's network: ``[784, 256, 128, 10]``
+#: with ReLU hidden units, the network on which docs/tuning.rst measured
+#: :func:`classifier_settings`.
+MNIST_HIDDEN = (256, 128)
+
+
+def classifier_settings(**optimizer_args):
+    """The HessianFree and ``run_epochs`` settings that docs/tuning.rst
+    recommends for a softmax classifier on tens of thousands of examples
+    (measured on Fashion-MNIST with ``bench/fmnist.py``; the mnist demo and
+    ``bench/fmnist.py`` use them).
+
+    Parameters
+    ----------
+    **optimizer_args
+        HessianFree arguments that replace the recommended ones.
+
+    Returns
+    -------
+    optimizer : HessianFree
+        ``HessianFree(CG_iter=40, init_damping=0.1, curvature_fraction=0.1,
+        preconditioner="kfac", **hf.opt.RULE_SETS["alternative"])``: the
+        alternative CG and damping rules (geometric iterate storage,
+        relative-progress stop, damping decrease 2/3, undamped reduction
+        ratio) reached 88% where the default ones did not within the same
+        budget.
+    minibatch_size : VarianceSchedule
+        ``VarianceSchedule(initial=2000, theta=0.9, cg_iters=5)``: the
+        minibatch grows from 2,000 by Byrd et al.'s variance test, the CG
+        budget from 5 with its square root.
+    """
+    args = dict(CG_iter=40, init_damping=0.1, curvature_fraction=0.1,
+                preconditioner="kfac", **RULE_SETS["alternative"])
+    args.update(optimizer_args)
+    return (HessianFree(**args),
+            VarianceSchedule(initial=2000, theta=0.9, cg_iters=5))
+
+
+# ------------------------------------------------------------ pathological
+#: Update rules (``hf.opt.RULE_SETS``) per pathological problem where the
+#: recommended (alternative) ones did worse in docs/pathological.rst: on
+#: temporal order and memorization at ``T=50`` the original package's rules
+#: left the plateau on two of three seeds, the alternative ones on none and
+#: one.
+PATHOLOGICAL_RULES = {"temporal_order": "original", "memorization": "original"}
+
+
+def pathological_settings(task=None, **optimizer_args):
+    """The HessianFree and ``run_epochs`` settings that docs/pathological.rst
+    recommends for the plain ``tanh`` networks of
+    :func:`hessianfree.tasks.tanh_rnn` on the long-term-dependency problems
+    (measured with ``bench/pathological.py``; the pathological demo and that
+    benchmark use them).
+
+    Parameters
+    ----------
+    task : str, optional
+        One of ``hessianfree.tasks.TASKS``: the update rules measured best
+        on it (:data:`PATHOLOGICAL_RULES`, the alternative rules otherwise).
+    **optimizer_args
+        HessianFree arguments that replace the recommended ones.
+
+    Returns
+    -------
+    optimizer : HessianFree
+        ``HessianFree(CG_iter=300, init_damping=1, curvature_fraction=0.2,
+        **hf.opt.RULE_SETS[rules])``: Martens & Sutskever's (2011) CG budget
+        and initial damping, curvature products on a fifth of each minibatch
+        (Martens 2010, §4.3), and the alternative CG and damping rules, which
+        left the plateau of the addition problem in fewer updates than the
+        original package's rules (those for temporal order and
+        memorization).
+    minibatch_size : int
+        1000 sequences per update.
+    """
+    rules = "alternative"
+    if task is not None:
+        tasks.get_task(task)  # raises for an unknown task
+        rules = PATHOLOGICAL_RULES.get(task, rules)
+    args = dict(CG_iter=300, init_damping=1, curvature_fraction=0.2, **RULE_SETS[rules])
+    args.update(optimizer_args)
+    return HessianFree(**args), 1000
+
+
+# ------------------------------------------------------------- autoencoder
+#: Encoder layer sizes of Martens' (2010, §6) MNIST autoencoder; the decoder
+#: mirrors them back to the input size.
+AUTOENCODER_ENCODER = (784, 1000, 500, 250, 30)
+
+#: HessianFree arguments of the autoencoder demo (and of
+#: ``bench/autoencoder.py``): damping 0.1 and 20 CG iterations on half of each
+#: minibatch left the initial plateau (the output that ignores its input) in a
+#: few updates where damping 1 stalled on it; the K-FAC preconditioner and the
+#: alternative CG and damping rules (``hf.opt.RULE_SETS["alternative"]``) took
+#: the reconstruction error after 60 s from 35 to 15 (docs/demos.rst).
+AUTOENCODER_HF = {"CG_iter": 20, "init_damping": 0.1, "curvature_fraction": 0.5,
+                  "preconditioner": "kfac", **RULE_SETS["alternative"]}
+
+#: Images per minibatch of the autoencoder demo and of ``bench/autoencoder.py``
+#: (docs/demos.rst: minibatches of 2,000 and of 500 images did worse).
+AUTOENCODER_MINIBATCH = 1000
+
+
+def autoencoder_network(encoder=AUTOENCODER_ENCODER, **model_args):
+    """A deep autoencoder as in Martens (2010, §6).
+
+    Logistic hidden layers, a linear code layer (the last entry of
+    ``encoder``) and a logistic output layer, trained with
+    :class:`~hessianfree.loss_funcs.BinaryCrossEntropy` on pixel intensities;
+    Martens' sparse initialization (``init_type="sparse"``: 15 nonzero N(0, 1)
+    incoming weights per unit, zero biases).
+
+    Parameters
+    ----------
+    encoder : sequence of int
+        Sizes from the input to the code layer, e.g. ``(784, 1000, 500, 250,
+        30)``; the network is ``encoder + reversed(encoder[:-1])``.
+    **model_args
+        Further :class:`~hessianfree.ffnet.FFNet` keyword arguments (they
+        override the ones above).
+
+    Returns
+    -------
+    FFNet
+    """
+    encoder = [val.check_positive_int(n, "encoder") for n in encoder]
+    if len(encoder) < 2:
+        raise ValueError(f"encoder needs at least an input and a code size, got "
+                         f"{encoder}")
+    n_hidden = len(encoder) - 2
+    layers = ([nl.Linear()] + [nl.Logistic()] * n_hidden + [nl.Linear()]
+              + [nl.Logistic()] * (n_hidden + 1))
+    model = {"shape": encoder + encoder[-2::-1], "layers": layers,
+             "loss_type": loss_funcs.BinaryCrossEntropy(),
+             "W_init_params": {"init_type": "sparse", "coeff": 1.0}}
+    model.update(model_args)
+    return FFNet(**model)
+
+
+def reconstruction_error(net, images, chunk=2000):
+    """Martens' (2010) reconstruction error: the squared error summed over
+    pixels, averaged over the images,
+    :math:`\\frac{1}{N} \\sum_n \\lVert y(x_n) - x_n \\rVert^2`.
+
+    The same measure as
+    :class:`~hessianfree.loss_funcs.ReconstructionError` (the ``test_err``
+    of the autoencoder demo), accumulated in float64 over a whole data set.
+
+    Parameters
+    ----------
+    net : FFNet
+        An autoencoder (output size = input size).
+    images : (n, n_pixels) array
+    chunk : int
+        Images per forward pass (bounds the memory used).
+
+    Returns
+    -------
+    float
+    """
+    images = np.asarray(images, dtype=net.dtype)
+    total = 0.0
+    for start in range(0, len(images), chunk):
+        x = images[start:start + chunk]
+        y = to_numpy(net.forward(x)[-1])
+        total += float(np.sum((y - x) ** 2, dtype=np.float64))
+    return total / max(len(images), 1)

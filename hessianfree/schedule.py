@@ -55,6 +55,29 @@ def gradient_statistics(grad, sq_grad, n):
         sample_variance_l1(grad, sq_grad, n)
 
 
+def with_sample_size(statistics, n):
+    """:func:`gradient_statistics` for the same means taken over ``n``
+    examples: a data-parallel run's optimizer reduces the means over every
+    process's minibatch share but counts only its own share.
+
+    Parameters
+    ----------
+    statistics : tuple
+        ``(n_counted, ||grad||^2, summed sample variance)``.
+    n : int
+        The number of examples the means are over.
+
+    Returns
+    -------
+    tuple
+        ``(n, ||grad||^2, summed sample variance)``, the variance's
+        :math:`n / (n - 1)` factor taken for ``n``.
+    """
+    counted, grad_sq_norm, variance_l1 = statistics
+    summed = variance_l1 * max(counted - 1, 1) / counted
+    return n, grad_sq_norm, summed * n / max(n - 1, 1)
+
+
 def select_curvature_batch(net, fraction):
     """Draw an update's curvature subset: a random ``fraction`` of the
     cached minibatch, with ``net.rng`` (Martens 2010, §4.3); the whole

@@ -16,17 +16,30 @@ save its weights with ``np.save(path, net.W)``.  A link to a live object is
 not data: :class:`~hessianfree.loss_funcs.StructuralDamping`'s ``optimizer``
 is saved as None, so a loaded network's structural damping uses
 :math:`\\lambda = 1` until that attribute is set again.
+
+:func:`save` writes atomically (:func:`hessianfree.checkpoint.write_atomically`)
+and refuses weights that are not finite.  :func:`load` refuses, with a
+:class:`ValueError` naming the file and the field, anything :func:`save`
+would not have written: a bare ``.npy`` weight vector, a text file, a
+truncated or damaged archive, a malformed description, and weights whose
+``.npy`` header does not announce the ``n_params`` floats the description's
+layout needs -- checked from the header, before any weights are read or
+decompressed, so the memory a file can make :func:`load` use is bounded by
+the network it describes.
 """
 
 import inspect
 import json
 import numbers
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
-from hessianfree import backend, loss_funcs, nonlinearities
+from hessianfree import backend, layout, loss_funcs, nonlinearities
 from hessianfree import validation as val
+from hessianfree.checkpoint import write_atomically
 
 #: Value of the ``"format"`` key of a description.
 FORMAT = "hessianfree-architecture-1"
@@ -35,9 +48,11 @@ FORMAT = "hessianfree-architecture-1"
 _NONLINEARITIES = {name: getattr(nonlinearities, name) for name in (
     "Linear", "Tanh", "Logistic", "ReLU", "Gaussian", "Softmax", "SoftLIF",
     "Continuous")}
-_LOSSES = {name: getattr(loss_funcs, name) for name in (
-    "SquaredError", "CrossEntropy", "ClassificationError", "SparseL1", "SparseL2",
-    "StructuralDamping", "LossSet")}
+#: Every loss class that :mod:`hessianfree.loss_funcs` exports.
+_LOSSES = {name: cls for name, cls in
+           ((name, getattr(loss_funcs, name)) for name in loss_funcs.__all__)
+           if isinstance(cls, type) and issubclass(cls, loss_funcs.LossFunction)
+           and cls is not loss_funcs.LossFunction}
 #: Constructor arguments that refer to live objects, recorded as None.
 _LINKS = ("optimizer",)
 
@@ -152,12 +167,13 @@ def _network_class(name):
 
 
 def _rebuild(spec, known, where):
-    """The object a ``{"type", "params"}`` entry describes."""
+    """The object a ``{"type", "params"}`` entry describes; ValueError naming
+    ``where`` if the entry is malformed or its constructor refuses it."""
     if not isinstance(spec, dict) or set(spec) != {"type", "params"} \
             or not isinstance(spec["params"], dict):
         raise ValueError(f"{where} must be a dict with keys 'type' and 'params', "
                          f"got {val.describe(spec)}")
-    cls = known.get(spec["type"])
+    cls = known.get(spec["type"]) if isinstance(spec["type"], str) else None
     if cls is None:
         raise ValueError(f"{where} names an unknown type {spec['type']!r}; known: "
                          f"{', '.join(known)}")
@@ -169,7 +185,112 @@ def _rebuild(spec, known, where):
             value = [_rebuild(v, known, f"{where}.{name}[{i}]")
                      for i, v in enumerate(value)]
         params[name] = value
-    return cls(**params)
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: {spec['type']}({', '.join(params)}) refused its "
+                         f"parameters: {e}") from None
+
+
+def _field(description, key, check, *default):
+    """``check(description[key])``, with a missing key (unless there is a
+    ``default``) and the TypeError or ValueError of ``check`` turned into a
+    ValueError naming the field."""
+    where = f"description[{key!r}]"
+    if key not in description and not default:
+        raise ValueError(f"{where} is missing")
+    value = description.get(key, *default)
+    try:
+        return check(value, where)
+    except (TypeError, ValueError) as e:
+        message = str(e)
+        raise ValueError(message if message.startswith(where) else
+                         f"{where}: {message}") from None
+
+
+def _check_list(value, where):
+    if not isinstance(value, list):
+        raise TypeError(f"{where} must be a list, got {val.describe(value)}")
+    return value
+
+
+def _check_conns(value, where, n_layers):
+    """Connections with str keys (as JSON has them) checked and keyed by int."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{where} must be a dict layer -> list of layers, got "
+                        f"{val.describe(value)}")
+    conns = {}
+    for key, posts in value.items():
+        if isinstance(key, str) and key.isdigit() and key.isascii():
+            pre = int(key)
+        elif isinstance(key, int) and not isinstance(key, bool):
+            pre = key
+        else:
+            raise ValueError(f"{where} has the key {key!r}, which is not a layer index")
+        conns[pre] = [val.check_int(post, f"{where}[{key!r}] entry")
+                      for post in _check_list(posts, f"{where}[{key!r}]")]
+    return layout.check_conns(conns, n_layers)
+
+
+def _check_dtype(value, where):
+    if not isinstance(value, str):
+        raise TypeError(f"{where} must be the name of a float dtype, got "
+                        f"{val.describe(value)}")
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind != "f":
+        raise ValueError(f"{where} must be the name of a float dtype such as "
+                         f"'float32', got {value!r}")
+    return dtype
+
+
+def _check_json_bool(value, where):
+    if not isinstance(value, bool):
+        raise TypeError(f"{where} must be true or false (a JSON boolean), got "
+                        f"{val.describe(value)}")
+    return value
+
+
+def _arguments(description):
+    """``(cls, shape, args)`` of the network a description describes, every
+    field checked; ValueError naming the first bad field."""
+    if not isinstance(description, dict):
+        raise TypeError(f"description must be a dict from describe(), got "
+                        f"{val.describe(description)}")
+    if description.get("format") != FORMAT:
+        raise ValueError(f"description['format'] must be {FORMAT!r}, got "
+                         f"{description.get('format')!r}")
+    cls = _network_class(description.get("class"))
+    if cls is None:
+        raise ValueError(f"description['class'] must be 'FFNet' or 'RNNet', got "
+                         f"{description.get('class')!r}")
+    shape = _field(description, "shape", lambda v, where: val.check_shape(
+        _check_list(v, where)))
+    layers = _field(description, "layers", _check_list)
+    args = dict(
+        layers=[_rebuild(spec, _NONLINEARITIES, f"description['layers'][{i}]")
+                for i, spec in enumerate(layers)],
+        conns=_field(description, "conns",
+                     lambda v, where: _check_conns(v, where, len(shape))),
+        loss_type=_rebuild(_field(description, "loss", lambda v, where: v),
+                           _LOSSES, "description['loss']"),
+        dtype=_field(description, "dtype", _check_dtype),
+        debug=_field(description, "debug", _check_json_bool, False))
+    if cls.__name__ == "RNNet":
+        args["rec_layers"] = _field(description, "rec_layers", lambda v, where: (
+            cls._check_rec_layers(_check_list(v, where), len(shape))))
+        args["truncation"] = _field(description, "truncation", lambda v, where: (
+            None if v is None else cls._check_truncation(_check_list(v, where))), None)
+    return cls, shape, args
+
+
+def _n_params(shape, args):
+    """Length of the parameter vector of the network ``_arguments`` gave."""
+    conns = [(pre, post) for pre, posts in args["conns"].items() for post in posts]
+    conns += [(i, i) for i in args.get("rec_layers", ())]
+    return layout.ParameterLayout([(c, shape[c[0]], shape[c[1]]) for c in conns]).n_params
 
 
 def build(description, **kwargs):
@@ -190,52 +311,149 @@ def build(description, **kwargs):
 
     Raises
     ------
-    TypeError, ValueError
-        If ``description`` is not such a dict.
+    TypeError
+        If ``description`` is not a dict.
+    ValueError
+        If a field is missing or malformed (the message names it):
+        ``debug`` must be a bool, ``conns`` keys layer indices, and so on.
     """
-    if not isinstance(description, dict):
-        raise TypeError(f"description must be a dict from describe(), got "
-                        f"{val.describe(description)}")
-    if description.get("format") != FORMAT:
-        raise ValueError(f"description['format'] must be {FORMAT!r}, got "
-                         f"{description.get('format')!r}")
-    cls = _network_class(description.get("class"))
-    if cls is None:
-        raise ValueError(f"description['class'] must be 'FFNet' or 'RNNet', got "
-                         f"{description.get('class')!r}")
-    try:
-        conns = {int(pre): list(posts) for pre, posts in description["conns"].items()}
-        args = dict(layers=[_rebuild(spec, _NONLINEARITIES, f"layers[{i}]")
-                            for i, spec in enumerate(description["layers"])],
-                    conns=conns, loss_type=_rebuild(description["loss"], _LOSSES, "loss"),
-                    dtype=np.dtype(description["dtype"]),
-                    debug=bool(description.get("debug", False)))
-        if cls.__name__ == "RNNet":
-            truncation = description.get("truncation")
-            args.update(rec_layers=description["rec_layers"],
-                        truncation=None if truncation is None else tuple(truncation))
-    except (KeyError, AttributeError) as e:
-        raise ValueError(f"description is incomplete or malformed: {e!r}") from None
+    cls, shape, args = _arguments(description)
     args.update(kwargs)
-    return cls(description["shape"], **args)
+    return cls(shape, **args)
+
+
+def _model_filename(path):
+    """``path`` with ``.npz`` appended where NumPy's ``savez`` appends it."""
+    path = os.fspath(path)
+    return path if path.endswith(".npz") else path + ".npz"
 
 
 def save(net, path):
     """Write ``net``'s architecture (JSON) and weights to one ``.npz`` file.
 
+    The file is written atomically: to a temporary file in the same
+    directory, flushed and fsynced, then renamed over ``path``, so a failed
+    write (a full disk) leaves the previous file as it was.
+
     Parameters
     ----------
     net : FFNet or RNNet
     path : str or os.PathLike
-        File name; NumPy appends ``.npz`` if it is missing.
+        File name; ``.npz`` is appended if it is missing (as by NumPy).
 
     Raises
     ------
     TypeError
         If the architecture cannot be described (see :func:`describe`).
+    ValueError
+        If ``net.W`` holds NaN or inf (:func:`load` would refuse the file).
+    OSError
+        If the file cannot be written; the message names it.
     """
     text = json.dumps(describe(net))
-    np.savez(path, architecture=np.array(text), W=backend.to_numpy(net.W))
+    W = backend.to_numpy(net.W)
+    bad = np.flatnonzero(~np.isfinite(W))
+    if bad.size:
+        raise ValueError(f"net.W holds NaN or inf ({bad.size} of {W.size} weights, the "
+                         f"first W[{bad[0]}] = {W[bad[0]]}); a model file must hold "
+                         f"finite weights (hf.load refuses others): save "
+                         f"net.best_W or weights from before the fault")
+    filename = _model_filename(path)
+    try:
+        write_atomically(filename, lambda f: np.savez(f, architecture=np.array(text), W=W))
+    except OSError as e:
+        message = (f"net.save could not write {filename!r} ({e.strerror or e}); a file "
+                   f"that was there before is unchanged")
+        raise (OSError(message) if e.errno is None else OSError(e.errno, message)) from e
+
+
+#: Most characters of architecture text :func:`load` reads.
+MAX_DESCRIPTION_CHARS = 2 ** 22
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+#: Errors of the zip module and its decompressors on a damaged archive.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
+            RuntimeError, ValueError)
+
+
+def _open_archive(path):
+    """The zip archive at ``path``; ValueError saying what the file is
+    instead (a bare weight vector, not an archive, truncated)."""
+    with open(path, "rb") as f:
+        start = f.read(64)
+    if start.startswith(_NPY_MAGIC):
+        raise ValueError(f"{path!r} is a bare weight vector (a .npy file, as "
+                         f"np.save(path, net.W) writes), not a model written by "
+                         f"net.save(): build the network in code and load the weights "
+                         f"with FFNet(..., load_weights={path!r}) (or RNNet)")
+    if not start.startswith(_ZIP_MAGICS):
+        kind = ("it looks like a text file" if start and start.isascii()
+                else "it is empty" if not start else "its first bytes are not a zip header")
+        raise ValueError(f"{path!r} is not a model written by net.save() (an .npz "
+                         f"archive): {kind}")
+    try:
+        return zipfile.ZipFile(path)
+    except _DAMAGED as e:
+        raise ValueError(f"{path!r} is truncated or damaged: it is not a readable "
+                         f".npz archive ({type(e).__name__}: {e})") from None
+
+
+def _read_array(archive, path, name, check):
+    """The array ``name`` of ``archive``: its ``.npy`` header is read first
+    and passed to ``check(shape, dtype)``, which raises ValueError for an
+    array that is not wanted, before any data is read or decompressed."""
+    try:
+        with archive.open(f"{name}.npy") as f:
+            shape, dtype = layout._npy_header(f)
+            check(tuple(shape), dtype)
+            n_bytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            data = f.read(n_bytes)
+    except _DAMAGED as e:
+        raise ValueError(f"{path!r}: {name!r} {e}" if isinstance(e, _Refused) else
+                         f"{path!r} is truncated or damaged: cannot read {name!r} "
+                         f"({type(e).__name__}: {e})") from None
+    if len(data) != n_bytes:
+        raise ValueError(f"{path!r} is truncated: {name!r} has {len(data)} of "
+                         f"{n_bytes} bytes")
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+class _Refused(ValueError):
+    """An array of :func:`load`'s file that is not what :func:`save` wrote."""
+
+
+def _check_architecture_header(shape, dtype):
+    if shape != () or dtype.kind != "U":
+        raise _Refused(f"holds an array of shape {shape} and dtype {dtype}; net.save "
+                       f"writes the architecture as one string (JSON)")
+    if dtype.itemsize // 4 > MAX_DESCRIPTION_CHARS:
+        raise _Refused(f"claims {dtype.itemsize // 4} characters, more than the "
+                       f"{MAX_DESCRIPTION_CHARS} an architecture may have")
+
+
+def _weights_check(n_params):
+    def check(shape, dtype):
+        if shape != (n_params,) or dtype.kind != "f":
+            raise _Refused(f"holds an array of shape {shape} and dtype {dtype}; the "
+                           f"architecture needs {n_params} floating point weights")
+    return check
+
+
+def _read_description(archive, path):
+    if set(archive.namelist()) != {"architecture.npy", "W.npy"}:
+        raise ValueError(f"{path!r} was not written by net.save(): it holds "
+                         f"{sorted(archive.namelist())}, not 'architecture.npy' and "
+                         f"'W.npy'")
+    text = str(_read_array(archive, path, "architecture", _check_architecture_header)[()])
+    try:
+        description = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"{path!r}: 'architecture' is not JSON text "
+                         f"({type(e).__name__}: {e})") from None
+    if not isinstance(description, dict):
+        raise ValueError(f"{path!r}: 'architecture' must be a JSON object from "
+                         f"describe(), got {val.describe(description)}")
+    return description
 
 
 def load(path, **kwargs):
@@ -257,15 +475,30 @@ def load(path, **kwargs):
     Raises
     ------
     ValueError
-        If the file does not hold an architecture and weights.
+        Naming the file (and the field) if it is not what :func:`save`
+        writes: a bare ``.npy`` weight vector, a text file, a truncated or
+        damaged archive, a malformed description, or weights of the wrong
+        shape or dtype or with NaN or inf.  The ``.npy`` headers are checked
+        before any data is read, so a file whose header claims a huge array
+        allocates nothing for it; nothing is unpickled.
     """
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(path + ".npz"):
         path += ".npz"
-    with np.load(path, allow_pickle=False) as data:
-        if set(data.files) != {"architecture", "W"}:
-            raise ValueError(f"{path} was not written by net.save(): it holds "
-                             f"{sorted(data.files)}, not 'architecture' and 'W'")
-        description = json.loads(str(data["architecture"]))
-        W = data["W"]
-    return build(description, load_weights=W, **kwargs)
+    with _open_archive(path) as archive:
+        description = _read_description(archive, path)
+        try:
+            cls, shape, args = _arguments(description)
+            n_params = _n_params(shape, args)
+        except (TypeError, ValueError, RecursionError) as e:
+            raise ValueError(f"{path!r}: {e}") from None
+        W = _read_array(archive, path, "W", _weights_check(n_params))
+    bad = np.flatnonzero(~np.isfinite(W))
+    if bad.size:
+        raise ValueError(f"{path!r}: 'W' holds NaN or inf ({bad.size} of {W.size} "
+                         f"weights, the first W[{bad[0]}]); net.save never writes such "
+                         f"weights")
+    try:
+        return cls(shape, load_weights=W, **args, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"{path!r}: {e}") from None

@@ -46,16 +46,23 @@ class WholeModel:
         without pickle; :func:`hessianfree.architecture.load` (``hf.load``)
         rebuilds the network.
 
+        The file is replaced atomically (written beside it, fsynced, then
+        renamed), so a failed write leaves the previous file intact.
+
         Parameters
         ----------
         path : str or os.PathLike
-            File name (NumPy appends ``.npz`` if missing).
+            File name (``.npz`` is appended if missing, as by NumPy).
 
         Raises
         ------
         TypeError
             If a layer or the loss is a custom class (the message names it):
             see :func:`hessianfree.architecture.describe`.
+        ValueError
+            If the weights hold NaN or inf (nothing is written).
+        OSError
+            If the file cannot be written (the message names it).
         """
         architecture.save(self, path)
 

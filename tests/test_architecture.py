@@ -2,6 +2,7 @@
 also net.loss and net.predict."""
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -139,3 +140,70 @@ def test_predict_returns_the_output_layer():
     seq = np.random.default_rng(2).standard_normal((2, 5, 2))
     assert rnn.predict(seq[0]).shape == (5, 1)
     np.testing.assert_allclose(rnn.predict(seq[0]), rnn.predict(seq)[0], rtol=1e-6)
+
+
+def test_binary_cross_entropy_round_trips(tmp_path):
+    net = hf.FFNet([4, 3, 4], layers=["Linear", "Tanh", "Logistic"],
+                   loss_type=hf.loss_funcs.BinaryCrossEntropy(curvature="hessian"), rng=3)
+    net.save(tmp_path / "m")
+    loaded = hf.load(tmp_path / "m")
+    assert isinstance(loaded.loss, hf.loss_funcs.BinaryCrossEntropy)
+    assert loaded.loss.curvature == "hessian"
+    np.testing.assert_array_equal(loaded.W, net.W)
+
+
+def test_nan_weights_are_refused_at_save(tmp_path):
+    net = hf.FFNet([2, 3, 1], rng=0)
+    net.save(tmp_path / "m.npz")
+    before = (tmp_path / "m.npz").read_bytes()
+    net.W[4] = np.nan
+    with pytest.raises(ValueError, match=r"NaN.*W\[4\]"):
+        net.save(tmp_path / "m.npz")
+    assert (tmp_path / "m.npz").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    """A write that fails half-way (a full disk) leaves the old model
+    loadable and no temporary file; the error names the file."""
+    old = hf.FFNet([2, 3, 1], rng=0)
+    old.save(tmp_path / "m")
+    new = hf.FFNet([2, 3, 1], rng=1)
+    real_savez = np.savez
+
+    def savez_then_disk_full(file, **arrays):
+        if isinstance(file, (str, os.PathLike)):  # as np.savez: open the file itself
+            file = open(f"{os.fspath(file).removesuffix('.npz')}.npz", "wb")  # noqa: SIM115
+        file.write(b"PK\x03\x04 half an archive")
+        file.flush()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", savez_then_disk_full)
+    with pytest.raises(OSError, match=r"m\.npz.*No space left") as info:
+        new.save(tmp_path / "m")
+    assert info.value.errno == 28
+    monkeypatch.setattr(np, "savez", real_savez)
+    np.testing.assert_array_equal(hf.load(tmp_path / "m").W, old.W)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_save_appends_npz_like_numpy(tmp_path):
+    net = hf.FFNet([2, 3, 1], rng=0)
+    net.save(tmp_path / "m")
+    net.save(str(tmp_path / "n.npz"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz", "n.npz"]
+
+
+LOSS_ARGUMENTS = {"SparseL1": (0.1,), "SparseL2": (0.1,), "StructuralDamping": (0.1,),
+                  "LossSet": ([hf.loss_funcs.SquaredError()],)}
+
+
+@pytest.mark.parametrize("name", sorted(
+    name for name in hf.loss_funcs.__all__
+    if isinstance(getattr(hf.loss_funcs, name), type) and name != "LossFunction"))
+def test_every_exported_loss_round_trips(name):
+    loss = getattr(hf.loss_funcs, name)(*LOSS_ARGUMENTS.get(name, ()))
+    description = json.loads(json.dumps(architecture._describe_object(
+        loss, architecture._LOSSES, "loss")))
+    rebuilt = architecture._rebuild(description, architecture._LOSSES, "loss")
+    assert type(rebuilt) is type(loss) and repr(rebuilt) == repr(loss)

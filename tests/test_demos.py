@@ -10,6 +10,7 @@ import pytest
 
 import hessianfree as hf
 from hessianfree import demos
+from hessianfree.demos import classic
 from hessianfree.backend import to_numpy
 
 XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
@@ -21,11 +22,11 @@ def output(net):
 
 
 def test_xor_data():
-    inputs, targets = demos._xor_data()
+    inputs, targets = classic._xor_data()
     assert inputs.dtype == targets.dtype == np.float32
     np.testing.assert_array_equal(targets[:, 0], XOR)
     np.testing.assert_array_equal(inputs, XOR_INPUTS)
-    _, one_hot = demos._xor_data(one_hot=True)
+    _, one_hot = classic._xor_data(one_hot=True)
     np.testing.assert_array_equal(one_hot.argmax(axis=1), XOR)
     np.testing.assert_array_equal(one_hot.sum(axis=1), 1)
 
@@ -139,13 +140,10 @@ def test_seed_argument_errors(capsys):
 
 
 def test_missing_matplotlib_is_reported_before_training(monkeypatch):
-    def no_matplotlib():
-        raise ImportError("plots=True needs matplotlib")
-
     def training_started(*args, **kwargs):
         raise AssertionError("training started before the check")
 
-    monkeypatch.setattr(demos, "_pyplot", no_matplotlib)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)  # not importable
     monkeypatch.setattr(hf.RNNet, "run_epochs", training_started)
     for demo in (demos.integrator, demos.adding, demos.plant):
         with pytest.raises(ImportError, match="matplotlib"):

@@ -10,6 +10,7 @@ import pytest
 
 import hessianfree as hf
 from hessianfree import demos
+from hessianfree.demos import profiling
 from hessianfree.derivative_checks import central_difference
 
 
@@ -295,7 +296,7 @@ def test_profile_integrator_shows_calc_G(capsys, monkeypatch):
     assert "cumulative" in out
     listed = [line for line in out.splitlines() if "(calc_G)" in line]
     assert listed, out
-    assert demos._seconds_in(stats, "calc_G") > 0
+    assert profiling._seconds_in(stats, "calc_G") > 0
     assert re.search(r"calc_G: [0-9.]+ s of [0-9.]+ s profiled \([0-9]+%\)", out)
 
 

@@ -1,0 +1,54 @@
+"""The command line of the demos: ``python -m hessianfree.demos NAME``."""
+
+import argparse
+import inspect
+
+from hessianfree.demos._registry import DEMOS, run_demo
+
+
+def main(argv=None):
+    """Command line: ``python -m hessianfree.demos NAME [--no-plots]
+    [--no-curves] [--seed N]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m hessianfree.demos",
+        description="Run one of the hessianfree demos.")
+    parser.add_argument("name", nargs="?",
+                        help=f"demo to run: {', '.join(DEMOS)}")
+    parser.add_argument("--no-plots", action="store_true",
+                        help="do not draw figures (for headless runs)")
+    parser.add_argument("--no-curves", action="store_true",
+                        help="do not record the training curves")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the demo's random numbers (the same seed "
+                             "gives the same run)")
+    parser.add_argument("--list", action="store_true",
+                        help="list the demos and exit")
+    parser.add_argument("--data", default=None,
+                        help="data set of the mnist and autoencoder demos: "
+                             "'fashion-mnist', 'embedded', 'mnist' (files in the "
+                             "current directory) or a path (default: the embedded "
+                             "digits for mnist; Fashion-MNIST if installed for "
+                             "autoencoder)")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, func in DEMOS.items():
+            summary = (inspect.getdoc(func) or "").partition("\n")[0]
+            print(f"{name:14s} {summary}")
+        return 0
+    if args.name is None:
+        parser.error(f"give a demo name: {', '.join(DEMOS)}")
+    if args.name not in DEMOS:
+        parser.error(f"unknown demo {args.name!r}; available demos: "
+                     f"{', '.join(DEMOS)}")
+    kwargs = {} if args.data is None else {"data": args.data}
+    if kwargs and "data" not in inspect.signature(DEMOS[args.name]).parameters:
+        parser.error(f"--data is for the mnist demo, not {args.name!r}")
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
+    if args.seed is not None and not {"rng", "seed", "model_args"} & set(
+            inspect.signature(DEMOS[args.name]).parameters):
+        parser.error(f"the {args.name} demo takes no --seed")
+    run_demo(args.name, plots=not args.no_plots, curves=not args.no_curves,
+             seed=args.seed, **kwargs)
+    return 0
+

@@ -32,10 +32,11 @@ def starts(n):
 
 
 def solve(method, x0):
+    options = {"maxiter": 1000}
     if method == "hf":
-        return hf.minimize(rosen, x0, rosen_der, hessp=rosen_hess_prod, maxiter=1000)
+        return hf.minimize(rosen, x0, rosen_der, hessp=rosen_hess_prod, options=options)
     return scipy_minimize(rosen, x0, jac=rosen_der, hessp=rosen_hess_prod,
-                          method=method, options={"maxiter": 1000})
+                          method=method, options=options)
 
 
 def measure(method, x0, repeats):

@@ -11,6 +11,7 @@ flat parameter vector, given its gradient and a curvature-vector product
 """
 
 import dataclasses
+import inspect
 import math
 
 import numpy as np
@@ -29,7 +30,10 @@ MESSAGES = ("Optimization terminated successfully: gradient norm <= gtol.",
             "Maximum number of iterations has been exceeded.",
             ("The damping reached max_damping without a step that lowers the "
              "objective."),
-            "NaN or inf in the objective, gradient or curvature product.")
+            "NaN or inf in the objective, gradient or curvature product.",
+            "Stopped by the callback (it returned True or raised StopIteration).")
+#: ``status`` of a run that the callback stopped (not a success).
+CALLBACK_STOP = 5
 
 
 @dataclasses.dataclass
@@ -45,13 +49,29 @@ class _Problem:
     njev: int = 0
     nhev: int = 0
 
+    prod_name: str = "hessp"
+    #: ``(x, gradient)`` of the last call of a ``fun`` that returns both.
+    last: tuple = None
+
     def f(self, x):
         self.nfev += 1
-        return float(self.fun(x, *self.args))
+        value = self.fun(x, *self.args)
+        if self.jac is True:
+            if not (isinstance(value, tuple) and len(value) == 2):
+                raise TypeError(f"with jac=True, fun must return a pair (value, "
+                                f"gradient), got {val.describe(value)}")
+            value, gradient = value
+            self.last = (x.copy(), _as_vector(gradient, "jac (the gradient fun "
+                                              "returned with jac=True)", x.size))
+        return float(value)
 
     def g(self, x):
         self.njev += 1
-        return np.asarray(self.jac(x, *self.args), dtype=np.float64).reshape(-1)
+        if self.jac is not True:
+            return _as_vector(self.jac(x, *self.args), "jac", x.size)
+        if self.last is None or not np.array_equal(self.last[0], x):
+            self.f(x)
+        return self.last[1]
 
     def matvec(self, x, damping):
         """``matvec(v, out)`` computing :math:`(B(x) + \\lambda I) v`."""
@@ -60,9 +80,24 @@ class _Problem:
                 out.fill(0)
                 return out
             self.nhev += 1
-            Bv = np.asarray(self.prod(x, v, *self.args), dtype=np.float64)
-            return np.add(Bv.reshape(-1), damping * v, out=out)
+            Bv = _as_vector(self.prod(x, v, *self.args), self.prod_name, x.size)
+            return np.add(Bv, damping * v, out=out)
         return product
+
+
+def _as_vector(value, name, n):
+    """``value`` (what the user's ``name`` returned) as a float64 vector of
+    shape ``(n,)``; TypeError for complex or non-numeric values, ValueError
+    for another shape."""
+    value = np.asarray(value)
+    if value.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must return real numbers, got an array of dtype "
+                        f"{value.dtype}" + (" (complex values are not supported)"
+                                            if value.dtype.kind == "c" else ""))
+    if value.shape != (n,):
+        raise ValueError(f"{name} must return an array of shape ({n},), like x, got "
+                         f"shape {value.shape}")
+    return value.astype(np.float64, copy=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,9 +114,11 @@ class _Options:
 
 
 def _check_callables(fun, jac, hessp, gnp):
-    for name, f in (("fun", fun), ("jac", jac)):
-        if not callable(f):
-            raise TypeError(f"{name} must be callable, got {val.describe(f)}")
+    if not callable(fun):
+        raise TypeError(f"fun must be callable, got {val.describe(fun)}")
+    if jac is not True and not callable(jac):
+        raise TypeError(f"jac must be callable (the gradient) or True (fun returns "
+                        f"the value and the gradient), got {val.describe(jac)}")
     if (hessp is None) == (gnp is None):
         raise ValueError("give exactly one of hessp (Hessian-vector product) and "
                          "gnp (Gauss-Newton-vector product)")
@@ -93,6 +130,10 @@ def _check_callables(fun, jac, hessp, gnp):
 
 
 def _check_x0(x0):
+    if np.iscomplexobj(x0):
+        raise TypeError(f"x0 must hold real numbers, got complex values "
+                        f"({val.describe(x0)}); minimize real and imaginary parts "
+                        f"as two real variables")
     try:
         x = np.array(x0, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as e:
@@ -120,20 +161,45 @@ def _options(maxiter, cg_iters, gtol, ftol, init_damping, min_damping, max_dampi
         cg_rel_tol=val.check_real(cg_rel_tol, "cg_rel_tol", 0.0))
 
 
+def _merge_options(given, options):
+    """The solver options: ``given`` (the keyword arguments) with the entries
+    of the ``options`` dict, as :func:`scipy.optimize.minimize` takes them."""
+    if options is None:
+        return given
+    if not isinstance(options, dict):
+        raise TypeError(f"options must be a dict of solver options, got "
+                        f"{val.describe(options)}")
+    unknown = [key for key in options if key not in given]
+    if unknown:
+        raise ValueError(f"options has unknown keys {', '.join(map(repr, unknown))}; "
+                         f"the solver options are {', '.join(given)}")
+    defaults = inspect.signature(minimize).parameters
+    twice = [key for key in options if given[key] != defaults[key].default]
+    if twice:
+        raise ValueError(f"{', '.join(twice)} given both as a keyword argument and in "
+                         f"options; give each once")
+    return {**given, **options}
+
+
 def minimize(fun, x0, jac, hessp=None, gnp=None, *, args=(), maxiter=200,
              cg_iters=250, gtol=1e-5, ftol=0.0, init_damping=1.0,
              min_damping=MIN_DAMPING, max_damping=MAX_DAMPING, cg_decay=0.95,
-             cg_rel_tol=5e-4, callback=None):
+             cg_rel_tol=5e-4, callback=None, options=None):
     """Minimize ``fun`` by Hessian-free (damped truncated Newton) steps.
 
     Parameters
     ----------
     fun : callable ``fun(x, *args) -> float``
-        Objective.
+        Objective (with ``jac=True``: ``fun(x, *args) -> (float, (n,) array)``,
+        the value and the gradient).
     x0 : (n,) array_like
-        Starting point (copied; the iterates are float64).
-    jac : callable ``jac(x, *args) -> (n,) array``
-        Gradient of ``fun``.
+        Starting point (copied; the iterates are float64).  Complex values
+        raise TypeError.
+    jac : callable ``jac(x, *args) -> (n,) array``, or True
+        Gradient of ``fun``; it must return real numbers of the shape of
+        ``x`` (else TypeError or ValueError naming ``jac``).  True: ``fun``
+        returns the gradient with the value, as for
+        :func:`scipy.optimize.minimize`.
     hessp : callable ``hessp(x, p, *args) -> (n,) array``, optional
         Hessian-vector product :math:`\\nabla^2 f(x)\\,p`, as for
         :func:`scipy.optimize.minimize`.  It may be indefinite: CG stops at a
@@ -166,7 +232,14 @@ def minimize(fun, x0, jac, hessp=None, gnp=None, *, args=(), maxiter=200,
         :math:`\\epsilon` of Martens' (2010, §4.4) relative-progress stop.
     callback : callable ``callback(x) -> bool``, optional
         Called after each iteration with the current point (a copy);
-        returning True stops the run.
+        returning True or raising ``StopIteration`` stops the run with
+        ``status`` :data:`CALLBACK_STOP` and ``success`` False.
+    options : dict, optional
+        The solver options as a dict, as :func:`scipy.optimize.minimize`
+        takes them: any of ``maxiter``, ``cg_iters``, ``gtol``, ``ftol``,
+        ``init_damping``, ``min_damping``, ``max_damping``, ``cg_decay`` and
+        ``cg_rel_tol``.  An unknown key, or one also given as a keyword
+        argument with another value, raises ValueError naming it.
 
     Returns
     -------
@@ -174,8 +247,11 @@ def minimize(fun, x0, jac, hessp=None, gnp=None, *, args=(), maxiter=200,
         ``x``, ``fun``, ``jac`` (gradient at ``x``), ``nit`` (outer
         iterations), ``nfev``, ``njev``, ``nhev`` (curvature products, those
         of CG and of the reduction ratio), ``success``, ``status`` (index in
-        :data:`MESSAGES`), ``message`` and ``damping`` (final
-        :math:`\\lambda`).
+        :data:`MESSAGES`: 0 and 1 success, 2 ``maxiter`` reached, 3 the
+        damping at ``max_damping``, 4 NaN or inf, :data:`CALLBACK_STOP`
+        stopped by the callback), ``message`` and ``damping`` (final
+        :math:`\\lambda`).  With ``jac=True`` ``nfev`` counts the calls of
+        ``fun`` and ``njev`` the gradients used.
 
     Notes
     -----
@@ -189,13 +265,25 @@ def minimize(fun, x0, jac, hessp=None, gnp=None, *, args=(), maxiter=200,
     """
     prod = _check_callables(fun, jac, hessp, gnp)
     x = _check_x0(x0)
-    opts = _options(maxiter, cg_iters, gtol, ftol, init_damping, min_damping,
-                    max_damping, cg_decay, cg_rel_tol)
+    opts = _options(**_merge_options(dict(
+        maxiter=maxiter, cg_iters=cg_iters, gtol=gtol, ftol=ftol,
+        init_damping=init_damping, min_damping=min_damping, max_damping=max_damping,
+        cg_decay=cg_decay, cg_rel_tol=cg_rel_tol), options))
     if not isinstance(args, tuple):
         args = (args,)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {val.describe(callback)}")
-    return _run(_Problem(fun, jac, prod, args), x, opts, callback)
+    problem = _Problem(fun, jac, prod, args, prod_name="gnp" if hessp is None else "hessp")
+    return _run(problem, x, opts, callback)
+
+
+def _callback_stops(callback, x):
+    """Whether ``callback(x)`` asks to stop (returns True or raises
+    StopIteration)."""
+    try:
+        return bool(callback(x.copy()))
+    except StopIteration:
+        return True
 
 
 def _run(problem, x, opts, callback):
@@ -221,8 +309,8 @@ def _run(problem, x, opts, callback):
             g = problem.g(x)
             if opts.ftol > 0 and f_old - f <= opts.ftol * max(1.0, abs(f)):
                 status = 1
-        if callback is not None and callback(x.copy()):
-            break
+        if callback is not None and _callback_stops(callback, x) and status == 2:
+            status = CALLBACK_STOP
     return OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=problem.nfev,
                           njev=problem.njev, nhev=problem.nhev, status=status,
                           success=status in (0, 1), message=MESSAGES[status],

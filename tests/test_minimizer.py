@@ -5,7 +5,7 @@ import pytest
 from scipy.optimize import OptimizeResult, rosen, rosen_der, rosen_hess, rosen_hess_prod
 
 import hessianfree as hf
-from hessianfree.minimizer import MESSAGES
+from hessianfree.minimizer import CALLBACK_STOP, MESSAGES
 
 
 def rosen_start(n):
@@ -139,3 +139,101 @@ def test_bad_arguments(kwargs, error):
 def test_bad_x0(x0):
     with pytest.raises((TypeError, ValueError), match="x0"):
         hf.minimize(rosen, x0, rosen_der, hessp=rosen_hess_prod)
+
+
+@pytest.mark.parametrize("bad_jac", [
+    lambda x: rosen_der(x)[:1],  # one entry short: broadcast against x
+    lambda x: np.append(rosen_der(x), 0.0),
+    lambda x: np.sum(rosen_der(x)),
+    lambda x: rosen_der(x)[None, :].repeat(2, axis=0),
+], ids=["short", "long", "scalar", "matrix"])
+def test_gradient_of_the_wrong_shape_is_refused(bad_jac):
+    with pytest.raises(ValueError, match=r"jac.*\(2,\)"):
+        hf.minimize(rosen, [-1.2, 1.0], bad_jac, hessp=rosen_hess_prod)
+
+
+def test_product_of_the_wrong_shape_is_refused():
+    with pytest.raises(ValueError, match=r"hessp.*\(2,\).*\(3,\)"):
+        hf.minimize(rosen, [-1.2, 1.0], rosen_der,
+                    hessp=lambda x, p: np.append(rosen_hess_prod(x, p), 1.0))
+    with pytest.raises(ValueError, match=r"gnp.*\(2,\)"):
+        hf.minimize(rosen, [-1.2, 1.0], rosen_der, gnp=lambda x, p: p[:1])
+
+
+def test_complex_gradient_is_refused():
+    with pytest.raises(TypeError, match="jac.*complex"):
+        hf.minimize(rosen, [-1.2, 1.0], lambda x: rosen_der(x) + 0j,
+                    hessp=rosen_hess_prod)
+
+
+@pytest.mark.parametrize("x0", [np.array([1 + 2j, 1.0]), [1j, 0.5], np.ones(2, complex)])
+def test_complex_x0_is_refused(x0):
+    with pytest.raises(TypeError, match="x0.*complex"):
+        hf.minimize(rosen, x0, rosen_der, hessp=rosen_hess_prod)
+
+
+@pytest.mark.parametrize("callback", [lambda x: True, "raise"], ids=["returns-True",
+                                                                     "StopIteration"])
+def test_callback_stop_is_reported_as_such(callback):
+    if callback == "raise":
+        def callback(x):
+            raise StopIteration
+    result = hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod,
+                         callback=callback)
+    assert result.nit == 1 and not result.success
+    assert result.status == CALLBACK_STOP and result.message == MESSAGES[CALLBACK_STOP]
+    assert "callback" in result.message
+    assert "Maximum number of iterations" not in result.message
+
+
+def test_options_dict_as_scipy():
+    by_keyword = hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod,
+                             maxiter=3, cg_iters=5)
+    by_options = hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod,
+                             options={"maxiter": 3, "cg_iters": 5})
+    assert by_options.nit == 3 and by_options.status == 2
+    np.testing.assert_array_equal(by_options.x, by_keyword.x)
+    assert by_options.nhev == by_keyword.nhev
+
+
+def test_options_unknown_or_twice_are_named():
+    with pytest.raises(ValueError, match="'max_iter'.*'tol'"):
+        hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod,
+                    options={"max_iter": 3, "tol": 1e-3})
+    with pytest.raises(ValueError, match="maxiter"):
+        hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod, maxiter=5,
+                    options={"maxiter": 3})
+    with pytest.raises(TypeError, match="options"):
+        hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod, options=[3])
+    with pytest.raises(ValueError, match="maxiter"):
+        hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod,
+                    options={"maxiter": 0})
+
+
+def test_jac_true_means_fun_returns_value_and_gradient():
+    calls = {"n": 0}
+
+    def fun_and_grad(x):
+        calls["n"] += 1
+        return rosen(x), rosen_der(x)
+
+    result = hf.minimize(fun_and_grad, [-1.2, 1.0], True, hessp=rosen_hess_prod)
+    reference = hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod)
+    assert result.success
+    np.testing.assert_array_equal(result.x, reference.x)
+    assert result.nit == reference.nit and result.fun == reference.fun
+    assert result.nfev == calls["n"]
+    assert calls["n"] < reference.nfev + reference.njev  # gradients come with values
+
+
+@pytest.mark.parametrize("fun", [rosen, lambda x: (rosen(x),), lambda x: (1.0, [1.0])],
+                         ids=["scalar", "one-tuple", "short-gradient"])
+def test_jac_true_needs_value_and_gradient(fun):
+    with pytest.raises((TypeError, ValueError), match="jac"):
+        hf.minimize(fun, [-1.2, 1.0], True, hessp=rosen_hess_prod)
+
+
+@pytest.mark.parametrize("jac", [None, False, 3])
+def test_jac_must_be_callable_or_true(jac):
+    with pytest.raises(TypeError, match="jac"):
+        hf.minimize(rosen, [-1.2, 1.0], jac, hessp=rosen_hess_prod)

@@ -56,7 +56,9 @@ def curvature_operator(net, kind="gauss-newton", damping=0):
     scipy.sparse.linalg.LinearOperator
         Symmetric, of shape ``(n_params, n_params)`` and the network's dtype.
         ``matvec`` takes and returns NumPy arrays (moved to and from the
-        GPU when the network runs there).  Each product is computed when it
+        GPU when the network runs there).  The matrix is real, so a complex
+        vector :math:`a + ib` gets :math:`Ba + iBb` (two products) and a
+        complex result; a vector of non-numbers raises TypeError.  Each product is computed when it
         is asked for, at the network's weights and cached minibatch *at that
         time* (including a curvature subset, see
         :meth:`~hessianfree.ffnet.FFNet.cache_curvature_batch`).
@@ -70,14 +72,21 @@ def curvature_operator(net, kind="gauss-newton", damping=0):
     """
     product = product_function(net, kind)
     damping = val.check_real(damping, "damping", 0.0)
-    net._check_cached()
+    net._require_batch()
     n = net.n_params
+
+    def real_product(v):
+        return backend.to_numpy(product(net.xp.asarray(v, dtype=net.dtype),
+                                        damping=damping))
 
     def matvec(v):
         v = np.asarray(v).reshape(-1)
+        if v.dtype.kind not in "biufc":
+            raise TypeError(f"v must hold numbers, got an array of dtype {v.dtype}")
         if v.shape != (n,):
             raise ValueError(f"v must have shape ({n},), got {v.shape}")
-        out = product(net.xp.asarray(v, dtype=net.dtype), damping=damping)
-        return backend.to_numpy(out)
+        if v.dtype.kind == "c":  # a real matrix: B (a + ib) = B a + i B b
+            return real_product(v.real) + 1j * real_product(v.imag)
+        return real_product(v)
 
     return LinearOperator((n, n), matvec=matvec, rmatvec=matvec, dtype=net.dtype)

@@ -68,3 +68,30 @@ def test_wrong_vector_length():
     op = small_net().curvature_operator()
     with pytest.raises(ValueError):
         op.matvec(np.ones(3))
+
+
+@pytest.mark.parametrize("kind", ["gauss-newton", "hessian"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_complex_vectors_multiply_real_and_imaginary_parts(kind, dtype):
+    """The curvature matrix is real: B (a + ib) = B a + i B b, not zeros with
+    a ComplexWarning."""
+    net = small_net(dtype=dtype)
+    op = net.curvature_operator(kind=kind, damping=0.25)
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((2, net.n_params))
+    product = op.matvec(a + 1j * b)
+    assert np.iscomplexobj(product)
+    np.testing.assert_allclose(product.real, op.matvec(a), rtol=1e-6)
+    np.testing.assert_allclose(product.imag, op.matvec(b), rtol=1e-6)
+    assert np.abs(product.imag).max() > 0
+    dense = op @ (np.eye(net.n_params) * 1j)
+    np.testing.assert_allclose(dense.imag, op @ np.eye(net.n_params), rtol=1e-6)
+
+
+@pytest.mark.parametrize("v", [np.array(["a"] * 26), np.full(26, None)],
+                         ids=["str", "object"])
+def test_non_numeric_vectors_are_refused(v):
+    op = small_net().curvature_operator()
+    assert op.shape == (26, 26)
+    with pytest.raises(TypeError, match="v must hold"):
+        op.matvec(v)

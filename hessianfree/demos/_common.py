@@ -4,6 +4,7 @@ training curves, merging argument overrides."""
 import numpy as np
 
 import hessianfree as hf
+from hessianfree import datasets
 from hessianfree.backend import to_numpy
 
 
@@ -94,3 +95,11 @@ def _mse(outputs, targets):
     """Mean squared error over the entries that have a (non-NaN) target."""
     mask = ~np.isnan(targets)
     return float(np.mean((to_numpy(outputs)[mask] - targets[mask]) ** 2))
+
+
+def _dataset(data, allow_pickle):
+    """``data`` if it is a :class:`~hessianfree.datasets.Dataset`, else
+    ``datasets.load(data, allow_pickle=allow_pickle)``."""
+    if isinstance(data, datasets.Dataset):
+        return data
+    return datasets.load(data, allow_pickle=allow_pickle)

@@ -3,7 +3,7 @@ start, with the settings of :data:`hessianfree.presets.AUTOENCODER_HF`."""
 
 import hessianfree as hf
 from hessianfree import datasets
-from hessianfree.demos._common import _merged, _pyplot
+from hessianfree.demos._common import _dataset, _merged, _pyplot
 from hessianfree.demos._registry import register
 from hessianfree.output_losses import ReconstructionError
 from hessianfree.presets import (AUTOENCODER_ENCODER, AUTOENCODER_HF,
@@ -11,7 +11,7 @@ from hessianfree.presets import (AUTOENCODER_ENCODER, AUTOENCODER_HF,
                                  reconstruction_error)
 
 
-def _autoencoder_data(data, n_train, n_test):
+def _autoencoder_data(data, n_train, n_test, allow_pickle):
     """Fashion-MNIST if installed (else the embedded digits) for ``data=None``;
     the first ``n_train`` / ``n_test`` images."""
     if data is None:
@@ -21,8 +21,8 @@ def _autoencoder_data(data, n_train, n_test):
             print("autoencoder: Fashion-MNIST is not installed (apt-get install "
                   "dataset-fashion-mnist); using the embedded MNIST digits")
             data = datasets.load()
-    elif not isinstance(data, datasets.Dataset):
-        data = datasets.load(data)
+    else:
+        data = _dataset(data, allow_pickle)
     return data.subset(n_train, n_test)
 
 
@@ -35,7 +35,8 @@ def _autoencoder_defaults(n_train):
 
 @register
 def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=None,
-                model_args=None, run_args=None, plots=True, file_output="autoencoder"):
+                model_args=None, run_args=None, plots=True, file_output="autoencoder",
+                allow_pickle=False):
     """Train Martens' (2010, §6) deep autoencoder from a random start.
 
     The network ``[784, 1000, 500, 250, 30, 250, 500, 1000, 784]`` (logistic
@@ -65,7 +66,8 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
         None: Fashion-MNIST when Debian's ``dataset-fashion-mnist`` is
         installed, else the embedded MNIST digits.  Otherwise a name or path
         for :func:`hessianfree.datasets.load`, or a
-        :class:`~hessianfree.datasets.Dataset`.
+        :class:`~hessianfree.datasets.Dataset`.  A pickled MNIST needs
+        ``allow_pickle=True``.
     model_args : dict, optional
         Keyword arguments for :func:`autoencoder_network` (FFNet's).
     run_args : dict, optional
@@ -80,6 +82,10 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     file_output : str or None
         Prefix of the files written (plot series, best weights, checkpoint);
         None writes nothing.
+    allow_pickle : bool
+        Read a pickled MNIST (``mnist.pkl[.gz]``; ``--allow-pickle`` on the
+        command line): unpickling a crafted file runs code, so without this
+        a pickle is refused with an error that names it.
 
     Returns
     -------
@@ -87,7 +93,7 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
         The trained network (``net.best_W``: the weights with the lowest
         test error).
     """
-    data = _autoencoder_data(data, n_train, n_test)
+    data = _autoencoder_data(data, n_train, n_test, allow_pickle)
     net = autoencoder_network(encoder, **(model_args or {}))
     defaults = _autoencoder_defaults(len(data.train_images))
     defaults.update(test=(data.test_images, data.test_images),

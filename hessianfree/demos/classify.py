@@ -2,8 +2,7 @@
 of :func:`hessianfree.presets.classifier_settings`."""
 
 import hessianfree as hf
-from hessianfree import datasets
-from hessianfree.demos._common import _curve_args, _merged, _print_curves
+from hessianfree.demos._common import _curve_args, _dataset, _merged, _print_curves
 from hessianfree.demos._registry import register
 from hessianfree.presets import MNIST_HIDDEN, classifier_settings
 
@@ -23,7 +22,7 @@ def _mnist_defaults(n_train, data):
 
 
 @register
-def mnist(model_args=None, run_args=None, data=None, curves=True):
+def mnist(model_args=None, run_args=None, data=None, curves=True, allow_pickle=False):
     """Classify handwritten digits (MNIST) or clothes (Fashion-MNIST).
 
     A network ``[784, 256, 128, 10]`` (ReLU hidden units, softmax output,
@@ -41,7 +40,7 @@ def mnist(model_args=None, run_args=None, data=None, curves=True):
     installed by ``pip install ".[demos]"``), on which it reaches about 10%
     test error in several seconds.  ``data="fashion-mnist"`` uses Debian's
     ``dataset-fashion-mnist``, and a path uses the classic MNIST files (the
-    four IDX files or ``mnist.pkl.gz``).
+    four IDX files, or ``mnist.pkl.gz`` with ``allow_pickle=True``).
 
     The parameters that matter most are arguments of ``run_epochs``:
     ``optimizer=hf.opt.HessianFree(CG_iter=..., init_damping=...,
@@ -70,14 +69,17 @@ def mnist(model_args=None, run_args=None, data=None, curves=True):
         Record the training curves (``run_epochs(plotting=True,
         file_output="mnist")``, unless ``run_args`` says otherwise) and
         print how to view them.
+    allow_pickle : bool
+        Read a pickled MNIST (``mnist.pkl[.gz]``; ``--allow-pickle`` on the
+        command line).  Unpickling a crafted file runs code, so without this
+        a pickle is refused with an error that names it.
 
     Returns
     -------
     net : FFNet
         The trained network (``net.W`` the final weights).
     """
-    if not isinstance(data, datasets.Dataset):
-        data = datasets.load(data)
+    data = _dataset(data, allow_pickle)
     model_defaults, run_defaults = _mnist_defaults(len(data.train_labels), data)
     model = _merged(model_defaults, model_args, "model_args")
     if "layers" not in (model_args or {}):  # ReLU hidden layers for any shape

@@ -6,9 +6,15 @@ import inspect
 from hessianfree.demos._registry import DEMOS, run_demo
 
 
+def _taking(parameter):
+    """The demos that take ``parameter``, as ``"a, b"``."""
+    return ", ".join(name for name, func in DEMOS.items()
+                     if parameter in inspect.signature(func).parameters)
+
+
 def main(argv=None):
     """Command line: ``python -m hessianfree.demos NAME [--no-plots]
-    [--no-curves] [--seed N]``."""
+    [--no-curves] [--seed N] [--data DATA [--allow-pickle]]``, or ``--list``."""
     parser = argparse.ArgumentParser(
         prog="python -m hessianfree.demos",
         description="Run one of the hessianfree demos.")
@@ -29,6 +35,10 @@ def main(argv=None):
                              "current directory) or a path (default: the embedded "
                              "digits for mnist; Fashion-MNIST if installed for "
                              "autoencoder)")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="let --data read a pickled MNIST (mnist.pkl[.gz]); "
+                             "unpickling a crafted file runs code, so only for "
+                             "files you trust")
     args = parser.parse_args(argv)
     if args.list:
         for name, func in DEMOS.items():
@@ -40,13 +50,16 @@ def main(argv=None):
     if args.name not in DEMOS:
         parser.error(f"unknown demo {args.name!r}; available demos: "
                      f"{', '.join(DEMOS)}")
+    parameters = inspect.signature(DEMOS[args.name]).parameters
     kwargs = {} if args.data is None else {"data": args.data}
-    if kwargs and "data" not in inspect.signature(DEMOS[args.name]).parameters:
-        parser.error(f"--data is for the mnist demo, not {args.name!r}")
+    if args.allow_pickle:
+        kwargs["allow_pickle"] = True
+    for option, key in (("--data", "data"), ("--allow-pickle", "allow_pickle")):
+        if key in kwargs and key not in parameters:
+            parser.error(f"{option} is for the {_taking(key)} demos, not {args.name!r}")
     if args.seed is not None and args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
-    if args.seed is not None and not {"rng", "seed", "model_args"} & set(
-            inspect.signature(DEMOS[args.name]).parameters):
+    if args.seed is not None and not {"rng", "seed", "model_args"} & set(parameters):
         parser.error(f"the {args.name} demo takes no --seed")
     run_demo(args.name, plots=not args.no_plots, curves=not args.no_curves,
              seed=args.seed, **kwargs)

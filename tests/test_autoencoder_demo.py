@@ -105,6 +105,23 @@ def test_demo_falls_back_to_the_embedded_digits(monkeypatch, capsys):
     assert "Fashion-MNIST is not installed" in out and "tiny patterns" in out
 
 
+def test_no_curves_writes_no_file(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert os.getcwd() == str(tmp_path) and not os.listdir(tmp_path)
+    net = demos.run_demo("autoencoder", plots=True, curves=False, encoder=ENCODER,
+                         data=tiny_data(16, 8),
+                         model_args={"rng": np.random.default_rng(0)},
+                         run_args={"max_epochs": 2, "print_period": None})
+    assert len(net.plots["test error (log)"]) == 2
+    assert os.listdir(tmp_path) == []  # no curves, weights, checkpoint or figure
+    assert "dataplotter" not in capsys.readouterr().out
+    demos.autoencoder(ENCODER, data=tiny_data(16, 8), plots=False,
+                      model_args={"rng": np.random.default_rng(0)},
+                      run_args={"max_epochs": 1, "print_period": None})
+    assert os.path.isfile(hf.training.plot_filename("autoencoder"))  # curves=True
+    assert "python -m hessianfree.dataplotter" in capsys.readouterr().out
+
+
 def test_demo_refuses_a_pickle_without_the_opt_in(tmp_path):
     with open(tmp_path / "mnist.pkl", "wb") as f:
         pickle.dump(((np.zeros((2, 784)), np.zeros(2)),) * 3, f)

@@ -3,7 +3,7 @@ start, with the settings of :data:`hessianfree.presets.AUTOENCODER_HF`."""
 
 import hessianfree as hf
 from hessianfree import datasets
-from hessianfree.demos._common import _dataset, _merged, _pyplot
+from hessianfree.demos._common import _dataset, _merged, _print_curves, _pyplot
 from hessianfree.demos._registry import register
 from hessianfree.output_losses import ReconstructionError
 from hessianfree.presets import (AUTOENCODER_ENCODER, AUTOENCODER_HF,
@@ -36,7 +36,7 @@ def _autoencoder_defaults(n_train):
 @register
 def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=None,
                 model_args=None, run_args=None, plots=True, file_output="autoencoder",
-                allow_pickle=False):
+                curves=True, allow_pickle=False):
     """Train Martens' (2010, §6) deep autoencoder from a random start.
 
     The network ``[784, 1000, 500, 250, 30, 250, 500, 1000, 784]`` (logistic
@@ -54,7 +54,8 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     the pixels of an image and averaged over the images
     (:func:`reconstruction_error`), on the training and test images, and
     writes the training curves (:mod:`hessianfree.dataplotter` series in
-    ``<file_output>_plots``, and ``<file_output>_curves.png`` when ``plots``).
+    ``<file_output>_plots``, and ``<file_output>_curves.png`` when ``plots``)
+    unless ``curves`` is False.
 
     Parameters
     ----------
@@ -82,6 +83,9 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     file_output : str or None
         Prefix of the files written (plot series, best weights, checkpoint);
         None writes nothing.
+    curves : bool
+        Record the training curves and write the files above; False
+        (``--no-curves``) writes nothing, as ``file_output=None`` does.
     allow_pickle : bool
         Read a pickled MNIST (``mnist.pkl[.gz]``; ``--allow-pickle`` on the
         command line): unpickling a crafted file runs code, so without this
@@ -94,6 +98,8 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
         test error).
     """
     data = _autoencoder_data(data, n_train, n_test, allow_pickle)
+    if not curves:
+        file_output = None
     net = autoencoder_network(encoder, **(model_args or {}))
     defaults = _autoencoder_defaults(len(data.train_images))
     defaults.update(test=(data.test_images, data.test_images),
@@ -105,6 +111,7 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     for name, images in (("training", data.train_images), ("test", data.test_images)):
         print(f"{name} reconstruction error: {reconstruction_error(net, images):.3f} "
               f"(squared error per image, summed over {images.shape[1]} pixels)")
+    _print_curves(run["file_output"], run["plotting"])
     if plots and run["file_output"] is not None:
         _plot_autoencoder_curves(net.plots, f"{run['file_output']}_curves.png")
     return net

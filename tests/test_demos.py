@@ -63,6 +63,11 @@ def test_main_list(capsys):
     out = capsys.readouterr().out
     for name in ("xor", "crossentropy", "connections"):
         assert name in out
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == list(demos.DEMOS)
+    for line in lines:  # each summary a whole sentence, not its first line
+        assert line.endswith("."), line
+    assert "Martens & Sutskever's recipe." in out
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -6,6 +6,12 @@ import inspect
 from hessianfree.demos._registry import DEMOS, run_demo
 
 
+def _summary(func):
+    """The first paragraph of ``func``'s docstring, on one line."""
+    paragraph = (inspect.getdoc(func) or "").partition("\n\n")[0]
+    return " ".join(paragraph.split())
+
+
 def _taking(parameter):
     """The demos that take ``parameter``, as ``"a, b"``."""
     return ", ".join(name for name, func in DEMOS.items()
@@ -42,8 +48,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.list:
         for name, func in DEMOS.items():
-            summary = (inspect.getdoc(func) or "").partition("\n")[0]
-            print(f"{name:14s} {summary}")
+            print(f"{name:14s} {_summary(func)}")
         return 0
     if args.name is None:
         parser.error(f"give a demo name: {', '.join(DEMOS)}")

@@ -213,9 +213,10 @@ def _two_operands(task, T, n, rng):
     and 5; Martens & Sutskever 2011).
 
     Input 0 is a value on every step (uniform in [0, 1), or a random bit for
-    XOR); input 1 marks two steps with 1, the first in the first tenth of
-    ``T``, the second before ``T / 2``, and flags the first step and each
-    sequence's last step with -1.  The target, on the last step, is the sum,
+    XOR); input 1 marks two different steps with 1, the first in the first
+    tenth of ``T`` (step 1 while ``T < 20``), the second after that and
+    before ``T / 2``, and flags the first step and each sequence's last step
+    with -1.  The target, on the last step, is the sum,
     the product or the XOR (one-hot over {0, 1}) of the two marked values
     (:func:`marked_operands`).
     """
@@ -224,8 +225,9 @@ def _two_operands(task, T, n, rng):
         values = rng.integers(0, 2, size=(n, n_steps)).astype(np.float64)
     else:
         values = rng.random((n, n_steps))
-    first = _positions(n, 1, T // 10, rng)
-    second = _positions(n, T // 10, T // 2, rng)
+    split = max(T // 10, 2)  # the end of the first window, the start of the second
+    first = _positions(n, 1, split, rng)
+    second = _positions(n, split, T // 2, rng)
     return marked_operands(values, first, second, lengths - 1, _COMBINE[task.name],
                            flags=True)
 
@@ -320,7 +322,8 @@ def generate(task, T, n_sequences, rng=None, dtype=np.float32):
         Number of sequences.
     rng : None, int, numpy.random.Generator or numpy.random.RandomState
         Source of randomness; the same seed gives the same data.
-    dtype : numpy float dtype
+    dtype : numpy floating point dtype
+        Of both arrays; other dtypes raise TypeError (the targets hold NaN).
 
     Returns
     -------
@@ -335,6 +338,7 @@ def generate(task, T, n_sequences, rng=None, dtype=np.float32):
     docstring lists shapes and success criteria.
     """
     spec = get_task(task)
+    dtype = _float_dtype(dtype)
     T = val.check_positive_int(T, "T")
     if T < spec.min_T:
         raise ValueError(f"T must be at least {spec.min_T} for {task!r}, got {T}")
@@ -342,6 +346,20 @@ def generate(task, T, n_sequences, rng=None, dtype=np.float32):
     rng = _as_generator(rng)
     x, t = _GENERATORS[task](spec, T, n_sequences, rng)
     return x.astype(dtype), t.astype(dtype)
+
+
+def _float_dtype(dtype):
+    """``dtype`` as a NumPy floating point dtype, else TypeError: the targets
+    hold NaN, which no other dtype can."""
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        checked = None
+    if checked is None or checked.kind != "f":
+        raise TypeError(f"dtype must be a floating point dtype such as np.float32 "
+                        f"(the targets hold NaN where there is no target), got "
+                        f"{val.describe(dtype)}")
+    return checked
 
 
 def test_error(task, outputs, targets):
@@ -356,9 +374,11 @@ def test_error(task, outputs, targets):
     Returns
     -------
     float
-        Regression: mean squared error over the target steps.
-        Classification: fraction of scored steps whose most probable output
-        is not the target class.
+        Regression: mean squared error over the target steps (NaN if an
+        output there is NaN).  Classification: fraction of scored steps
+        whose most probable output is not the target class; a step with a
+        NaN output counts as wrong (all-NaN outputs give 1.0).  Either way
+        NaN outputs never pass :func:`solved`.
     """
     spec = get_task(task)
     outputs = np.asarray(to_numpy(outputs), dtype=np.float64)
@@ -372,6 +392,7 @@ def test_error(task, outputs, targets):
     if spec.kind == "regression":
         return float(np.mean((outputs - targets)[has_target] ** 2))
     wrong = outputs.argmax(axis=-1) != np.nan_to_num(targets, nan=-1).argmax(axis=-1)
+    wrong |= np.isnan(outputs).any(axis=-1)  # argmax would pick a NaN as the class
     return float(wrong[has_target].mean())
 
 

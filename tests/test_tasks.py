@@ -205,3 +205,68 @@ def test_tasks_train_on_the_strict_device_stand_in(monkeypatch, name):
                                       print_period=None)
         assert tasks.test_error(name, net.forward(test_x)[-1], test_t) >= 0
     np.testing.assert_allclose(runs[True], runs[False], rtol=1e-4)
+
+
+@pytest.mark.parametrize("task", ["addition", "multiplication", "xor"])
+def test_two_marked_steps_differ_at_short_lags(task):
+    """At 10 <= T < 20 the first tenth of T is one step: the second operand
+    must not land on it too (it did in about a quarter of the sequences)."""
+    for T_short in range(10, 20):
+        for seed in range(5):
+            x, _ = tasks.generate(task, T_short, 200, rng=seed)
+            marks = x[:, :, 1] == 1
+            assert marks.sum(axis=1).tolist() == [2] * 200, (T_short, seed)
+            first, second = (np.argsort(~marks, axis=1, kind="stable")[:, k]
+                             for k in (0, 1))
+            assert first.min() >= 1 and second.max() < T_short // 2
+
+
+def test_seeded_data_unchanged_from_T_20():
+    """The fix for short lags leaves the draws for T >= 20 as they were."""
+    x, t = tasks.generate("addition", 20, 3, rng=0)
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(20, 23, size=3)
+    values = rng.random((3, 22))
+    first = rng.integers(1, 2, size=3)
+    second = rng.integers(2, 10, size=3)
+    np.testing.assert_array_equal(x[:, :, 0], values.astype(np.float32))
+    rows = np.arange(3)
+    assert (x[rows, first, 1] == 1).all() and (x[rows, second, 1] == 1).all()
+    assert (x[rows, lengths - 1, 1] == -1).all()
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8, bool, np.complex64, "U3",
+                                   object])
+def test_non_floating_dtypes_are_refused(dtype):
+    with pytest.raises(TypeError, match="dtype"):
+        tasks.generate("addition", 20, 4, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, "float32"])
+def test_floating_dtypes_keep_nan_targets(dtype):
+    x, t = tasks.generate("addition", 20, 4, dtype=dtype)
+    assert x.dtype == np.dtype(dtype) and t.dtype == np.dtype(dtype)
+    assert np.isnan(t).any()
+
+
+@pytest.mark.parametrize("task", ["xor", "temporal_order", "random_permutation",
+                                  "memorization"])
+def test_nan_outputs_count_as_wrong(task):
+    _, t = tasks.generate(task, 20, 50, rng=0)
+    outputs = np.full(t.shape, np.nan)
+    assert tasks.test_error(task, outputs, t) == 1.0
+    assert not tasks.solved(task, outputs, t)
+    right = np.nan_to_num(t)
+    one_nan = right.copy()
+    one_nan[0, :, 0] = np.nan  # one sequence's first output unit
+    scored = has_target(tasks.get_task(task).scored(t))
+    expected = scored[0].sum() / scored.sum()
+    assert tasks.test_error(task, one_nan, t) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("task", ["addition", "multiplication"])
+def test_nan_outputs_give_a_nan_regression_error(task):
+    _, t = tasks.generate(task, 20, 50, rng=0)
+    outputs = np.full(t.shape, np.nan)
+    assert np.isnan(tasks.test_error(task, outputs, t))
+    assert not tasks.solved(task, outputs, t)

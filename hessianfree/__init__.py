@@ -14,6 +14,7 @@ from hessianfree.gpu import gpu_enabled  # noqa: E402
 from hessianfree import nonlinearities  # noqa: E402
 from hessianfree import nonlinearities as nl  # noqa: E402
 from hessianfree import loss_funcs  # noqa: E402
+from hessianfree import preconditioners  # noqa: E402
 from hessianfree import kfac  # noqa: E402
 from hessianfree import schedule  # noqa: E402
 from hessianfree import optimizers  # noqa: E402
@@ -39,6 +40,7 @@ def __getattr__(name):
 
 
 __all__ = ["FFNet", "RNNet", "nl", "nonlinearities", "loss_funcs", "opt", "optimizers",
-           "datasets", "distributed", "derivative_checks", "kfac", "schedule", "minimize",
+           "datasets", "distributed", "derivative_checks", "kfac", "preconditioners",
+           "schedule", "minimize",
            "demos", "dataplotter", "gpu", "gpu_enabled", "architecture", "load",
            "__version__"]

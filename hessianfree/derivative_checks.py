@@ -12,6 +12,7 @@ import collections
 import numpy as np
 
 from hessianfree import backend
+from hessianfree import batch as batches
 from hessianfree import validation as val
 
 
@@ -104,10 +105,20 @@ def check_grad(net, grad):
 
 def curvature_data(net):
     """Inputs and targets of the batch ``net.calc_G`` uses."""
-    if net._curv_indices is None:
-        return net.inputs, net.targets
-    idx = net.xp.asarray(net._curv_indices)
-    return net.inputs[idx], net.targets[idx]
+    batch = net._require_batch()
+    if batch.curvature_indices is None:
+        return batch.inputs, batch.targets
+    idx = net.xp.asarray(batch.curvature_indices)
+    return batch.inputs[idx], batch.targets[idx]
+
+
+def curvature_batch(net):
+    """The curvature batch with its activations (a new unchunked batch when
+    the cached one is chunked)."""
+    batch = net._require_batch()
+    if not batch.chunked:
+        return batch.curvature
+    return batches.evaluate(net, *curvature_data(net))
 
 
 def fd_jacobian(net):
@@ -128,13 +139,13 @@ def check_J(net):
     ------
     DerivativeCheckError
     """
-    net._check_cached()
+    batch = curvature_batch(net)
     numeric = fd_jacobian(net)
     analytic = np.zeros_like(numeric)
     for k in range(net.n_params):
         e_k = net.xp.zeros(net.n_params, dtype=net.dtype)
         e_k[k] = 1
-        R_acts = net._R_forward(e_k, net._curv)
+        R_acts = net._R_forward(e_k, batch)
         analytic[:, k] = np.concatenate(
             [_host_float64(net._external(a)).ravel() for a in R_acts[1:]])
     assert_close("Jacobian (R-forward)", analytic, numeric, *_tols(net))
@@ -143,7 +154,7 @@ def check_J(net):
 def explicit_G(net, damping=0):
     """The damped Gauss-Newton matrix :math:`J^T H_L J + \\lambda I` formed
     explicitly from a finite-difference Jacobian (small networks only)."""
-    net._check_cached()
+    net._require_batch()
     J = fd_jacobian(net)
     inputs, targets = curvature_data(net)
     acts = net.forward(inputs)

@@ -15,26 +15,22 @@ and initialization (:mod:`hessianfree.layout`), the derivative passes
 batch caching and the loss.
 """
 
-import numbers
-
 import numpy as np
 
 from hessianfree import backend
+from hessianfree import batch as batches
 from hessianfree import chunking
-from hessianfree import distributed
 from hessianfree import input_derivatives
 from hessianfree import layout
 from hessianfree import loss_funcs
 from hessianfree import nonlinearities as nl
 from hessianfree import reduction
-from hessianfree import training
 from hessianfree import validation as val
 from hessianfree.derivative_checks import CheckMethods
 from hessianfree.layout import INIT_TYPES, check_init_params  # noqa: F401
 from hessianfree.model import WholeModel
-from hessianfree.optimizers import Optimizer
-from hessianfree.passes import (BatchCache, FeedForwardPasses,  # noqa: F401
-                                apply_derivative, layer_product)
+from hessianfree.optimizer_base import MAX_FAILURES, Optimizer
+from hessianfree.passes import FeedForwardPasses, apply_derivative, layer_product  # noqa: F401
 
 
 def _as_float_dtype(dtype):
@@ -46,21 +42,6 @@ def _as_float_dtype(dtype):
     if dtype.kind != "f":
         raise TypeError(f"dtype must be a floating point type, got {dtype}")
     return dtype
-
-
-def _check_indices(indices, name, n):
-    """``indices`` as a non-empty 1-D int array with values in [0, n)."""
-    try:
-        indices = np.asarray(backend.to_numpy(indices) if hasattr(
-            indices, "__cuda_array_interface__") else indices)
-    except (TypeError, ValueError):
-        indices = None
-    if indices is None or indices.ndim != 1 or indices.size == 0 or \
-            indices.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be a non-empty 1-D array of example indices")
-    if indices.min() < 0 or indices.max() >= n:
-        raise ValueError(f"{name} must lie in [0, {n})")
-    return indices
 
 
 class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
@@ -98,9 +79,20 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
 
     Attributes
     ----------
+    W : (n_params,) array
+        The parameters.  Assigning to it (``net.W = ...``, ``net.W += d``)
+        advances :attr:`weights_version`; after writing into it in place
+        (``net.W[...] = ...``), call :meth:`weights_changed`.
+    weights_version : int
+        A counter that every change of ``W`` advances; what a cached
+        minibatch computed lazily (:mod:`hessianfree.batch`) is keyed on.
+    batch : hessianfree.batch.Batch or None
+        The cached minibatch (:meth:`cache_minibatch`).
     chunk_size : int or None
         Process cached minibatches of more examples in chunks of this many
-        (:mod:`hessianfree.chunking`; set by ``HessianFree(chunk_size=...)``).
+        (:mod:`hessianfree.chunking`); an optimizer's own ``chunk_size``
+        (``HessianFree(chunk_size=...)``) takes precedence while it is
+        attached.
 
     Notes
     -----
@@ -132,10 +124,10 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
         self.loss_type, self.dtype, self.rng = loss_type, dtype, rng
         self.use_GPU, self.debug = use_GPU, debug
         self._optimizer = None
-        self.comm = None  # sets self.reduction
-        self.inputs = self.targets = self._cache_W = None
-        self.activations = self.d_activations = None
-        self.chunk_size = self._chunked = None
+        self.reduction = reduction.LOCAL
+        self.batch = None
+        self.chunk_size = None
+        self.weights_version = 0
         self.best_W, self.best_error = None, np.inf
         self.plots = {}
         self._W_init_params = W_init_params
@@ -199,10 +191,11 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
         if not isinstance(optimizer, Optimizer):
             raise TypeError("optimizer must be a hessianfree.optimizers.Optimizer, "
                             f"got {type(optimizer).__name__}")
+        check = getattr(optimizer, "check_network", None)
+        if check is not None:
+            check(self)  # raises before anything changes
         if optimizer.net is not self:
             optimizer.forget_network()
-        if getattr(optimizer, "chunk_size", None) is not None:
-            self.chunk_size = optimizer.chunk_size
         optimizer.net = self
         self._optimizer = optimizer
 
@@ -211,13 +204,28 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
         """The MPI communicator this network trains over, or None (see
         :mod:`hessianfree.distributed`); setting it sets ``reduction``, the
         :mod:`hessianfree.reduction` that the means over examples use."""
-        return self._comm
+        return self.reduction.comm
 
     @comm.setter
     def comm(self, comm):
-        self._comm = comm
-        self.reduction = (reduction.LOCAL if comm is None
-                          else distributed.MPIReduction(comm))
+        self.reduction = reduction.for_comm(comm)
+
+    # --------------------------------------------------------------- weights
+    @property
+    def W(self):
+        """The flat parameter vector (see the class docstring)."""
+        return self._W
+
+    @W.setter
+    def W(self, value):
+        self._W = value
+        self.weights_version += 1
+
+    def weights_changed(self):
+        """Tell the network that ``W`` was written in place: what was
+        computed lazily on the cached minibatch at the old weights is then
+        recomputed when next needed."""
+        self.weights_version += 1
 
     # --------------------------------------------------------------- errors
     def _as_targets(self, targets, inputs):
@@ -251,22 +259,18 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
         if loss_type is not None and not isinstance(loss_type, loss_funcs.LossFunction):
             raise TypeError(f"loss_type must be a LossFunction, got "
                             f"{val.describe(loss_type)}")
+        loss = self.loss_type if loss_type is None else loss_type
         if inputs is None:
-            if self.inputs is None:
+            if self.batch is None:
                 raise ValueError("no cached minibatch: pass inputs and targets "
                                  "or call cache_minibatch first")
-            targets = self.targets
+            targets = self.batch.targets
+            value = chunking.error(self, self.batch, W, loss)
         elif targets is None:
             raise ValueError("targets must be given with inputs")
         else:
             acts = self.forward(inputs, W)
             targets = self._as_targets(targets, acts[0])
-        loss = self.loss_type if loss_type is None else loss_type
-        if inputs is None and self._chunked is not None:
-            value = chunking.error(self, self.W if W is None else W, loss)
-        else:
-            if inputs is None:
-                acts = self._cached_batch_activations(W)
             value = float(loss.batch_loss(acts, targets))
         return self.reduction.mean_error(value, loss, targets)
 
@@ -279,17 +283,6 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
         return input_derivatives.input_derivatives(self, x, gradient, hessian,
                                                    laplacian, mode)
 
-    def _cached_batch_activations(self, W):
-        """Activations of the cached minibatch at ``W``: the cached ones while
-        the weights are those they were computed with, else a forward pass
-        (the cached inputs are already checked)."""
-        xp = self.xp
-        if W is None:
-            W = self.W
-            if self._cache_W is not None and bool(xp.array_equal(W, self._cache_W)):
-                return self.activations
-        return self._forward(self.inputs, W, False)
-
     def _host(self, x):
         return backend.to_numpy(x)
 
@@ -298,7 +291,7 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
         if isinstance(inputs, nl.Plant):
             raise TypeError("a Plant generates inputs over time: use it with "
                             "hessianfree.RNNet")
-        idx = training.select_minibatch(self.rng, inputs.shape[0], minibatch_size)
+        idx = batches.select_minibatch(self.rng, inputs.shape[0], minibatch_size)
         if idx is None:
             return inputs, targets
         idx = self.xp.asarray(idx)
@@ -307,10 +300,14 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
     def run_epochs(self, inputs, targets, optimizer, max_epochs=100,
                    minibatch_size=None, test=None, test_err=None, target_err=1e-6,
                    plotting=False, file_output=None, print_period=10, resume=False,
-                   max_failures=training.MAX_FAILURES, comm=None, callback=None):
+                   max_failures=MAX_FAILURES, comm=None, callback=None):
         """Train the network: :func:`hessianfree.training.run_epochs`, which
         documents the parameters, the return value and the exceptions, or
         with ``comm``, :func:`hessianfree.distributed.run_epochs`.
+
+        The network does not depend on its trainer: this method reaches the
+        training loop through :func:`hessianfree.fitting.fit`, imported
+        when it is called.
 
         Parameters
         ----------
@@ -322,15 +319,13 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
             process ends with the same weights; only rank 0 prints, plots
             and writes files.  See :mod:`hessianfree.distributed`.
         """
-        kwargs = dict(inputs=inputs, targets=targets, optimizer=optimizer,
-                      max_epochs=max_epochs, minibatch_size=minibatch_size, test=test,
-                      test_err=test_err, target_err=target_err, plotting=plotting,
-                      file_output=file_output, print_period=print_period,
-                      resume=resume, max_failures=max_failures, callback=callback)
-        if comm is not None:  # every process runs training.run_epochs on its shard
-            training.check_schedule_without_comm(minibatch_size)
-            return distributed.run_epochs(self, comm, **kwargs)
-        return training.run_epochs(self, **kwargs)
+        from hessianfree import fitting  # the one import of the layer above
+        return fitting.fit(self, inputs=inputs, targets=targets, optimizer=optimizer,
+                           max_epochs=max_epochs, minibatch_size=minibatch_size,
+                           test=test, test_err=test_err, target_err=target_err,
+                           plotting=plotting, file_output=file_output,
+                           print_period=print_period, resume=resume,
+                           max_failures=max_failures, comm=comm, callback=callback)
 
     def cache_minibatch(self, inputs, targets, minibatch=None):
         """Store a minibatch and its activations for the derivative passes.
@@ -343,7 +338,10 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
             A number of examples to draw at random (with ``self.rng``), or the
             indices of the examples to use.  Default: all of them.
 
-        With :attr:`chunk_size` set and more examples than that, only the
+        The minibatch becomes :attr:`batch`, a
+        :class:`~hessianfree.batch.Batch` that every derivative on the
+        cached minibatch reads.  With a chunk size (:attr:`chunk_size`, or
+        the attached optimizer's) below its number of examples, only the
         inputs and targets are kept (``activations`` is None) and the
         derivatives run chunk by chunk.
         """
@@ -351,42 +349,59 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
                               self.dtype, self.xp)
         targets = self._as_targets(targets, inputs)
         if minibatch is not None:
-            minibatch = self.xp.asarray(self._minibatch_indices(minibatch,
-                                                                inputs.shape[0]))
+            minibatch = self.xp.asarray(batches.minibatch_indices(
+                self.rng, minibatch, inputs.shape[0]))
             inputs, targets = inputs[minibatch], targets[minibatch]
-        if chunking.cache_chunked(self, inputs, targets):
-            return
-        acts, d_acts = self._cache_activations(inputs)
-        self.inputs, self.targets = inputs, targets
-        self._cache_W = self.W.copy()
-        self._buffers = {}
-        self._batch = self._make_cache(acts, d_acts, self.activations, targets)
-        self._curv, self._curv_indices = self._batch, None
+        chunk_size = self._chunk_size()
+        if chunk_size is not None and inputs.shape[0] > chunk_size:
+            chunking.check_chunkable(self)
+        self.batch = None  # free the old activations first
+        self.batch = batches.evaluate(self, inputs, targets, chunk_size=chunk_size)
 
-    def _minibatch_indices(self, minibatch, n):
-        """Example indices for ``cache_minibatch(..., minibatch)`` (drawn
-        with ``self.rng`` when ``minibatch`` is a number)."""
-        if isinstance(minibatch, numbers.Integral) and \
-                not isinstance(minibatch, (bool, np.bool_)):
-            size = val.check_positive_int(minibatch, "minibatch")
-            return self.rng.permutation(n)[:min(size, n)]
-        return _check_indices(minibatch, "minibatch", n)
+    def _chunk_size(self):
+        """The chunk size in force: the attached optimizer's, else
+        :attr:`chunk_size`."""
+        size = getattr(self._optimizer, "chunk_size", None)
+        if size is None:
+            size = batches.check_chunk_size(self.chunk_size, "net.chunk_size")
+        return size
+
+    def _to_internal(self, arrays, scale=None):
+        """User-layout per-layer arrays (None kept) in the internal layout,
+        times ``scale`` if given."""
+        return [None if x is None else self._internal(x if scale is None else x * scale)
+                for x in arrays]
+
+    @property
+    def inputs(self):
+        """Inputs of the cached minibatch (None before the first)."""
+        return None if self.batch is None else self.batch.inputs
+
+    @property
+    def targets(self):
+        """Targets of the cached minibatch (None before the first)."""
+        return None if self.batch is None else self.batch.targets
+
+    @property
+    def activations(self):
+        """Every layer's activations on the cached minibatch (None before the
+        first or for a chunked one)."""
+        return None if self.batch is None else self.batch.user_acts
+
+    @property
+    def d_activations(self):
+        """Every layer's activation derivatives on the cached minibatch
+        (None before the first or for a chunked one)."""
+        if self.batch is None or self.batch.chunked:
+            return None
+        return [None if d is None else self._external(d) for d in self.batch.d_acts]
 
     #: Number of axes of the data (batch, units); RNNet adds time.
     _data_ndim = 2
 
-    def _cache_activations(self, inputs):
-        """Run the forward pass, keep the activations and derivatives as the
-        user sees them (``activations``, ``d_activations``) and return them in
-        the internal layout of the derivative passes (the same for FFNet)."""
-        acts, d_acts = self._internal_forward(inputs)
-        self.activations, self.d_activations = acts, d_acts
-        return acts, d_acts
-
     def _take(self, x, indices):
         """Examples ``indices`` of an internal-layout array."""
         return x[indices]
-
     def cache_curvature_batch(self, indices=None):
         """Use a subset of the cached minibatch for :meth:`calc_G`.
 
@@ -400,23 +415,15 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
             Examples of the cached minibatch to use; None restores the
             whole minibatch.
         """
-        self._check_cached()
+        batch = self._require_batch()
         if indices is not None:
-            indices = _check_indices(indices, "indices", self.inputs.shape[0])
-        if self._chunked is not None:
-            self._chunked.curvature_indices = self._curv_indices = indices
-            return
-        if indices is None:
-            self._curv, self._curv_indices = self._batch, None
-            return
-        idx = self.xp.asarray(indices)
-        take = [None if a is None else self._take(a, idx) for a in self._batch.acts]
-        d_take = [None if d is None else self._take(d, idx) for d in self._batch.d_acts]
-        targets = self.targets[idx]
-        self._curv = self._make_cache(take, d_take, [None if a is None else
-                                                     self._external(a) for a in take],
-                                      targets)
-        self._curv_indices = indices
+            indices = batches.check_indices(indices, "indices", batch.size)
+        batches.select_curvature(self, batch, indices)
+
+    def _require_batch(self):
+        if self.batch is None:
+            raise ValueError("no cached minibatch: call cache_minibatch first")
+        return self.batch
 
     def _internal(self, x):
         """A user-layout array (batch first) in the internal layout."""
@@ -425,11 +432,3 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
     def _external(self, x):
         """An internal-layout array in the user layout (batch first)."""
         return x
-
-    def _buffer(self, name, i, shape):
-        """A scratch array reused by every derivative pass on this batch."""
-        key = (name, i, shape)
-        buf = self._buffers.get(key)
-        if buf is None:
-            buf = self._buffers[key] = self.xp.empty(shape, dtype=self.dtype)
-        return buf

@@ -33,86 +33,47 @@ with :math:`f''(s_t)` from ``d2_activation`` (replaying the state) and
 
 from hessianfree import backend
 from hessianfree import nonlinearities as nl
+from hessianfree.records import ForwardRecord
 
 
-class _SecondOrderState:
-    """What every Hessian product on one cached batch reuses: the gradient
-    pass's output errors ``errors`` and input errors ``deltas``, the exact
-    loss curvature ``d2_loss`` (scaled by 1/batch) and each layer's
-    ``d2_activation`` (None where unused)."""
+def _needs_d2(i, layer):
+    """Whether the state keeps layer ``i``'s ``d2_activation`` (Softmax's
+    term has a closed form, the input layer has none)."""
+    return i > 0 and (layer.stateful or layer.elementwise
+                      or not isinstance(layer, nl.Softmax))
 
-    def __init__(self, net, cache):
-        self.cache = cache
-        self.W = net.W.copy()
-        user_acts = [None if a is None else net._external(a) for a in cache.acts]
-        targets = cache.targets
-        scale = cache.scale
-        grad_errors = [None if e is None else net._internal(e * scale)
-                       for e in net.loss_type.d_loss(user_acts, targets)]
+
+class SecondOrderState:
+    """What every Hessian product on one batch at one weights version
+    reuses: the gradient pass's output errors ``errors`` and input errors
+    ``deltas``, the exact loss curvature ``d2_loss`` (scaled by one over the
+    batch's ``n_examples``), every layer's input ``inputs`` and
+    ``d2_activation`` ``d2_acts`` (None where unused; a stateful layer's
+    from its state at each step), from one forward pass with a
+    :class:`~hessianfree.passes.ForwardRecord`.
+
+    Built by :func:`second_order_state`, once per batch and weights
+    version; ``builds`` counts the builds (for tests and profiling).
+    """
+
+    builds = 0
+
+    def __init__(self, net, batch):
+        SecondOrderState.builds += 1
+        self.version = net.weights_version
+        record = ForwardRecord(net.n_layers, second=_needs_d2)
+        net._internal_forward(batch.inputs, record)
+        self.inputs, self.d2_acts = record.inputs, record.d2
+        grad_errors, self.d2_loss = net._loss_errors(batch, exact_curvature=True)
         record = {}
-        net._backward(grad_errors, net.xp.empty(net.n_params, dtype=net.dtype), cache,
+        net._backward(grad_errors, net.xp.empty(net.n_params, dtype=net.dtype), batch,
                       record=record)
         self.errors, self.deltas = record["errors"], record["deltas"]
-        self.d2_loss = [None if d is None else net._internal(d * scale)
-                        for d in net.loss_type.d2_loss_exact(user_acts, targets)]
-        inputs = layer_inputs(net, cache)
-        self.inputs = inputs
-        self.d2_acts = [None] * net.n_layers
-        for i in range(1, net.n_layers):
-            layer = net.layers[i]
-            if layer.stateful:
-                self.d2_acts[i] = _replayed_d2(layer, inputs[i])
-            elif layer.elementwise or not isinstance(layer, nl.Softmax):
-                self.d2_acts[i] = layer.d2_activation(inputs[i], cache.acts[i])
-
-    def matches(self, net, cache):
-        return cache is self.cache and bool(net.xp.array_equal(net.W, self.W))
-
-
-def _replayed_d2(layer, x):
-    """``d2_activation`` of a stateful layer at every step of the inputs
-    ``x`` (time first), replaying its state from the start (the state must
-    be read right after the step's ``activation``)."""
-    out = backend.array_module(x).empty_like(x)
-    layer.reset(None)
-    for t in range(len(x)):
-        out[t] = layer.d2_activation(x[t], layer.activation(x[t]))
-    layer.reset(None)
-    return out
-
-
-def _state_directions(d, R_in):
-    """:math:`R s_t = \\partial s_t/\\partial x_t\\, R x_t + \\partial
-    s_t/\\partial s_{t-1}\\, R s_{t-1}` of a stateful layer with element-wise
-    derivatives ``d`` (stacked on the last axis) and R-inputs ``R_in`` (time
-    first)."""
-    R_s = backend.array_module(R_in).multiply(d[..., 0], R_in)
-    for t in range(1, len(R_in)):
-        R_s[t] += d[t][..., 1] * R_s[t - 1]
-    return R_s
 
 
 def _recurrent_layers(net):
     """The layers with recurrent weights (none in a feed-forward network)."""
     return getattr(net, "rec_layers", ())
-
-
-def layer_inputs(net, cache):
-    """Every layer's input :math:`x_i` (before its nonlinearity) on the batch
-    ``cache``, recomputed from the cached activations (internal layout; a
-    recurrent layer adds :math:`a_i[t-1] W_{rec}`, and its recurrent bias on
-    the first step)."""
-    acts = cache.acts
-    flat = [a.reshape(-1, a.shape[-1]) for a in acts]
-    inputs = [None] * net.n_layers
-    for i in range(1, net.n_layers):
-        x = net._layer_input(i, flat, net.W).reshape(acts[i].shape)
-        if i in _recurrent_layers(net):
-            W_rec, b_rec = net.get_weights(net.W, (i, i))
-            x[0] += b_rec
-            x[1:] += net.xp.matmul(acts[i][:-1], W_rec)
-        inputs[i] = x
-    return inputs
 
 
 def check_supported(net):
@@ -127,12 +88,12 @@ def check_supported(net):
                 f"product calc_G)")
 
 
-def second_order_state(net, cache):
-    """The ``_SecondOrderState`` of the batch ``cache`` at the current
-    weights (computed once and kept until either changes)."""
-    state = getattr(net, "_hv_state", None)
-    if state is None or not state.matches(net, cache):
-        state = net._hv_state = _SecondOrderState(net, cache)
+def second_order_state(net, batch):
+    """The :class:`SecondOrderState` of ``batch`` at the current weights:
+    kept on the batch and rebuilt only when the weights version moves."""
+    state = batch.second_order
+    if state is None or state.version != net.weights_version:
+        state = batch.second_order = SecondOrderState(net, batch)
     return state
 
 
@@ -157,13 +118,13 @@ def second_derivative_term(layer, d2, x, a, e, r):
     return xp.einsum("...ijk,...i,...j->...k", d2, e, r)
 
 
-def _error_terms(net, v, state, R_acts):
+def _error_terms(net, v, state, batch, R_acts):
     """Output errors of the R-backward pass before backpropagation:
     :math:`\\nabla^2_a L\\, R a + \\sum_{post} \\delta_{post} V^T`, and for a
     recurrent layer :math:`\\delta_i[t+1] V_{rec}^T` at step :math:`t`
     (internal layout: time first)."""
     xp = net.xp
-    acts = state.cache.acts
+    acts = batch.acts
     errors = [None] * net.n_layers
     for i, d2 in enumerate(state.d2_loss):
         if d2 is not None and R_acts[i] is not None:
@@ -198,9 +159,9 @@ def _weight_terms(net, state, R_acts, out):
         W += xp.matmul(R_a.reshape(-1, n_pre).T, delta.reshape(-1, n_post))
 
 
-def hessian_product(net, v, out, cache):
-    """:math:`H v` on the batch ``cache`` (the network's curvature batch or
-    one chunk of it; local to this process), written into ``out``.
+def hessian_product(net, v, out, batch):
+    """:math:`H v` on ``batch`` (the network's curvature batch or one chunk
+    of it; local to this process), written into ``out``.
 
     Parameters
     ----------
@@ -209,7 +170,7 @@ def hessian_product(net, v, out, cache):
         must be stateless and define ``d2_activation``.
     v : (n_params,) array
     out : (n_params,) array
-    cache : hessianfree.ffnet.BatchCache
+    batch : hessianfree.batch.Batch
 
     Returns
     -------
@@ -217,19 +178,18 @@ def hessian_product(net, v, out, cache):
         ``out``.
     """
     check_supported(net)
-    state = second_order_state(net, cache)
-    R_inputs = [None] * net.n_layers
-    R_acts = net._R_forward(v, cache, R_inputs)
-    errors = _error_terms(net, v, state, R_acts)
+    state = second_order_state(net, batch)
+    R_inputs, R_states = [None] * net.n_layers, [None] * net.n_layers
+    R_acts = net._R_forward(v, batch, R_inputs, R_states)
+    errors = _error_terms(net, v, state, batch, R_acts)
     inject = [None] * net.n_layers
     for i in range(1, net.n_layers):
         layer = net.layers[i]
         if layer.stateful:  # the output's second derivative, along R s_t
-            R_s = _state_directions(cache.d_acts[i], R_inputs[i])
-            inject[i] = state.d2_acts[i] * R_s * state.errors[i]
+            inject[i] = state.d2_acts[i] * R_states[i] * state.errors[i]
             continue
         inject[i] = second_derivative_term(layer, state.d2_acts[i], state.inputs[i],
-                                           cache.acts[i], state.errors[i], R_inputs[i])
-    net._backward(errors, out, cache, inject=inject)
+                                           batch.acts[i], state.errors[i], R_inputs[i])
+    net._backward(errors, out, batch, inject=inject)
     _weight_terms(net, state, R_acts, out)
     return out

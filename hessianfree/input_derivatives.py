@@ -47,6 +47,7 @@ import numpy as np
 from hessianfree import nonlinearities as nl
 from hessianfree import validation as val
 from hessianfree.backend import array_module
+from hessianfree.records import ForwardRecord
 
 MODES = ("forward", "backward")
 
@@ -168,7 +169,7 @@ class _Graph:
     """The layers, weights and connection graph of one network."""
 
     def __init__(self, net):
-        self.layers, self.xp = net.layers, net.xp
+        self.net, self.layers, self.xp = net, net.layers, net.xp
         self.back_conns = net.back_conns
         self.weights = {(pre, i): net.get_weights(net.W, (pre, i))
                         for i in range(len(net.layers)) for pre in net.back_conns[i]}
@@ -189,23 +190,12 @@ class _Graph:
     # ------------------------------------------------------------ forward
     def forward_pass(self, x, second):
         """Layer inputs, activations and their derivatives (``f2`` None for
-        affine layers or when no second derivative is wanted)."""
-        n = len(self.layers)
-        self.z, self.a, self.f1, self.f2 = [None] * n, [None] * n, [None] * n, [None] * n
-        for i, layer in enumerate(self.layers):
-            z = x
-            if i > 0:
-                z = None
-                for pre in self.back_conns[i]:
-                    W, b = self.weights[(pre, i)]
-                    term = self.a[pre] @ W
-                    term += b
-                    z = _add(z, term)
-            a = layer.activation(z)
-            self.z[i], self.a[i] = z, a
-            self.f1[i] = layer.d_activation(z, a)
-            if second and not _is_affine(layer):
-                self.f2[i] = layer.d2_activation(z, a)
+        affine layers or when no second derivative is wanted), from the
+        network's own forward pass."""
+        record = ForwardRecord(len(self.layers), second=(
+            (lambda i, layer: not _is_affine(layer)) if second else None))
+        self.a, self.f1 = self.net._forward(x, self.net.W, True, record)
+        self.z, self.f2 = record.inputs, record.d2
 
     def input_terms(self, i, Ja, Ha=None, La=None, pairs=None):
         """Derivatives of layer ``i``'s input: the sums over its incoming

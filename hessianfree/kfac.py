@@ -33,22 +33,26 @@ import math
 
 import numpy as np
 
+from hessianfree import chunking
 from hessianfree import loss_funcs
 from hessianfree import nonlinearities as nl
 from hessianfree import validation as val
 from hessianfree.backend import array_module
-from hessianfree.derivative_checks import curvature_data
+from hessianfree.preconditioners import Preconditioner
 
 
 # ------------------------------------------------------------ the factors
-def input_factor(a):
+def input_factor(a, n_examples=None):
     """:math:`A = \\tfrac1N \\sum_n \\bar a_n \\bar a_n^T` with
     :math:`\\bar a = [a, 1]` (Martens & Grosse 2015, §3).
 
     Parameters
     ----------
-    a : (N, n) array
+    a : (k, n) array
         A connection's input activations, one row per example.
+    n_examples : int, optional
+        :math:`N` (default ``k``); with a part of a batch, the sum over the
+        parts' factors is the factor of the whole batch.
 
     Returns
     -------
@@ -57,30 +61,33 @@ def input_factor(a):
         share of the factor.
     """
     xp = array_module(a)
-    N, n = a.shape
+    k, n = a.shape
     A = xp.empty((n + 1, n + 1), dtype=a.dtype)
     xp.matmul(a.T, a, out=A[:n, :n])
     mean = a.sum(axis=0)
     A[:n, n] = mean
     A[n, :n] = mean
-    A[n, n] = N
-    A *= a.dtype.type(1.0 / N)
+    A[n, n] = k
+    A *= a.dtype.type(1.0 / (k if n_examples is None else n_examples))
     return A
 
 
-def output_factor(g):
+def output_factor(g, n_examples=None):
     """:math:`S = \\tfrac1N \\sum_n g_n g_n^T` of the per-example gradients
     :math:`g` with respect to a layer's summed input.
 
     Parameters
     ----------
-    g : (N, m) array
+    g : (k, m) array
+    n_examples : int, optional
+        :math:`N` (default ``k``), as for :func:`input_factor`.
 
     Returns
     -------
     (m, m) array
     """
-    return array_module(g).matmul(g.T, g) * g.dtype.type(1.0 / g.shape[0])
+    N = g.shape[0] if n_examples is None else n_examples
+    return array_module(g).matmul(g.T, g) * g.dtype.type(1.0 / N)
 
 
 def moving_average(old, new, decay):
@@ -173,7 +180,7 @@ def apply_blocks(blocks, inverses, r, out):
 
 
 # ------------------------------------------------ sampling the output side
-def sample_output_errors(loss, layers, acts, d2_loss, n_examples, rng):
+def sample_output_errors(loss, layers, acts, d2_loss, n_examples, noise):
     """Per-example loss gradients with respect to each layer's activations
     for targets sampled from the model's predictive distribution.
 
@@ -199,7 +206,8 @@ def sample_output_errors(loss, layers, acts, d2_loss, n_examples, rng):
     d2_loss : list of arrays or None
         The loss curvature per layer, scaled by ``1 / n_examples``.
     n_examples : int
-    rng : numpy.random.Generator or RandomState
+    noise : list of arrays
+        From :func:`draw_output_noise` (the rows of these examples).
 
     Returns
     -------
@@ -207,32 +215,57 @@ def sample_output_errors(loss, layers, acts, d2_loss, n_examples, rng):
         One entry per layer (None where the loss does not act).
     """
     xp = array_module(acts[-1])
-    members = loss.set if isinstance(loss, loss_funcs.LossSet) else [loss]
-    if len(members) == 1 and isinstance(members[0], loss_funcs.CrossEntropy) \
-            and isinstance(layers[-1], nl.Softmax):
+    if _samples_categories(loss, layers):
         errors = [None] * len(acts)
-        errors[-1] = _categorical_error(acts[-1], rng, xp)
+        errors[-1] = _categorical_error(acts[-1], xp.asarray(noise[-1], dtype=acts[-1].dtype),
+                                        xp)
         return errors
-    errors = []
-    for d2 in d2_loss:
-        if d2 is None:
-            errors.append(None)
-            continue
-        noise = xp.asarray(_normal(rng, d2.shape), dtype=d2.dtype)
-        errors.append(xp.sqrt(d2 * d2.dtype.type(n_examples)) * noise)
-    return errors
+    return [None if d2 is None else
+            xp.sqrt(d2 * d2.dtype.type(n_examples)) * xp.asarray(z, dtype=d2.dtype)
+            for d2, z in zip(d2_loss, noise)]
 
 
-def _normal(rng, shape):
-    return rng.standard_normal(shape) if hasattr(rng, "standard_normal") else \
-        rng.randn(*shape)
+def _samples_categories(loss, layers):
+    members = loss.set if isinstance(loss, loss_funcs.LossSet) else [loss]
+    return len(members) == 1 and isinstance(members[0], loss_funcs.CrossEntropy) \
+        and isinstance(layers[-1], nl.Softmax)
 
 
-def _categorical_error(y, rng, xp):
+def draw_output_noise(loss, layers, d2_loss, n_examples, rng):
+    """The random numbers :func:`sample_output_errors` turns into sampled
+    errors, for all ``n_examples`` examples of a curvature batch at once (so
+    that a batch processed in chunks draws exactly what it draws whole).
+
+    Parameters
+    ----------
+    loss, layers
+        As for :func:`sample_output_errors`.
+    d2_loss : list of arrays or None
+        The loss curvature of (a part of) the batch: which layers the loss
+        acts on, and their widths.
+    n_examples : int
+    rng : numpy.random.Generator or RandomState
+
+    Returns
+    -------
+    list
+        Per layer, host arrays with one row per example: uniform numbers
+        ``(n_examples, 1)`` for the output's category draw, else standard
+        normal ``(n_examples, n_i)`` where the loss acts (None elsewhere).
+    """
+    if _samples_categories(loss, layers):
+        uniform = rng.random((n_examples, 1)) if hasattr(rng, "random") else \
+            rng.random_sample((n_examples, 1))
+        return [None] * (len(layers) - 1) + [uniform]
+    normal = rng.standard_normal if hasattr(rng, "standard_normal") else \
+        (lambda shape: rng.randn(*shape))
+    return [None if d2 is None else normal((n_examples,) + tuple(d2.shape[1:]))
+            for d2 in d2_loss]
+
+
+def _categorical_error(y, u, xp):
     """``d_loss`` of cross-entropy, :math:`-t / y`, for one-hot targets
-    :math:`t` drawn from each row of ``y``."""
-    u = xp.asarray(rng.random((y.shape[0], 1)) if hasattr(rng, "random")
-                   else rng.random_sample((y.shape[0], 1)), dtype=y.dtype)
+    :math:`t` drawn from each row of ``y`` by the uniform numbers ``u``."""
     cdf = xp.cumsum(y, axis=1)
     cdf /= cdf[:, -1:]
     index = xp.minimum((cdf < u).sum(axis=1), y.shape[1] - 1)
@@ -243,21 +276,7 @@ def _categorical_error(y, rng, xp):
     return error
 
 
-# -------------------------------------------------- the optimizer's helper
-def resolve_preconditioner(preconditioner):
-    """False, ``"diagonal"`` or a :class:`KFAC` for the ``preconditioner``
-    argument of :class:`~hessianfree.optimizers.HessianFree` (True means
-    ``"diagonal"``, ``"kfac"`` a default :class:`KFAC`)."""
-    if isinstance(preconditioner, KFAC):
-        return preconditioner
-    if isinstance(preconditioner, (bool, np.bool_)):
-        return "diagonal" if preconditioner else False
-    if isinstance(preconditioner, str) and preconditioner in ("diagonal", "kfac"):
-        return KFAC() if preconditioner == "kfac" else "diagonal"
-    raise ValueError(f"preconditioner must be True, False, 'diagonal', 'kfac' or a "
-                     f"hessianfree.kfac.KFAC, got {preconditioner!r}")
-
-
+# ------------------------------------------------------ the preconditioner
 @dataclasses.dataclass
 class KFACState:
     """Running factors of :class:`KFAC`.
@@ -277,8 +296,8 @@ class KFACState:
     n_refreshes: int = 0
 
 
-class KFAC:
-    """K-FAC preconditioner settings for
+class KFAC(Preconditioner):
+    """K-FAC preconditioner for
     ``HessianFree(preconditioner=KFAC(...))`` (``preconditioner="kfac"``
     uses the defaults).
 
@@ -311,8 +330,11 @@ class KFAC:
     -----
     Only feed-forward networks (:class:`~hessianfree.FFNet`, any
     ``conns``: a connection's block uses the output factor of the layer it
-    projects to); :class:`~hessianfree.RNNet` uses Martens' diagonal
-    preconditioner instead.
+    projects to); attaching it to an :class:`~hessianfree.RNNet` raises
+    (use ``preconditioner="diagonal"``).  Chunked minibatches
+    (``chunk_size``) give the same factors as whole ones.  The factors, the
+    refresh counter and the damping of the inverses are part of
+    :meth:`state_dict`, so a resumed run continues bit for bit.
     """
 
     def __init__(self, period=4, decay=0.95, rebuild_ratio=4.0, sampled=True):
@@ -331,20 +353,68 @@ class KFAC:
         self.state = KFACState()
         self._damping, self._updates = None, 0
 
-    def prepare(self, net, damping):
+    def settings(self):
+        return {"period": self.period, "decay": self.decay,
+                "rebuild_ratio": self.rebuild_ratio, "sampled": self.sampled}
+
+    def check_network(self, net):
+        if getattr(net, "_data_ndim", 2) != 2:
+            raise TypeError(f"the K-FAC preconditioner serves feed-forward networks "
+                            f"(FFNet) only, not a {type(net).__name__}: use "
+                            f"preconditioner='diagonal' there")
+
+    def state_dict(self):
+        """The running factors, the refresh and update counters and the
+        damping the inverses were built with (the inverses follow from
+        them)."""
+        factors = None if self.state.factors is None else \
+            [list(pair) for pair in self.state.factors]
+        return {"factors": factors, "n_refreshes": self.state.n_refreshes,
+                "updates": self._updates, "damping": self._damping}
+
+    def load_state_dict(self, state):
+        """Restore :meth:`state_dict`'s result; the inverses are rebuilt
+        from the factors at the saved damping."""
+        if not isinstance(state, dict):
+            raise TypeError(f"KFAC state must be a dict, got {type(state).__name__}")
+        factors = state.get("factors")
+        if factors is not None and (not isinstance(factors, (list, tuple)) or not all(
+                isinstance(pair, (list, tuple)) and len(pair) == 2
+                and all(getattr(F, "ndim", None) == 2 for F in pair) for pair in factors)):
+            raise ValueError("KFAC state['factors'] must be None or a list of "
+                             "(A, S) pairs of square arrays")
+        counts = [state.get(name, 0) for name in ("n_refreshes", "updates")]
+        if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
+            raise ValueError(f"KFAC state's n_refreshes and updates must be integers "
+                             f">= 0, got {counts}")
+        damping = state.get("damping")
+        if damping is not None:
+            damping = val.check_real(damping, "KFAC state['damping']")
+        self.state = KFACState(
+            factors=None if factors is None else [tuple(pair) for pair in factors],
+            n_refreshes=counts[0])
+        self._updates, self._damping = counts[1], damping
+        if factors is not None and damping is not None:
+            self._invert(damping)
+
+    def _invert(self, damping):
+        self.state.inverses = [
+            (damped_inverse(A, a_shift), damped_inverse(S, s_shift))
+            for (A, S), (a_shift, s_shift) in
+            ((f, factored_shifts(*f, damping)) for f in self.state.factors)]
+        self._damping = damping
+
+    def prepare(self, net, damping, squared_gradient=None):
         """Refresh the factors if due, rebuild the inverses if the damping
         moved; returns ``precond(r, out)`` for
         :func:`hessianfree.cg.conjugate_gradient`."""
+        self.check_network(net)
         due = self._updates % self.period == 0 or self.state.factors is None
         self._updates += 1
         if due:
             self._refresh(net)
         if due or self._damping_moved(damping):
-            self.state.inverses = [
-                (damped_inverse(A, a_shift), damped_inverse(S, s_shift))
-                for (A, S), (a_shift, s_shift) in
-                ((f, factored_shifts(*f, damping)) for f in self.state.factors)]
-            self._damping = damping
+            self._invert(damping)
         blocks, inverses = connection_blocks(net), self.state.inverses
 
         def precond(r, out):
@@ -381,7 +451,8 @@ def connection_blocks(net):
 
 def layer_factors(net, sampled=True, errors=None):
     """The K-FAC factors ``(A, S)`` of every connection of ``net`` on its
-    curvature batch (averaged over the processes of ``net.comm``).
+    curvature batch (averaged over the processes of ``net.comm``), chunk by
+    chunk for a chunked minibatch (:func:`hessianfree.chunking.parts`).
 
     Parameters
     ----------
@@ -392,28 +463,39 @@ def layer_factors(net, sampled=True, errors=None):
         (:func:`sample_output_errors`, with ``net.rng``); False: the loss
         gradients at the cached targets.
     errors : list of arrays, optional
-        Per-example errors per layer (user layout) to back-propagate
-        instead.
+        Per-example errors per layer (user layout, one row per example of
+        the curvature batch) to back-propagate instead.
 
     Returns
     -------
     list of (array, array)
         ``(A, S)`` per connection, in parameter-vector order.
     """
-    cache = net._curv
-    n = net._n_curvature()
-    acts = [None if a is None else net._external(a) for a in cache.acts]
-    if errors is None and sampled:
-        errors = sample_output_errors(net.loss_type, net.layers, acts,
-                                      cache.d2_loss, n, net.rng)
-    elif errors is None:
-        errors = net.loss_type.d_loss(acts, curvature_data(net)[1])
-    errors = [None if e is None else net._internal(e) for e in errors]
-    deltas = net._deltas(errors, cache)
-    factors, arrays = [], []
-    for pre, post in net._conn_list():
-        A, S = input_factor(cache.acts[pre]), output_factor(deltas[post])
-        factors.append((A, S))
-        arrays += [A, S]
-    net._combine(arrays, n)
-    return factors
+    batch = net._require_batch()
+    n = batch.n_curvature()
+    sums, noise, start = None, None, 0
+    for part in chunking.parts(net, batch, curvature=True):
+        rows = slice(start, start + part.size)
+        start += part.size
+        if errors is not None:
+            part_errors = [None if e is None else e[rows] for e in errors]
+        elif sampled:
+            if noise is None:  # drawn for the whole batch: chunking draws the same
+                noise = draw_output_noise(net.loss_type, net.layers, part.d2_loss, n,
+                                          net.rng)
+            part_errors = sample_output_errors(
+                net.loss_type, net.layers, part.user_acts, part.d2_loss, n,
+                [None if z is None else z[rows] for z in noise])
+        else:
+            part_errors = net.loss_type.d_loss(part.user_acts, part.targets)
+        deltas = net._deltas(net._to_internal(part_errors), part)
+        factors = [(input_factor(part.acts[pre], n), output_factor(deltas[post], n))
+                   for pre, post in net._conn_list()]
+        if sums is None:
+            sums = factors
+        else:
+            for (A, S), (A_part, S_part) in zip(sums, factors):
+                A += A_part
+                S += S_part
+    net._combine([F for pair in sums for F in pair], n)
+    return sums

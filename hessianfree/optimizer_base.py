@@ -18,6 +18,10 @@ class NonFiniteWarning(RuntimeWarning):
     was skipped (a zero update was returned)."""
 
 
+#: Default number of failed updates in a row (NaN or inf) after which the
+#: training loop stops (``run_epochs(..., max_failures=...)``).
+MAX_FAILURES = 10
+
 #: :attr:`Optimizer.last_status` after an update that was taken.
 UPDATE_ACCEPTED = "accepted"
 #: :attr:`Optimizer.last_status` after a zero update because the step did not

@@ -14,6 +14,7 @@ state lives in one :class:`HFState` record.  The base class
 (in :mod:`hessianfree.sgd`) are re-exported here.
 """
 
+import copy
 import dataclasses
 import math
 import warnings
@@ -26,7 +27,7 @@ from hessianfree import validation as val
 from hessianfree.backend import array_module
 from hessianfree import hf_state
 from hessianfree.cg import NONFINITE, conjugate_gradient
-from hessianfree.chunking import check_chunk_size
+from hessianfree.batch import check_chunk_size
 from hessianfree.curvature import check_kind, product_function
 from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, ORIGINAL_DECREASE,
                                  reduction_ratio, update_damping)
@@ -38,6 +39,7 @@ from hessianfree.linesearch import armijo_line_search, backtrack_cg_iterates
 from hessianfree.optimizer_base import (UPDATE_ACCEPTED, UPDATE_NONFINITE,
                                         UPDATE_REJECTED, NonFiniteWarning, Optimizer,
                                         all_finite, check_number)
+from hessianfree.preconditioners import Diagonal, Preconditioner, diagonal
 from hessianfree.sgd import SGD
 
 __all__ = ["HessianFree", "NonFiniteWarning", "Optimizer", "SGD", "UPDATE_ACCEPTED",
@@ -75,20 +77,36 @@ def _objective(net):
     return objective
 
 
+def resolve_preconditioner(preconditioner, exponent=0.75):
+    """The :class:`~hessianfree.preconditioners.Preconditioner` (or None)
+    that the ``preconditioner`` argument of :class:`HessianFree` names:
+    False/None none, True/``"diagonal"`` a
+    :class:`~hessianfree.preconditioners.Diagonal` with ``exponent``,
+    ``"kfac"`` a default :class:`~hessianfree.kfac.KFAC`, or the object
+    itself."""
+    if isinstance(preconditioner, Preconditioner):
+        return preconditioner
+    if preconditioner is None or isinstance(preconditioner, (bool, np.bool_)):
+        return Diagonal(exponent) if preconditioner else None
+    if isinstance(preconditioner, str) and preconditioner in ("diagonal", "kfac"):
+        return kfac.KFAC() if preconditioner == "kfac" else Diagonal(exponent)
+    raise ValueError(f"preconditioner must be True, False, 'diagonal', 'kfac' or a "
+                     f"hessianfree.preconditioners.Preconditioner (Diagonal, "
+                     f"hessianfree.kfac.KFAC), got {preconditioner!r}")
+
+
 def _gradient(net, opt):
-    """The gradient, and the mean squared per-example gradients when ``opt``
-    uses the diagonal preconditioner (else None; K-FAC falls back to it on
-    recurrent networks); the statistics a minibatch schedule asked for go
-    to ``opt.last_gradient_statistics``."""
-    diagonal = opt.preconditioner == "diagonal" or (
-        bool(opt.preconditioner) and net._data_ndim != 2)
-    if not (diagonal or opt.gradient_statistics):
+    """The gradient, and the mean squared per-example gradients when ``opt``'s
+    preconditioner uses them (else None); the statistics a minibatch
+    schedule asked for go to ``opt.last_gradient_statistics``."""
+    squared = opt.preconditioner is not None and opt.preconditioner.uses_squared_gradient
+    if not (squared or opt.gradient_statistics):
         return net.calc_grad(), None
     grad, sq_grad = net.calc_grad(squared=True)
     if opt.gradient_statistics:
         opt.last_gradient_statistics = schedule.gradient_statistics(
-            grad, sq_grad, int(net.inputs.shape[0]))
-    return grad, sq_grad if diagonal else None
+            grad, sq_grad, int(net.batch.size))
+    return grad, sq_grad if squared else None
 
 
 class HessianFree(Optimizer):
@@ -140,20 +158,25 @@ class HessianFree(Optimizer):
         minibatch.  None (default) uses the whole minibatch.  Each CG
         iteration then costs about this fraction as much; see
         ``docs/tuning.rst`` for measurements.
-    preconditioner : bool, "diagonal", "kfac" or hessianfree.kfac.KFAC
-        True/``"diagonal"``: Martens' (2010, §4.7) diagonal
+    preconditioner : bool, "diagonal", "kfac" or a Preconditioner
+        True/``"diagonal"``/``Diagonal(...)``: Martens' (2010, §4.7) diagonal
         :math:`M = \\left(\\mathrm{diag}\\big(\\tfrac1N\\sum_i g_i^2\\big)
         + \\lambda I\\right)^{\\alpha}`, :math:`g_i` the per-example gradients
         (``net.calc_grad(squared=True)``, about one more gradient).
         ``"kfac"``/``KFAC(...)``: Martens & Grosse's (2015) Kronecker
-        factors (:mod:`hessianfree.kfac`; the diagonal for RNNet).
+        factors (:mod:`hessianfree.kfac`; feed-forward networks only).
+        See :mod:`hessianfree.preconditioners`; the attribute holds the
+        object (or None).
     precond_exponent : float in [0, 1]
-        :math:`\\alpha` above (0.75 in Martens 2010).
+        :math:`\\alpha` above (0.75 in Martens 2010), for
+        ``preconditioner=True`` or ``"diagonal"``.
     curvature : {"gauss-newton", "hessian"}
         ``net.calc_G`` (default, Martens 2010, §4.1-4.2) or the exact
         ``net.calc_Hv``; ``docs/curvature.rst`` compares them.
     chunk_size : int, optional
-        Sets ``net.chunk_size`` (:mod:`hessianfree.chunking`).
+        Process cached minibatches of more examples in chunks of this many
+        (:mod:`hessianfree.chunking`) while this optimizer is attached to
+        the network (``net.chunk_size`` stays as it is).
     cg_storage : {"original", "geometric"}
         CG iterates kept for backtracking: the original package's iterations
         (:func:`hessianfree.cg.original_storage_grid`, 0-based 5, 6, 7, 9,
@@ -209,9 +232,10 @@ class HessianFree(Optimizer):
         for name, flag in (("plotting", plotting), ("use_backtracking", use_backtracking),
                            ("use_linesearch", use_linesearch)):
             val.check_bool(flag, name)
-        self.preconditioner = kfac.resolve_preconditioner(preconditioner)
         self.precond_exponent = check_number("precond_exponent", precond_exponent,
                                              0.0, 1.0)
+        self.preconditioner = resolve_preconditioner(preconditioner,
+                                                     self.precond_exponent)
         init_damping = check_number("init_damping", init_damping)
         self.cg_decay = check_number("cg_decay", cg_decay, 0.0, 1.0)
         self.min_damping = check_number("min_damping", min_damping)
@@ -231,10 +255,30 @@ class HessianFree(Optimizer):
         self.last_cg = None
 
     def forget_network(self):
-        """Drop the CG warm start and K-FAC factors (of the last network)."""
+        """Drop the CG warm start and the preconditioner's state (of the last
+        network)."""
         self.state = dataclasses.replace(self.state, init_delta=None)
-        if isinstance(self.preconditioner, kfac.KFAC):
+        if self.preconditioner is not None:
             self.preconditioner.reset()
+
+    def check_network(self, net):
+        """Raise TypeError if a part of this optimizer cannot serve ``net``
+        (called when it is attached, before anything changes)."""
+        if self.preconditioner is not None:
+            self.preconditioner.check_network(net)
+
+    def settings(self):
+        """Every option, as plain values (the preconditioner's under
+        ``"preconditioner"``), for comparing optimizers across processes."""
+        names = ("CG_iter", "cg_decay", "use_backtracking", "use_linesearch",
+                 "min_damping", "max_damping", "cg_rel_tol", "curvature_fraction",
+                 "precond_exponent", "curvature", "chunk_size", "cg_storage",
+                 "cg_stopping", "damping_decrease", "ratio_model")
+        settings = {name: getattr(self, name) for name in names}
+        settings["preconditioner"] = None if self.preconditioner is None else {
+            "type": type(self.preconditioner).__name__,
+            **self.preconditioner.settings()}
+        return settings
 
     @property
     def damping(self):
@@ -247,19 +291,29 @@ class HessianFree(Optimizer):
         self.state = dataclasses.replace(self.state, damping=value)
 
     def state_dict(self):
-        """The fields of :attr:`state` (:class:`HFState`) and the plot series;
-        see :meth:`Optimizer.state_dict`."""
-        return {**super().state_dict(), **hf_state.as_dict(self.state)}
+        """The fields of :attr:`state` (:class:`HFState`), the plot series and
+        the preconditioner's state; see :meth:`Optimizer.state_dict`."""
+        state = {**super().state_dict(), **hf_state.as_dict(self.state)}
+        if self.preconditioner is not None:
+            state["preconditioner"] = self.preconditioner.state_dict()
+        return state
 
     def load_state_dict(self, state):
-        """Restore :attr:`state` and the plot series from :meth:`state_dict`.
+        """Restore :attr:`state`, the plot series and the preconditioner's
+        state from :meth:`state_dict`.
 
-        Everything is checked before anything changes; ``init_delta`` moves to
-        the network's array module and dtype when a network is attached.
+        Everything is checked before anything changes (the preconditioner
+        is restored into a copy, which then replaces it); ``init_delta``
+        moves to the network's array module and dtype when a network is
+        attached.
         """
         plots = self._parse_plots(state)
-        self.state = hf_state.from_dict(state, None if self.net is None else self.net.W)
-        self.plots = plots
+        hf = hf_state.from_dict(state, None if self.net is None else self.net.W)
+        precond = self.preconditioner
+        if precond is not None:
+            precond = copy.copy(precond)
+            precond.load_state_dict(state.get("preconditioner", {}))
+        self.state, self.plots, self.preconditioner = hf, plots, precond
 
     def discard_update(self):
         """Raise the damping and drop the warm start after the training loop
@@ -368,9 +422,8 @@ class HessianFree(Optimizer):
         if net.debug and getattr(net, "truncation", None) is None:
             net.check_grad(grad)  # a truncated gradient is not the loss's gradient
         schedule.select_curvature_batch(net, self.curvature_fraction)
-        precond = (self.preconditioner_diagonal(sq_grad) if sq_grad is not None else
-                   self.preconditioner.prepare(net, self.damping) if self.preconditioner
-                   else None)
+        precond = None if self.preconditioner is None else \
+            self.preconditioner.prepare(net, self.damping, sq_grad)
         self.conjugate_gradient(self._warm_start(grad), grad,
                                 min(self.CG_iter, self.cg_budget or self.CG_iter),
                                 precond=precond)
@@ -396,10 +449,7 @@ class HessianFree(Optimizer):
             ``precond_exponent``; entries are kept at or above the dtype's
             smallest normal number so that :math:`M` stays positive.
         """
-        xp = array_module(sq_grad)
-        P = xp.add(sq_grad, sq_grad.dtype.type(self.damping))
-        xp.power(P, sq_grad.dtype.type(self.precond_exponent), out=P)
-        return xp.maximum(P, np.finfo(sq_grad.dtype).tiny, out=P)
+        return diagonal(sq_grad, self.damping, self.precond_exponent)
 
     def _choose_iterate(self, objective):
         iterates = self.last_cg.iterates

@@ -6,7 +6,7 @@ network arithmetic:
 1. :meth:`FeedForwardPasses.forward`: activations of every layer,
    :math:`a_i = f_i(\\sum_{pre} a_{pre} W_{pre,i} + b_{pre,i})`, and their
    derivatives (what :meth:`~hessianfree.FFNet.cache_minibatch` keeps in a
-   :class:`BatchCache`);
+   :class:`~hessianfree.batch.Batch`);
 2. :meth:`FeedForwardPasses.calc_grad`: backpropagation of the loss errors
    into the gradient, ``FeedForwardPasses._backward``;
 3. :meth:`FeedForwardPasses.calc_G`: the Gauss-Newton product
@@ -16,19 +16,20 @@ network arithmetic:
 
 :class:`~hessianfree.FFNet` inherits these passes; it supplies the
 structure (``shape``, ``layers``, ``conns``, ``back_conns``), the weights
-(``W``, ``get_weights``), the array module ``xp`` and the batch caching
-(``_batch``, ``_curv``, ``_buffer``, ``_internal``).
+(``W``, ``get_weights``), the array module ``xp`` and the cached minibatch
+(``batch``, a :class:`~hessianfree.batch.Batch`, and the layouts
+``_internal``, ``_external``).  Every pass over a batch takes the batch
+explicitly and takes its scratch arrays from it.
 :class:`~hessianfree.RNNet` overrides the passes with their versions
 through time and reuses the per-connection pieces.
 """
-
-import dataclasses
 
 from hessianfree import backend
 from hessianfree import chunking
 from hessianfree import curvature
 from hessianfree import hessian
 from hessianfree import validation as val
+from hessianfree.records import ForwardRecord, record_errors  # noqa: F401
 
 
 def apply_derivative(d, x, out, transpose=False):
@@ -54,47 +55,6 @@ def apply_derivative(d, x, out, transpose=False):
     else:
         xp.matmul(d, x[..., None], out=out[..., None])
     return out
-
-
-@dataclasses.dataclass
-class BatchCache:
-    """What the derivative passes reuse on one batch (internal layout).
-
-    Attributes
-    ----------
-    acts, d_acts : list of arrays
-        Every layer's activations and activation derivatives.
-    d2_loss : list of arrays or None
-        Diagonal loss curvature per layer, already scaled by ``scale``.
-    scale : float
-        One over ``n_examples``.
-    targets : array
-        The batch's targets (user layout).
-    n_examples : int
-        Number of examples the derivatives average over (the whole
-        minibatch's when the batch is one chunk of it).
-    stacked : dict
-        Per-layer arrays derived from ``acts`` that a network builds on
-        first use and reuses for every product on this batch (a recurrent
-        layer's stacked inputs in :class:`~hessianfree.RNNet`).
-    """
-
-    acts: list
-    d_acts: list
-    d2_loss: list
-    scale: float
-    targets: object = None
-    n_examples: int = 0
-    stacked: dict = dataclasses.field(default_factory=dict)
-
-
-def record_errors(record, i, error, delta, n_layers):
-    """Keep copies of layer ``i``'s output and input errors in the dict
-    ``record`` (see ``FeedForwardPasses._backward``)."""
-    if record is None:
-        return
-    for key, x in (("errors", error), ("deltas", delta)):
-        record.setdefault(key, [None] * n_layers)[i] = x.copy()
 
 
 def layer_product(xp, a, W, out=None):
@@ -131,9 +91,10 @@ class FeedForwardPasses:
             return self._W_as(params)
         return params
 
-    def _layer_input(self, i, acts, params, out=None):
+    def _layer_input(self, i, acts, params, out=None, batch=None):
         """Input to layer ``i``: the sum of ``acts[pre] @ W + b`` over its
-        incoming connections (``acts`` are 2-D, one time step for RNNs)."""
+        incoming connections (``acts`` are 2-D, one time step for RNNs);
+        scratch arrays from ``batch`` if given."""
         xp = self.xp
         for k, pre in enumerate(self.back_conns[i]):
             W, b = self.get_weights(params, (pre, i))
@@ -141,8 +102,7 @@ class FeedForwardPasses:
                 out = layer_product(xp, acts[pre], W, out=out)
                 out += b
             else:
-                tmp = None if self.inputs is None else \
-                    self._buffer("input_tmp", i, out.shape)
+                tmp = None if batch is None else batch.buffer("input_tmp", i, out.shape)
                 out += layer_product(xp, acts[pre], W, out=tmp)
                 out += b
         return out
@@ -171,37 +131,27 @@ class FeedForwardPasses:
         inputs = val.as_batch(inputs, "inputs", self.shape[0], 2, self.dtype, self.xp)
         return self._forward(inputs, params, deriv)
 
-    def _forward(self, inputs, params, deriv):
-        """:meth:`forward` on inputs and parameters already checked."""
+    def _forward(self, inputs, params, deriv, record=None):
+        """:meth:`forward` on inputs and parameters already checked (user
+        layout), the one forward pass of a feed-forward network; a
+        :class:`ForwardRecord` ``record`` receives the layers' inputs."""
         acts, d_acts = [None] * self.n_layers, [None] * self.n_layers
         for i, layer in enumerate(self.layers):
             x = inputs if i == 0 else self._layer_input(i, acts, params)
             acts[i] = layer.activation(x)
             if deriv:
                 d_acts[i] = layer.d_activation(x, acts[i])
+            if record is not None:
+                record.keep(i, layer, x, acts[i])
         return (acts, d_acts) if deriv else acts
 
-    # ------------------------------------------------------ batch caches
-    def _internal_forward(self, inputs):
+    def _internal_forward(self, inputs, record=None):
         """Activations and derivatives of checked ``inputs`` at ``W`` in the
-        internal layout."""
-        return self._forward(inputs, self.W, True)
-
-    def _make_cache(self, acts, d_acts, user_acts, targets, n_examples=None):
-        """A :class:`BatchCache` with the loss curvature scaled by one over
-        ``n_examples`` (default: the batch size)."""
-        n_examples = targets.shape[0] if n_examples is None else n_examples
-        scale = self.dtype.type(1.0 / n_examples)
-        d2 = self.loss_type.d2_loss(user_acts, targets)
-        return BatchCache(acts, d_acts, [None if d is None else self._internal(d * scale)
-                                         for d in d2], scale, targets, n_examples)
-
-    def _check_cached(self):
-        if self.activations is None and self._chunked is None:
-            raise ValueError("no cached minibatch: call cache_minibatch first")
+        internal layout (``record`` as in :meth:`_forward`)."""
+        return self._forward(inputs, self.W, True, record)
 
     # ------------------------------------------------- gradient and curvature
-    def _weight_grads(self, acts, deltas, out, squared=None, skip=()):
+    def _weight_grads(self, batch, acts, deltas, out, squared=None, skip=()):
         """Write ``acts[pre]^T deltas[post]`` and the bias sums into ``out``
         for every connection (leading axes are flattened, so recurrent nets
         pass whole sequences) except those into the layers in ``skip``.
@@ -215,19 +165,14 @@ class FeedForwardPasses:
             d = deltas[post].reshape(-1, deltas[post].shape[-1])
             W, b = self.get_weights(out, (pre, post))
             xp.matmul(a.T, d, out=W)
-            xp.matmul(self._ones(d.shape[0]), d, out=b)
+            xp.matmul(batch.workspace.ones(d.shape[0]), d, out=b)
             if squared is not None:
                 W, b = self.get_weights(squared, (pre, post))
                 d = d * d
                 xp.matmul((a * a).T, d, out=W)
-                xp.matmul(self._ones(d.shape[0]), d, out=b)
+                xp.matmul(batch.workspace.ones(d.shape[0]), d, out=b)
 
-    def _ones(self, n):
-        ones = self._buffer("ones", 0, (n,))
-        ones[...] = 1
-        return ones
-
-    def _layer_error(self, i, deltas, error, out):
+    def _layer_error(self, i, deltas, error, out, batch):
         """Backpropagated error at layer ``i``'s output: its own loss error
         plus ``deltas[post] @ W^T`` over its outgoing connections."""
         xp = self.xp
@@ -240,7 +185,7 @@ class FeedForwardPasses:
                 layer_product(xp, deltas[post], W.T, out=out)
             else:
                 out += layer_product(xp, deltas[post], W.T,
-                                     out=self._buffer("error_tmp", i, out.shape))
+                                     out=batch.buffer("error_tmp", i, out.shape))
         if error is not None:
             out += error
         return out
@@ -255,7 +200,7 @@ class FeedForwardPasses:
         Hessian product); a ``record`` dict receives copies of every layer's
         output and input errors (:func:`record_errors`)."""
         deltas = self._deltas(errors, cache, inject, record)
-        self._weight_grads(cache.acts, deltas, out, squared)
+        self._weight_grads(cache, cache.acts, deltas, out, squared)
         return out
 
     def _deltas(self, errors, cache, inject=None, record=None):
@@ -264,20 +209,21 @@ class FeedForwardPasses:
         reused buffers); ``inject`` and ``record`` as in :meth:`_backward`."""
         deltas = [None] * self.n_layers
         for i in range(self.n_layers - 1, 0, -1):
-            e = self._error_buffer(i, deltas, errors[i], cache.acts[i].shape)
+            e = self._error_buffer(i, deltas, errors[i], cache.acts[i].shape, cache)
             deltas[i] = apply_derivative(cache.d_acts[i], e,
-                                         self._buffer("delta", i, e.shape),
+                                         cache.buffer("delta", i, e.shape),
                                          transpose=True)
             if inject is not None and inject[i] is not None:
                 deltas[i] += inject[i]
             record_errors(record, i, e, deltas[i], self.n_layers)
         return deltas
 
-    def _error_buffer(self, i, deltas, error, shape):
-        """:meth:`_layer_error` in a reused buffer (zeros if nothing arrives)."""
-        e = self._layer_error(i, deltas, error, self._buffer("error", i, shape))
+    def _error_buffer(self, i, deltas, error, shape, batch):
+        """:meth:`_layer_error` in a reused buffer of ``batch`` (zeros if
+        nothing arrives)."""
+        e = self._layer_error(i, deltas, error, batch.buffer("error", i, shape), batch)
         if e is None:
-            e = self._buffer("error", i, shape)
+            e = batch.buffer("error", i, shape)
             e[...] = 0
         return e
 
@@ -304,28 +250,40 @@ class FeedForwardPasses:
             Only with ``squared=True``.
         """
         squared = val.check_bool(squared, "squared")
-        self._check_cached()
-        if self._chunked is not None:
-            parts = chunking.gradient(self, squared)
-        else:
-            parts = self._local_gradient(self._batch, self.activations, self.targets,
-                                         squared)
-        if not squared:
-            return self._combine([parts], self.inputs.shape[0])[0]
-        return tuple(self._combine(list(parts), self.inputs.shape[0]))
+        batch = self._require_batch()
+        total = None
+        for part in chunking.parts(self, batch):
+            grads = self._local_gradient(part, squared)
+            if total is None:
+                total = list(grads)
+            else:
+                for t, g in zip(total, grads):
+                    t += g
+        total = self._combine(total, batch.size)
+        return tuple(total) if squared else total[0]
 
-    def _local_gradient(self, cache, user_acts, targets, squared):
-        """Gradient (and squared statistic) on the batch ``cache``, whose
-        user-layout activations are ``user_acts``, before the reduction over
-        processes."""
-        errors = [None if e is None else self._internal(e * cache.scale)
-                  for e in self.loss_type.d_loss(user_acts, targets)]
+    def _loss_errors(self, batch, exact_curvature=False):
+        """The loss's errors :math:`\\partial L / \\partial a_i` on ``batch``,
+        scaled by one over its ``n_examples`` (internal layout); with
+        ``exact_curvature``, also its exact curvature (``d2_loss_exact``),
+        scaled alike."""
+        errors = self._to_internal(
+            self.loss_type.d_loss(batch.user_acts, batch.targets), batch.scale)
+        if not exact_curvature:
+            return errors
+        return errors, self._to_internal(
+            self.loss_type.d2_loss_exact(batch.user_acts, batch.targets), batch.scale)
+
+    def _local_gradient(self, batch, squared):
+        """``[gradient]``, or ``[gradient, squared statistic]``, on ``batch``,
+        before the reduction over processes."""
+        errors = self._loss_errors(batch)
         if not squared:
-            return self._gradient(errors, cache)
+            return [self._gradient(errors, batch)]
         sq = self.xp.empty(self.n_params, dtype=self.dtype)
-        grad = self._gradient(errors, cache, squared=sq)
-        sq *= self.dtype.type(cache.n_examples)  # the errors carry 1/N; squared 1/N^2
-        return grad, sq
+        grad = self._gradient(errors, batch, squared=sq)
+        sq *= self.dtype.type(batch.n_examples)  # the errors carry 1/N; squared 1/N^2
+        return [grad, sq]
 
     def _combine(self, arrays, n_examples):
         """Means over this process's ``n_examples`` examples -> means over
@@ -340,39 +298,40 @@ class FeedForwardPasses:
         return self._backward(errors, self.xp.empty(self.n_params, dtype=self.dtype),
                               cache, squared=squared)
 
-    def _R_forward(self, v, cache, R_inputs=None):
+    def _R_forward(self, v, cache, R_inputs=None, R_states=None):
         """R-forward pass (Pearlmutter 1994) over the batch ``cache``: the
         directional derivative :math:`J v` of every layer's activation (and
-        copies of every layer's R-input in the list ``R_inputs``, if given)."""
+        copies of every layer's R-input in the list ``R_inputs``, if given;
+        ``R_states`` is for the stateful layers of recurrent networks)."""
         R_acts = [None] * self.n_layers
         for i in range(1, self.n_layers):
-            R_in = self._R_layer_input(i, cache.acts, R_acts, v)
+            R_in = self._R_layer_input(i, cache.acts, R_acts, v, cache)
             if R_inputs is not None:
                 R_inputs[i] = R_in.copy()
-            R_acts[i] = self._R_activation(i, cache.d_acts[i], R_in)
+            R_acts[i] = self._R_activation(i, cache.d_acts[i], R_in, cache)
         return R_acts
 
-    def _R_activation(self, i, d, R_in):
+    def _R_activation(self, i, d, R_in, batch):
         """:math:`R a = \\partial a / \\partial x \\cdot R x` for layer ``i``
         (in place for elementwise derivatives)."""
-        out = R_in if d.ndim == R_in.ndim else self._buffer("R_act", i, R_in.shape)
+        out = R_in if d.ndim == R_in.ndim else batch.buffer("R_act", i, R_in.shape)
         return apply_derivative(d, R_in, out)
 
-    def _R_layer_input(self, i, acts, R_acts, v):
+    def _R_layer_input(self, i, acts, R_acts, v, batch):
         """R-input of layer ``i`` from its feed-forward connections:
         :math:`\\sum_{pre} (a_{pre} V + R a_{pre} W) + V_b` (2-D arrays)."""
-        R_in = self._layer_input(i, acts, v,
-                                 out=self._buffer("R_in", i, acts[i].shape))
-        return self._add_R_terms(i, R_acts, R_in)
+        R_in = self._layer_input(i, acts, v, out=batch.buffer("R_in", i, acts[i].shape),
+                                 batch=batch)
+        return self._add_R_terms(i, R_acts, R_in, batch)
 
-    def _add_R_terms(self, i, R_acts, R_in):
+    def _add_R_terms(self, i, R_acts, R_in, batch):
         """Add :math:`R a_{pre} W` to ``R_in`` for every connection into
         layer ``i`` whose source has an R-activation (2-D arrays)."""
         for pre in self.back_conns[i]:
             if R_acts[pre] is not None:
                 W, _ = self.get_weights(self.W, (pre, i))
                 R_in += layer_product(self.xp, R_acts[pre], W,
-                                      out=self._buffer("tmp", i, R_in.shape))
+                                      out=batch.buffer("tmp", i, R_in.shape))
         return R_in
 
     def calc_G(self, v, damping=0, out=None):
@@ -431,23 +390,31 @@ class FeedForwardPasses:
                     getattr(getattr(x, "dtype", None), "kind", None) != "f"):
                 val.check_vector(x, name, self.n_params)  # raises
         damping = val.check_real(damping, "damping")
-        self._check_cached()
+        self._require_batch()
         return damping
 
     def _product(self, local_product, v, damping, out):
-        """``local_product(v, out, cache)`` over the curvature batch (chunk
+        """``local_product(v, out, batch)`` over the curvature batch (chunk
         by chunk for a chunked minibatch), reduced over processes, plus
-        ``damping * v``."""
+        ``damping * v``.  ``out`` may be ``v`` itself."""
+        batch = self.batch
         if out is None:
             out = self.xp.empty(self.n_params, dtype=self.dtype)
-        if self._chunked is not None:
-            chunking.product(self, local_product, v, out)
-        else:
-            local_product(v, out, self._curv)
-        self._combine([out], self._n_curvature())
+        # the passes read v while they write the result: never into v itself
+        result = batch.buffer("product", 0, v.shape) if out is v else out
+        first = True
+        for part in chunking.parts(self, batch, curvature=True):
+            if first:
+                local_product(v, result, part)
+                first = False
+            else:
+                result += local_product(v, batch.buffer("product_part", 0, v.shape), part)
+        self._combine([result], batch.n_curvature())
         if damping:
-            out += self.xp.multiply(v, self.dtype.type(damping),
-                                    out=self._buffer("damping", 0, v.shape))
+            result += self.xp.multiply(v, self.dtype.type(damping),
+                                       out=batch.buffer("damping", 0, v.shape))
+        if result is not out:
+            out[...] = result
         return out
 
     def _local_G(self, v, out, cache):
@@ -457,7 +424,7 @@ class FeedForwardPasses:
         for i, d2 in enumerate(cache.d2_loss):
             if d2 is not None and R_acts[i] is not None:
                 errors[i] = self.xp.multiply(
-                    d2, R_acts[i], out=self._buffer("R_err", i, d2.shape))
+                    d2, R_acts[i], out=cache.buffer("R_err", i, d2.shape))
         return self._backward(errors, out, cache)
 
     def _local_Hv(self, v, out, cache):
@@ -483,6 +450,4 @@ class FeedForwardPasses:
 
     def _n_curvature(self):
         """Number of examples :meth:`calc_G` averages over on this process."""
-        if self._curv_indices is None:
-            return self.inputs.shape[0]
-        return len(self._curv_indices)  # also set for a chunked minibatch
+        return self._require_batch().n_curvature()

@@ -168,8 +168,9 @@ class RNNet(ClosedLoop, FFNet):
             return acts, [self._external(d) for d in d_acts]
         return acts
 
-    def _forward(self, inputs, params, deriv):
-        acts, d_acts = self._run(self._internal(inputs), params, deriv, None, None)
+    def _forward(self, inputs, params, deriv, record=None):
+        acts, d_acts = self._run(self._internal(inputs), params, deriv, None, None,
+                                 record)
         acts = [self._external(a) for a in acts]
         if deriv:
             return acts, [None if d is None else self._external(d) for d in d_acts]
@@ -187,8 +188,10 @@ class RNNet(ClosedLoop, FFNet):
                 val.as_batch(a, f"{name}[{i}]", self.shape[i], 2, self.dtype, self.xp)
                 for i, a in enumerate(init)]
 
-    def _run(self, source, params, deriv, init_acts, init_state):
-        """Forward pass in the internal (time-major) layout.
+    def _run(self, source, params, deriv, init_acts, init_state, record=None):
+        """Forward pass in the internal (time-major) layout: the one forward
+        pass of a recurrent network (``record``, a
+        :class:`~hessianfree.passes.ForwardRecord`, keeps the layers' inputs).
 
         Layers are processed in order; each gets its feed-forward input for
         the whole sequence at once, then steps through time only if it is
@@ -211,14 +214,17 @@ class RNNet(ClosedLoop, FFNet):
             if self._steps_in_time(i):
                 for t in range(n_steps):
                     self._step(i, t, x[t], acts, d_acts, params, deriv, init_acts,
-                               n_steps)
+                               n_steps, record)
             else:
                 acts[i] = layer.activation(x)
                 if deriv:
                     d_acts[i] = layer.d_activation(x, acts[i])
+                if record is not None:
+                    record.keep(i, layer, x, acts[i])
         return acts, d_acts
 
-    def _step(self, i, t, x, acts, d_acts, params, deriv, init_acts, n_steps):
+    def _step(self, i, t, x, acts, d_acts, params, deriv, init_acts, n_steps,
+              record=None):
         """Advance layer ``i`` by time step ``t`` given its feed-forward input."""
         if i in self.rec_layers:
             W_rec, b_rec = self.get_weights(params, (i, i))
@@ -237,16 +243,12 @@ class RNNet(ClosedLoop, FFNet):
             if d_acts[i] is None:
                 d_acts[i] = self.xp.empty((len(acts[i]),) + d.shape, dtype=self.dtype)
             d_acts[i][t] = d
+        if record is not None:
+            record.keep(i, self.layers[i], x, a, t, n_steps)
 
     # ------------------------------------------------------------ caching
-    def _internal_forward(self, inputs):
-        return self._run(self._internal(inputs), self.W, True, None, None)
-
-    def _cache_activations(self, inputs):
-        acts, d_acts = self._internal_forward(inputs)
-        self.activations = [self._external(a) for a in acts]
-        self.d_activations = [None if d is None else self._external(d) for d in d_acts]
-        return acts, d_acts
+    def _internal_forward(self, inputs, record=None):
+        return self._run(self._internal(inputs), self.W, True, None, None, record)
 
     def _take(self, x, indices):
         # NumPy lays out x[:, indices] with the indexed axis first in memory;
@@ -254,42 +256,49 @@ class RNNet(ClosedLoop, FFNet):
         return self.xp.ascontiguousarray(x[:, indices])
 
     # ------------------------------------------------- gradient and curvature
-    def _R_forward(self, v, cache, R_inputs=None):
+    def _R_forward(self, v, cache, R_inputs=None, R_states=None):
         """R-forward pass through time over the batch ``cache``: :math:`J v`
         for every layer's activations (internal layout); ``R_inputs`` as in
-        :meth:`FFNet._R_forward` (with the recurrent terms)."""
+        :meth:`FFNet._R_forward` (with the recurrent terms); the list
+        ``R_states``, if given, receives a stateful layer's state directions
+        :math:`R s_t`."""
         acts, d_acts = cache.acts, cache.d_acts
         flat = _flat(acts)
         R_acts, R_flat = [None] * self.n_layers, [None] * self.n_layers
         for i in range(1, self.n_layers):
             if i in self.rec_layers:
                 R_in = stacked.R_input(self, i, cache, v)
-                self._add_R_terms(i, R_flat, R_in.reshape(-1, self.shape[i]))
+                self._add_R_terms(i, R_flat, R_in.reshape(-1, self.shape[i]), cache)
             else:
-                R_in = self._R_layer_input(i, flat, R_flat, v).reshape(acts[i].shape)
-            if self._steps_in_time(i):
-                R_acts[i] = self._R_steps(i, R_in, d_acts[i])  # adds recurrence
+                R_in = self._R_layer_input(i, flat, R_flat, v, cache).reshape(
+                    acts[i].shape)
+            if self._steps_in_time(i):  # adds recurrence
+                R_acts[i] = self._R_steps(i, R_in, d_acts[i], cache, R_states)
             if R_inputs is not None:
                 R_inputs[i] = R_in.copy()
             if not self._steps_in_time(i):
-                R_acts[i] = self._R_activation(i, d_acts[i], R_in)
+                R_acts[i] = self._R_activation(i, d_acts[i], R_in, cache)
             R_flat[i] = R_acts[i].reshape(-1, self.shape[i])
         return R_acts
 
-    def _R_steps(self, i, R_in, d):
-        """Step layer ``i``'s R-forward through time (recurrence and state).
+    def _R_steps(self, i, R_in, d, batch, R_states=None):
+        """Step layer ``i``'s R-forward through time (recurrence and state;
+        a stateful layer's :math:`R s_t` go to ``R_states[i]`` if asked).
 
         For a recurrent layer the R-input of step :math:`t` gains
         :math:`R a_{t-1} W_{rec}`, accumulated into ``R_in[t]`` by BLAS
         while that step's rows are in cache
         (:func:`~hessianfree.backend.matmul_add`); every other term is
         already in ``R_in`` (:func:`~hessianfree.stacked.R_input`)."""
-        R_act = self._buffer("R_act", i, R_in.shape)
+        R_act = batch.buffer("R_act", i, R_in.shape)
         stateful = self.layers[i].stateful
-        tmp = self._buffer("step_tmp", i, R_in.shape[1:])
+        tmp = batch.buffer("step_tmp", i, R_in.shape[1:])
         if i in self.rec_layers:
             W_rec = self.get_weights(self.W, (i, i))[0]
-        R_s, R_s_new = (self._buffer("R_state", (i, k), R_in.shape[1:]) for k in (0, 1))
+        R_s, R_s_new = (batch.buffer("R_state", (i, k), R_in.shape[1:]) for k in (0, 1))
+        keep = None
+        if stateful and R_states is not None:
+            keep = R_states[i] = self.xp.empty_like(R_in)
         for t in range(len(R_in)):
             r = R_in[t]
             if i in self.rec_layers and t > 0:
@@ -301,6 +310,8 @@ class RNNet(ClosedLoop, FFNet):
             apply_derivative(d[t][..., 0], r, R_s_new)
             if t > 0:
                 R_s_new += apply_derivative(d[t][..., 1], R_s, tmp)
+            if keep is not None:
+                keep[t] = R_s_new
             apply_derivative(d[t][..., 2], R_s_new, R_act[t])
             R_s, R_s_new = R_s_new, R_s
         return R_act
@@ -322,15 +333,16 @@ class RNNet(ClosedLoop, FFNet):
             add = None if inject is None else inject[i]
             if (add is None and record is None and i in self.rec_layers
                     and not self.layers[i].stateful and self.conns.get(i)):
-                deltas[i] = stacked.backward(self, i, d_flat, d_acts[i], errors[i])
+                deltas[i] = stacked.backward(self, i, d_flat, d_acts[i], cache, errors[i])
                 d_flat[i] = deltas[i].reshape(-1, self.shape[i])
                 continue
             error = None if errors[i] is None else errors[i].reshape(-1, self.shape[i])
-            e = self._error_buffer(i, d_flat, error, flat[i].shape).reshape(acts[i].shape)
+            e = self._error_buffer(i, d_flat, error, flat[i].shape, cache).reshape(
+                acts[i].shape)
             if self._steps_in_time(i):
-                deltas[i] = self._backward_steps(i, e, d_acts[i], add)
+                deltas[i] = self._backward_steps(i, e, d_acts[i], cache, add)
             else:
-                deltas[i] = apply_derivative(d_acts[i], e, self._buffer("delta", i, e.shape),
+                deltas[i] = apply_derivative(d_acts[i], e, cache.buffer("delta", i, e.shape),
                                              transpose=True)
                 if add is not None:
                     deltas[i] += add
@@ -341,25 +353,26 @@ class RNNet(ClosedLoop, FFNet):
         inputs = {} if squared is not None else {
             i: Z if window is None else Z[window[0]:window[1]]
             for i, Z in cache.stacked.items()}
-        self._weight_grads(flat, d_flat, out, squared, skip=inputs)
+        self._weight_grads(cache, flat, d_flat, out, squared, skip=inputs)
         for i in self.rec_layers:
             if i in inputs:
-                stacked.gradient(self, i, inputs[i], deltas[i], out)
+                stacked.gradient(self, i, inputs[i], deltas[i], out, cache)
                 continue
-            self._recurrent_grads(i, flat[i], deltas[i], init, out, n_batch)
+            self._recurrent_grads(i, flat[i], deltas[i], init, out, cache)
             if squared is not None:
                 self._recurrent_grads(i, flat[i] ** 2, deltas[i] ** 2,
                                       None if init is None else [a ** 2 for a in init],
-                                      squared, n_batch)
+                                      squared, cache)
         return out
 
-    def _recurrent_grads(self, i, acts, deltas, init, out, n_batch):
+    def _recurrent_grads(self, i, acts, deltas, init, out, batch):
         """Gradient of layer ``i``'s recurrent weights and first-step biases
         (``acts`` flattened over time, ``deltas`` time-major)."""
+        n_batch = deltas.shape[1]
         W, b = self.get_weights(out, (i, i))
         self.xp.matmul(acts[:-n_batch].T, deltas[1:].reshape(-1, self.shape[i]), out=W)
         if init is None:
-            self.xp.matmul(self._ones(n_batch), deltas[0], out=b)
+            self.xp.matmul(batch.workspace.ones(n_batch), deltas[0], out=b)
         else:
             W += self.xp.matmul(init[i].T, deltas[0])
             b[...] = 0
@@ -374,15 +387,15 @@ class RNNet(ClosedLoop, FFNet):
         init = None if start == 0 else [a[start - 1] for a in cache.acts]
         return acts, d_acts, init
 
-    def _backward_steps(self, i, e, d, inject=None):
+    def _backward_steps(self, i, e, d, batch, inject=None):
         """Step layer ``i``'s backward pass from the last time step to the
         first (recurrence and state); ``inject[t]`` is added to the input
         error of step ``t`` (to the state error for a stateful layer)."""
-        delta = self._buffer("delta", i, e.shape)
+        delta = batch.buffer("delta", i, e.shape)
         stateful = self.layers[i].stateful
         W_rec = self.get_weights(self.W, (i, i))[0] if i in self.rec_layers else None
-        tmp = self._buffer("step_tmp", i, e.shape[1:])
-        d_s, d_s_next = (self._buffer("d_state", (i, k), e.shape[1:]) for k in (0, 1))
+        tmp = batch.buffer("step_tmp", i, e.shape[1:])
+        d_s, d_s_next = (batch.buffer("d_state", (i, k), e.shape[1:]) for k in (0, 1))
         last = len(e) - 1
         for t in range(last, -1, -1):
             r = e[t]

@@ -31,7 +31,7 @@ step with the later layers' errors beside the layer's own, instead of a
 product over all steps plus an addition per step.
 
 :math:`Z` costs one more array of the layer's size per cached batch
-(``BatchCache.stacked``), built on first use.  A chunked minibatch
+(``Batch.stacked``), built on first use.  A chunked minibatch
 (:mod:`hessianfree.chunking`) recomputes each chunk's activations for every
 product, and with them its :math:`Z`: one more copy per chunk and product.
 """
@@ -72,26 +72,26 @@ def R_input(net, i, cache, v):
     every step at once: :math:`Z M_v` (the :math:`a V` terms, the biases and
     :math:`a_{t-1} V_{rec}`; the :math:`R a\\, W` terms are the caller's)."""
     Z = inputs(net, i, cache)
-    M = net._buffer("stacked_V", i, (Z.shape[-1], net.shape[i]))
+    M = cache.buffer("stacked_V", i, (Z.shape[-1], net.shape[i]))
     M[...] = 0
     for conn, k, cols in rows(net, i):
         M[cols] += net.get_weights(v, conn)[k]
-    R_in = net._buffer("R_in", i, cache.acts[i].shape)
+    R_in = cache.buffer("R_in", i, cache.acts[i].shape)
     net.xp.matmul(Z.reshape(-1, Z.shape[-1]), M, out=R_in.reshape(-1, net.shape[i]))
     return R_in
 
 
-def gradient(net, i, Z, deltas, out):
+def gradient(net, i, Z, deltas, out, batch):
     """Write every gradient block of recurrent layer ``i``, :math:`Z^T
     \\delta`, into the parameter vector ``out`` (``Z`` and ``deltas``
-    time-major over the same steps)."""
-    G = net._buffer("stacked_grad", i, (Z.shape[-1], net.shape[i]))
+    time-major over the same steps; scratch arrays from ``batch``)."""
+    G = batch.buffer("stacked_grad", i, (Z.shape[-1], net.shape[i]))
     net.xp.matmul(Z.reshape(-1, Z.shape[-1]).T, deltas.reshape(-1, net.shape[i]), out=G)
     for conn, k, cols in rows(net, i):
         net.get_weights(out, conn)[k][...] = G[cols]
 
 
-def backward(net, i, deltas, d, error=None):
+def backward(net, i, deltas, d, batch, error=None):
     """Backpropagate through time into recurrent layer ``i``: per step,
     :math:`\\delta_t = f'(x_t)^T (e^{own}_t + [\\delta^{post}_t \\ldots,\\;
     \\delta_{t+1}] [W_{post}^T; \\ldots; W_{rec}^T])`.
@@ -105,6 +105,8 @@ def backward(net, i, deltas, d, error=None):
         The later layers' input errors, ``(time * batch, n_post)``.
     d : (time, batch, n) or (time, batch, n, n) array
         Layer ``i``'s activation derivatives.
+    batch : hessianfree.batch.Batch
+        The batch (for its scratch arrays).
     error : (time, batch, n) array, optional
         The loss's own error at the layer's output :math:`e^{own}` (a
         hidden-layer loss such as structural damping).
@@ -118,8 +120,8 @@ def backward(net, i, deltas, d, error=None):
     n_steps, n_batch, n = d.shape[:3]
     posts = net.conns[i]
     width = sum(net.shape[post] for post in posts)
-    Y = net._buffer("stacked_delta", i, (n_steps + 1, n_batch, width + n))
-    M = net._buffer("stacked_WT", i, (width + n, n))
+    Y = batch.buffer("stacked_delta", i, (n_steps + 1, n_batch, width + n))
+    M = batch.buffer("stacked_WT", i, (width + n, n))
     col = 0
     for post in posts:  # row block t + 1 holds the later layers' step-t errors
         Y[1:, :, col:col + net.shape[post]] = deltas[post].reshape(n_steps, n_batch, -1)
@@ -127,7 +129,7 @@ def backward(net, i, deltas, d, error=None):
         col += net.shape[post]
     M[width:] = net.get_weights(net.W, (i, i))[0].T
     Y[n_steps, :, width:] = 0  # no error arrives from after the last step
-    e = net._buffer("step_tmp", i, (n_batch, n))
+    e = batch.buffer("step_tmp", i, (n_batch, n))
     for t in range(n_steps - 1, -1, -1):
         net.xp.matmul(Y[t + 1], M, out=e)
         if error is not None:

@@ -84,7 +84,12 @@ def test_hessian_free_option_trains_identically():
         opt = hf.opt.HessianFree(CG_iter=10, chunk_size=chunk_size, plotting=False)
         errors = net.run_epochs(x, t, opt, max_epochs=5, print_period=None)
         results.append((errors, net.W.copy()))
-    assert net.chunk_size == 6
+        assert net.batch.chunked == (chunk_size is not None)
+    # the optimizer's chunk size is its own: it does not stay on the network
+    assert net.chunk_size is None
+    net.optimizer = hf.opt.HessianFree(CG_iter=2)
+    net.cache_minibatch(x, t)
+    assert not net.batch.chunked
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-8, atol=1e-10)
 

@@ -131,9 +131,9 @@ def test_squared_error_samples_gaussian_targets():
     rng = np.random.default_rng(4)
     acts = [None, rng.random((20000, 2))]
     d2 = [None, np.full((20000, 2), 2.0 / 20000)]
-    errors = kfac.sample_output_errors(hf.loss_funcs.SquaredError(),
-                                       [hf.nl.Linear(), hf.nl.Linear()], acts, d2,
-                                       20000, rng)
+    loss, layers = hf.loss_funcs.SquaredError(), [hf.nl.Linear(), hf.nl.Linear()]
+    noise = kfac.draw_output_noise(loss, layers, d2, 20000, rng)
+    errors = kfac.sample_output_errors(loss, layers, acts, d2, 20000, noise)
     assert errors[0] is None
     np.testing.assert_allclose(errors[1].T @ errors[1] / 20000, 2 * np.eye(2), atol=0.1)
 
@@ -184,7 +184,9 @@ def test_hessianfree_with_kfac_trains_and_refreshes():
     assert opt.preconditioner.state.n_refreshes == 3  # epochs 0, 3, 6
     assert all(np.isfinite(net.W))
     assert hf.opt.HessianFree(preconditioner="kfac").preconditioner.period == 4
-    assert hf.opt.HessianFree(preconditioner=True).preconditioner == "diagonal"
+    assert isinstance(hf.opt.HessianFree(preconditioner=True).preconditioner,
+                      hf.preconditioners.Diagonal)
+    assert hf.opt.HessianFree().preconditioner is None
     with pytest.raises(ValueError, match="preconditioner"):
         hf.opt.HessianFree(preconditioner="cholesky")
     with pytest.raises(ValueError, match="period"):
@@ -193,17 +195,76 @@ def test_hessianfree_with_kfac_trains_and_refreshes():
         kfac.KFAC(decay=1.0)
 
 
-def test_recurrent_networks_fall_back_to_the_diagonal(monkeypatch):
+def test_recurrent_networks_are_refused_naming_both():
     net = hf.RNNet([2, 3, 1], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear()],
                    rng=np.random.default_rng(0))
     opt = hf.opt.HessianFree(CG_iter=5, preconditioner="kfac", plotting=False)
-    used = []
-    monkeypatch.setattr(opt, "preconditioner_diagonal",
-                        lambda sq: used.append(1) or np.ones_like(sq))
     x = np.random.default_rng(1).standard_normal((4, 5, 2))
-    net.run_epochs(x, np.cumsum(x[..., :1], axis=1), opt, max_epochs=2,
-                   print_period=None)
-    assert used == [1, 1] and opt.preconditioner.state.factors is None
+    W0 = net.W.copy()
+    with pytest.raises(TypeError, match="K-FAC.*RNNet"):
+        net.run_epochs(x, np.cumsum(x[..., :1], axis=1), opt, max_epochs=2,
+                       print_period=None)
+    assert opt.net is None and net.optimizer is None
+    np.testing.assert_array_equal(net.W, W0)
+
+
+@pytest.mark.parametrize("sampled", [True, False])
+@pytest.mark.parametrize("fraction", [None, 0.5])
+def test_chunked_minibatches_train_exactly_as_whole_ones(sampled, fraction):
+    """K-FAC with chunk_size: the same factors, so the same run (float64),
+    including the sampled targets (drawn for the whole curvature batch)."""
+    results = []
+    for chunk_size in (None, 7):
+        net = small_net(conns={0: [1, 2], 1: [2]})
+        opt = hf.opt.HessianFree(CG_iter=6, plotting=False, chunk_size=chunk_size,
+                                 curvature_fraction=fraction,
+                                 preconditioner=kfac.KFAC(period=2, sampled=sampled))
+        errors = train(net, opt, epochs=5, n=40)
+        results.append((errors, net.W.copy(), [F.copy() for pair in
+                                               opt.preconditioner.state.factors
+                                               for F in pair]))
+        assert net.batch.chunked == (chunk_size is not None)
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)
+    for chunked, whole in zip(results[1][2], results[0][2]):
+        np.testing.assert_allclose(chunked, whole, rtol=1e-10, atol=1e-13)
+
+
+def test_resume_is_bit_identical(tmp_path):
+    """The factors and counters are checkpointed: a run stopped after 3
+    epochs and resumed ends with the weights of the uninterrupted run."""
+    x, t = data(60)
+
+    def run(epochs, resume=False, out=None):
+        net = small_net()
+        opt = hf.opt.HessianFree(CG_iter=5, plotting=False,
+                                 preconditioner=kfac.KFAC(period=3))
+        net.run_epochs(x, t, opt, max_epochs=epochs, print_period=None,
+                       minibatch_size=30, file_output=out, resume=resume)
+        return net, opt
+    whole, _ = run(7)
+    out = str(tmp_path / "run")
+    run(4, out=out)
+    resumed, opt = run(7, resume=True, out=out)
+    np.testing.assert_array_equal(resumed.W, whole.W)
+    assert opt.preconditioner.state.n_refreshes == 3
+
+
+def test_state_dict_round_trip_and_checks():
+    net = small_net()
+    net.cache_minibatch(*data(20))
+    precond = kfac.KFAC(period=2)
+    precond.prepare(net, 0.5)
+    state = precond.state_dict()
+    fresh = kfac.KFAC(period=2)
+    fresh.load_state_dict(state)
+    r = np.random.default_rng(0).standard_normal(net.n_params)
+    np.testing.assert_array_equal(
+        precond.prepare(net, 0.5)(r, np.empty_like(r)),
+        fresh.prepare(net, 0.5)(r, np.empty_like(r)))
+    for bad in ({"factors": [[np.eye(2)]]}, {"updates": -1}, {"n_refreshes": 1.5}):
+        with pytest.raises(ValueError):
+            kfac.KFAC().load_state_dict(bad)
 
 
 def test_device_path_matches_numpy(monkeypatch):

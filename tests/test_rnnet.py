@@ -215,7 +215,7 @@ def test_structural_damping_enters_the_curvature():
         net.cache_minibatch(*data)
     v = np.random.default_rng(3).standard_normal(plain.n_params)
     # J_h v for the hidden layer, from the R-forward pass
-    R_h = damped._external(damped._R_forward(v, damped._curv)[1])
+    R_h = damped._external(damped._R_forward(v, damped.batch.curvature)[1])
     J = hf.derivative_checks.fd_jacobian(damped)
     n_h = R_h.size
     J_h = J[:n_h]  # the Jacobian rows of layer 1 come first

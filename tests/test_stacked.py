@@ -27,7 +27,7 @@ def make_net(layers=None, truncation=None, seed=0):
 
 
 def stacked_weights(net, params, i=2):
-    Z = stacked.inputs(net, i, net._curv)
+    Z = stacked.inputs(net, i, net.batch.curvature)
     M = np.zeros((Z.shape[-1], net.shape[i]))
     for conn, k, cols in stacked.rows(net, i):
         M[cols] += net.get_weights(params, conn)[k]
@@ -39,7 +39,7 @@ def test_stacked_inputs_times_the_weights_are_the_layer_input():
     net = make_net(layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear(), hf.nl.Linear()])
     Z, M = stacked_weights(net, net.W)
     assert Z.shape == (6, 3, 4 + 2 + 3 + 2)
-    np.testing.assert_allclose(Z @ M, net._curv.acts[2], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(Z @ M, net.batch.curvature.acts[2], rtol=1e-12, atol=1e-12)
     # the first step's recurrent input is the recurrent biases, later ones a_{t-1}
     np.testing.assert_array_equal(Z[0, :, :4], 0)
     np.testing.assert_array_equal(Z[:, :, -1], np.repeat(np.eye(6)[:, :1], 3, axis=1))
@@ -58,10 +58,10 @@ def test_rows_cover_every_block_of_the_layer_once():
 def test_gradient_through_stacked_inputs_equals_the_plain_one(truncation):
     net = make_net(truncation=truncation)
     plain = net.calc_grad()
-    assert not net._curv.stacked
+    assert not net.batch.curvature.stacked
     v = np.random.default_rng(1).standard_normal(net.n_params)
     net.calc_G(v)  # builds the stacked inputs, which the gradient then uses
-    assert set(net._curv.stacked) == {2}
+    assert set(net.batch.curvature.stacked) == {2}
     np.testing.assert_allclose(net.calc_grad(), plain, rtol=1e-12, atol=1e-14)
     if truncation is None:
         net.check_grad(net.calc_grad())
@@ -79,15 +79,15 @@ def test_curvature_product_is_the_explicit_matrix(hidden):
 @pytest.mark.parametrize("own_error", [False, True])
 def test_backward_through_stacked_errors_equals_the_step_by_step_one(own_error):
     net = make_net()
-    cache = net._curv
+    cache = net.batch.curvature
     n_steps, n_batch = cache.acts[0].shape[:2]
     rng = np.random.default_rng(2)
     deltas = [None, None, None, rng.standard_normal((n_steps * n_batch, SHAPE[3]))]
     # a hidden-layer loss (structural damping) adds its own error
     error = rng.standard_normal((n_steps, n_batch, SHAPE[2])) if own_error else None
-    got = stacked.backward(net, 2, deltas, cache.d_acts[2], error).copy()
+    got = stacked.backward(net, 2, deltas, cache.d_acts[2], cache, error).copy()
     # the plain route: the output error over all steps, then step through time
     e = net._layer_error(2, deltas, None if error is None else error.reshape(-1, SHAPE[2]),
-                         np.empty((n_steps * n_batch, SHAPE[2])))
-    want = net._backward_steps(2, e.reshape(n_steps, n_batch, -1), cache.d_acts[2])
+                         np.empty((n_steps * n_batch, SHAPE[2])), cache)
+    want = net._backward_steps(2, e.reshape(n_steps, n_batch, -1), cache.d_acts[2], cache)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

@@ -161,9 +161,20 @@ def describe(net):
     return description
 
 
+#: The network classes a description may name, by class name.  The network
+#: modules, which import this one, enter their classes here
+#: (:func:`register_network`), so that this module never imports them.
+NETWORKS = {}
+
+
+def register_network(cls):
+    """Let descriptions name the network class ``cls`` (FFNet, RNNet)."""
+    NETWORKS[cls.__name__] = cls
+    return cls
+
+
 def _network_class(name):
-    import hessianfree  # the public namespace (imports this module's users)
-    return {"FFNet": hessianfree.FFNet, "RNNet": hessianfree.RNNet}.get(name)
+    return NETWORKS.get(name)
 
 
 def _rebuild(spec, known, where):

@@ -17,6 +17,7 @@ batch caching and the loss.
 
 import numpy as np
 
+from hessianfree import architecture
 from hessianfree import backend
 from hessianfree import batch as batches
 from hessianfree import chunking
@@ -44,6 +45,7 @@ def _as_float_dtype(dtype):
     return dtype
 
 
+@architecture.register_network
 class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
     """A feed-forward network trained with Hessian-free optimization.
 

@@ -16,6 +16,7 @@ Running in closed loop with a plant (a
 :class:`~hessianfree.closed_loop.ClosedLoop`.
 """
 
+from hessianfree import architecture
 from hessianfree import nonlinearities as nl
 from hessianfree import stacked
 from hessianfree import validation as val
@@ -31,6 +32,7 @@ def _flat(arrays):
     return [None if a is None else a.reshape(-1, a.shape[-1]) for a in arrays]
 
 
+@architecture.register_network
 class RNNet(ClosedLoop, FFNet):
     """A recurrent network trained with Hessian-free optimization.
 

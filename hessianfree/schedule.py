@@ -101,6 +101,10 @@ def required_sample_size(variance_l1, grad_sq_norm, theta):
     return variance_l1 / (theta ** 2 * grad_sq_norm)
 
 
+#: Optimizer attributes that :meth:`VarianceSchedule.prepare` sets for one update.
+_LENT = ("gradient_statistics", "cg_budget")
+
+
 class VarianceSchedule:
     """Grow the minibatch by Byrd et al.'s (2012) variance test;
     ``run_epochs(..., minibatch_size="auto")`` uses one with the defaults.
@@ -115,10 +119,16 @@ class VarianceSchedule:
     optimizer's ``CG_iter``), and the curvature subset, a fraction of the
     minibatch (``curvature_fraction``), grows with it.
 
+    Every run starts from ``initial`` (:meth:`restart`; a resumed run from
+    the size in its checkpoint), and the settings the schedule gives the
+    optimizer for an update (the CG cap, the request for gradient
+    statistics) last for that update only: a later run of the same optimizer
+    without a schedule runs CG up to its own ``CG_iter``.
+
     Parameters
     ----------
     initial : int
-        First minibatch size.
+        First minibatch size (at most ``max_size``).
     theta : float in (0, 1]
         :math:`\\theta` of the test: smaller means larger minibatches.
     max_size : int, optional
@@ -144,6 +154,16 @@ class VarianceSchedule:
         self.max_growth = val.check_real(max_growth, "max_growth", 1.0)
         self.cg_iters = None if cg_iters is None else \
             val.check_positive_int(cg_iters, "cg_iters")
+        if self.max_size is not None and self.initial > self.max_size:
+            raise ValueError(f"initial ({initial!r}) must not exceed max_size "
+                             f"({max_size!r})")
+        self.size = self.initial
+        self._lent = None  # (optimizer, its settings before prepare)
+
+    def restart(self):
+        """Start from ``initial`` again (``run_epochs`` calls it, through
+        :func:`resolve`, when a run starts)."""
+        self._give_back()
         self.size = self.initial
 
     def cg_budget(self, max_iters):
@@ -175,6 +195,7 @@ class VarianceSchedule:
         int
             The new :attr:`size`.
         """
+        self._give_back()
         wanted = required_sample_size(variance_l1, grad_sq_norm, self.theta)
         if wanted > n:
             grown = min(wanted, self.max_growth * n)
@@ -184,12 +205,32 @@ class VarianceSchedule:
 
     def prepare(self, optimizer):
         """Ask ``optimizer`` for the gradient statistics of the next update
-        and set its CG budget; returns the minibatch size to draw."""
+        and set its CG budget; returns the minibatch size to draw.
+
+        Both settings hold for that update only: :meth:`observe` (which
+        the training loop calls after the update) gives the optimizer its
+        own settings back.
+        """
+        self._give_back()
+        self._lent = (optimizer, {name: vars(optimizer)[name] for name in _LENT
+                                  if name in vars(optimizer)})
         optimizer.gradient_statistics = True
         optimizer.last_gradient_statistics = None
         if hasattr(optimizer, "CG_iter"):
             optimizer.cg_budget = self.cg_budget(optimizer.CG_iter)
         return self.size
+
+    def _give_back(self):
+        """Restore the optimizer settings that :meth:`prepare` changed."""
+        if self._lent is None:
+            return
+        optimizer, saved = self._lent
+        self._lent = None
+        for name in _LENT:
+            if name in saved:
+                setattr(optimizer, name, saved[name])
+            else:
+                vars(optimizer).pop(name, None)  # the class's default again
 
     def observe_update(self, optimizer, n_examples):
         """:meth:`observe` the statistics ``optimizer`` reported for its last
@@ -201,8 +242,12 @@ class VarianceSchedule:
 
 def resolve(minibatch_size):
     """A :class:`VarianceSchedule` for ``run_epochs``' ``minibatch_size``
-    (``"auto"`` or a schedule), else None."""
+    (``"auto"`` or a schedule), else None.  ``run_epochs`` calls it when a
+    run starts: a schedule it is given is restarted
+    (:meth:`VarianceSchedule.restart`), so a reused one starts from its
+    ``initial`` size again."""
     if isinstance(minibatch_size, VarianceSchedule):
+        minibatch_size.restart()
         return minibatch_size
     if isinstance(minibatch_size, str):
         if minibatch_size != "auto":

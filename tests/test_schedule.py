@@ -76,10 +76,16 @@ def test_auto_minibatch_grows_and_cg_budget_follows():
                    rng=np.random.default_rng(0))
     opt = hf.opt.HessianFree(CG_iter=30, plotting=False)
     sizes, budgets = [], []
+    compute_update = opt.compute_update
+
+    def capped_update(*args, **kwargs):  # the cap holds while the update runs
+        budgets.append(opt.cg_budget)
+        return compute_update(*args, **kwargs)
+    opt.compute_update = capped_update
 
     def callback(net, epoch):
         sizes.append(net.inputs.shape[0])
-        budgets.append(opt.cg_budget)
+        assert opt.last_cg.n_iters <= budgets[-1]
     sched = schedule.VarianceSchedule(initial=20, theta=0.5, cg_iters=5)
     net.run_epochs(x, t, opt, max_epochs=15, minibatch_size=sched, print_period=None,
                    callback=callback)
@@ -135,3 +141,41 @@ def test_auto_minibatch_refuses_comm():
     with pytest.raises(ValueError, match="auto"):
         net.run_epochs(x, t, hf.opt.HessianFree(), minibatch_size="auto",
                        comm=object())
+
+
+def test_initial_above_max_size_is_refused():
+    with pytest.raises(ValueError, match=r"initial \(100\).*max_size \(10\)"):
+        schedule.VarianceSchedule(initial=100, max_size=10)
+    assert schedule.VarianceSchedule(initial=10, max_size=10).size == 10
+
+
+def test_a_reused_schedule_starts_each_run_from_initial():
+    x, t = noisy_regression()
+    net = hf.FFNet([4, 6, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear()],
+                   rng=np.random.default_rng(0))
+    sched = schedule.VarianceSchedule(initial=20, theta=0.5)
+    runs = []
+    for _ in range(2):
+        sizes = []
+        net.run_epochs(x, t, hf.opt.HessianFree(CG_iter=10, plotting=False),
+                       max_epochs=8, minibatch_size=sched, print_period=None,
+                       callback=lambda net, epoch: sizes.append(net.inputs.shape[0]))
+        runs.append(sizes)
+    assert runs[0][-1] > 20, runs  # it grew in the first run
+    assert runs[1][0] == 20, runs
+
+
+def test_the_cg_cap_of_a_schedule_ends_with_its_run():
+    """A schedule caps CG through the optimizer; a later run of the same
+    optimizer without a schedule runs CG up to its own CG_iter again."""
+    x, t = noisy_regression()
+    net = hf.FFNet([4, 6, 2], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear()],
+                   rng=np.random.default_rng(0))
+    opt = hf.opt.HessianFree(CG_iter=8, plotting=False)
+    capped = schedule.VarianceSchedule(initial=20, max_size=20, cg_iters=1)
+    net.run_epochs(x, t, opt, max_epochs=3, minibatch_size=capped, print_period=None)
+    assert opt.last_cg.n_iters == 1
+    assert opt.cg_budget is None and not opt.gradient_statistics
+    assert "cg_budget" not in vars(opt) and "gradient_statistics" not in vars(opt)
+    net.run_epochs(x, t, opt, max_epochs=1, print_period=None)
+    assert opt.last_cg.n_iters > 1

@@ -104,7 +104,7 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
     memory easy, 60 CG iterations from damping 20).  The harder variant of
     Hochreiter & Schmidhuber, with the first marked value always near the
     start, is ``hessianfree.tasks.generate("addition", T, n)`` (see
-    :func:`pathological`).
+    :func:`~hessianfree.demos.pathological`).
 
     Parameters
     ----------

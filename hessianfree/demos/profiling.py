@@ -20,11 +20,11 @@ def _seconds_in(stats, name):
 def profile(func="integrator", max_epochs=1, use_GPU=False, cprofile=True):
     """Run a profiler on a demo, to show where training spends its time.
 
-    Profiles :func:`integrator` (a recurrent network, here ``[1, 100, 1]``
-    on 500 sequences of 200 steps with 10 CG iterations per epoch) or
-    :func:`mnist` (a feed-forward one, with its defaults) for ``max_epochs``
-    epochs.  With ``cprofile=True`` it prints the 25 functions with the
-    largest cumulative time and the share of
+    Profiles :func:`~hessianfree.demos.integrator` (a recurrent network,
+    here ``[1, 100, 1]`` on 500 sequences of 200 steps with 10 CG iterations
+    per epoch) or :func:`~hessianfree.demos.mnist` (a feed-forward one, with
+    its defaults) for ``max_epochs`` epochs.  With ``cprofile=True`` it
+    prints the 25 functions with the largest cumulative time and the share of
     :meth:`~hessianfree.ffnet.FFNet.calc_G`, the Gauss-Newton product that
     conjugate gradient calls once per iteration: it takes the largest share
     (about half of an integrator epoch; the forward passes of the

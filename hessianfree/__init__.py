@@ -27,7 +27,7 @@ from hessianfree import derivative_checks  # noqa: E402
 from hessianfree.minimizer import minimize  # noqa: E402
 from hessianfree import architecture  # noqa: E402
 from hessianfree.architecture import load  # noqa: E402
-from hessianfree import presets  # noqa: E402
+from hessianfree import presets  # noqa: E402, F401 (hf.presets)
 
 
 def __getattr__(name):

@@ -10,9 +10,11 @@ for a symmetric matrix :math:`A` that is only available through products
 :math:`A = G + \\lambda I` (damped Gauss-Newton matrix) and :math:`b = -\\nabla f`.
 
 The function is written once against an array module: vectors stay NumPy or
-CuPy arrays, and only scalars (dot products) come back to the host.
+CuPy arrays, and only scalars (dot products, two per iteration, in one
+transfer) come back to the host.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -74,7 +76,8 @@ class CGResult:
     n_iters : int
         Number of completed iterations (the iteration number of ``x``).
     values : list of float
-        :math:`\\phi` at each stored iterate (same order as ``iterates``).
+        :math:`\\phi` at each stored iterate (same order as ``iterates``), as
+        tracked by the iteration (see :func:`conjugate_gradient`, Notes).
     status : str
         One of :data:`STATUSES`.
     """
@@ -221,6 +224,18 @@ def _check_args(matvec, b, x0, max_iters, precond, min_iters, rel_tol, res_tol):
         raise ValueError("precond must be positive (it is the diagonal of M)")
 
 
+@functools.cache
+def _fused_kernels(elementwise_kernel):
+    """``y += a * v``, ``y -= a * v`` and ``y = v + a * y`` as CuPy
+    ``ElementwiseKernel`` objects (``a`` a 0-d array), or None without one."""
+    if elementwise_kernel is None:
+        return None
+    return tuple(elementwise_kernel("A a, V v", "Y y", operation, name)
+                 for operation, name in (("y += a * v", "hessianfree_cg_add_scaled"),
+                                         ("y -= a * v", "hessianfree_cg_subtract_scaled"),
+                                         ("y = v + a * y", "hessianfree_cg_scale_add")))
+
+
 class _Workspace:
     """Everything one CG run works on: the operator, the vectors (allocated
     once), the :math:`\\phi` history and the stored iterates."""
@@ -234,7 +249,9 @@ class _Workspace:
         self.z = self.r if precond is None else xp.empty_like(b)
         self.d = xp.empty_like(b)
         self.tmp = xp.empty_like(b)
-        self.phis = [self.quadratic_value()]
+        self.kernels = _fused_kernels(getattr(xp, "ElementwiseKernel", None))
+        self.largest = float(np.finfo(b.dtype).max)
+        self.phis = []
         self.stored = []
 
     def _first_product(self):
@@ -268,39 +285,71 @@ class _Workspace:
             self.xp.divide(r, self.precond, out=out)
         return out
 
-    def axpy(self, alpha, v, y):
-        """:math:`y \\leftarrow y + \\alpha v` without allocating."""
-        self.xp.add(y, self.xp.multiply(v, alpha, out=self.tmp), out=y)
+    def fetch(self, *scalars):
+        """Device scalars (0-d arrays) as Python floats, in one transfer."""
+        return self.xp.stack(scalars).tolist()
 
-    def quadratic_value(self):
-        """:math:`\\phi(x) = -\\tfrac12 x^T (r + b)`, valid as :math:`r = b - A x`."""
+    def axpy(self, alpha, v, y, subtract=False):
+        """:math:`y \\leftarrow y \\pm \\alpha v` in place (``alpha`` on the
+        device): one fused kernel, or two operations through ``tmp``."""
+        if self.kernels is not None:
+            self.kernels[1 if subtract else 0](alpha, v, y)
+        else:
+            xp = self.xp
+            (xp.subtract if subtract else xp.add)(y, xp.multiply(v, alpha, out=self.tmp),
+                                                  out=y)
+
+    def next_direction(self, beta):
+        """:math:`d \\leftarrow z + \\beta d` in place."""
+        if self.kernels is not None:
+            self.kernels[2](beta, self.z, self.d)
+        else:
+            self.d *= beta
+            self.d += self.z
+
+    def start(self, need_bz):
+        """:math:`r_0^T z_0` on the device, then from one transfer :math:`r_0^T
+        z_0`, :math:`\\phi_0 = -\\tfrac12 x_0^T(r_0 + b)` and :math:`b^T M^{-1} b`
+        (None unless ``need_bz``); sets ``d = z``."""
+        xp, b = self.xp, self.b
+        rz = xp.dot(self.r, self.precondition())
+        scalars = [rz]
+        if self.x0 is not None:
+            scalars.append(xp.dot(self.x, xp.add(self.r, b, out=self.tmp)))
+        if need_bz:
+            scalars.append(xp.dot(b, b if self.precond is None else
+                                  self.precondition(b, self.d)))
+        host = self.fetch(*scalars)
+        xp.copyto(self.d, self.z)
+        phi0 = -0.5 * host[1] if self.x0 is not None else 0.0
+        return rz, host[0], phi0, host[-1] if need_bz else None
+
+    def keep_finite(self):
+        """If ``x`` is not finite, go back to the last finite stored iterate
+        (or ``x0``), dropping later ones and their :math:`\\phi`; returns
+        whether it did."""
         xp = self.xp
-        return -0.5 * float(xp.dot(self.x, self.r) + xp.dot(self.x, self.b))
-
-    def residual_floor(self, rz0, res_tol, stopping):
-        """Threshold on :math:`r^T M^{-1} r` below which CG has converged."""
-        if stopping == STOPPING_ORIGINAL:
-            return ORIGINAL_RESIDUAL_FLOOR
-        b = self.b
-        if res_tol is None:
-            res_tol = math.sqrt(np.finfo(b.dtype).eps)
-        bz = float(self.xp.dot(b, b if self.precond is None else
-                               self.precondition(b, self.xp.empty_like(b))))
-        return res_tol ** 2 * (bz if bz > 0 else rz0)
-
-    def restore_finite(self, alpha):
-        """Undo the step :math:`x \\leftarrow x + \\alpha d`; if ``x`` overflowed,
-        go back to the last stored iterate (or ``x0``) and truncate ``phis``."""
-        xp = self.xp
-        self.axpy(-alpha, self.d, self.x)
         if bool(xp.isfinite(self.x).all()):
-            return
+            return False
+        while self.stored and not bool(xp.isfinite(self.stored[-1][1]).all()):
+            self.stored.pop()
         i, x_good = self.stored[-1] if self.stored else (0, self.x0)
         if x_good is None:
             self.x.fill(0)
         else:
             xp.copyto(self.x, x_good)
         del self.phis[i + 1:]
+        return True
+
+
+def _residual_floor(rz0, bz, res_tol, dtype, stopping):
+    """Threshold on :math:`r^T M^{-1} r` below which CG has converged (``bz``:
+    :math:`b^T M^{-1} b`)."""
+    if stopping == STOPPING_ORIGINAL:
+        return ORIGINAL_RESIDUAL_FLOOR
+    if res_tol is None:
+        res_tol = math.sqrt(np.finfo(dtype).eps)
+    return res_tol ** 2 * (bz if bz > 0 else rz0)
 
 
 def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
@@ -339,7 +388,8 @@ def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
         False only the final iterate is returned in ``iterates``.
     callback : callable ``callback(i, x, phi) -> bool``, optional
         Called after each iteration; returning True stops the run.  ``x`` is
-        the working buffer: copy it to keep it.
+        the working buffer: copy it to keep it (after an overflow it may
+        hold inf: see Notes).
     res_tol : float, optional
         Stop once :math:`\\|r\\|_{M^{-1}} \\le` ``res_tol`` :math:`\\|b\\|_{M^{-1}}`
         (default :math:`\\sqrt{\\epsilon_{mach}}` of ``b.dtype``).  Only used
@@ -362,12 +412,20 @@ def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
     Textbook PCG (Nocedal & Wright 2006, Alg. 5.3) with the early exits of
     Martens (2010): relative progress (§4.4), negative or zero curvature
     :math:`d^T A d \\le 0` (the iterate so far is returned) and non-finite
-    values (the last finite iterate is returned).  :math:`\\phi_i` is tracked
-    from the residual, :math:`\\phi_i = -\\tfrac12 x_i^T(r_i + b)`, so an
-    iteration costs one ``matvec``, one preconditioner application and four
-    dot products.  No arrays are allocated per iteration except the stored
-    copies.  NumPy floating-point warnings are silenced inside (a NaN or inf
-    shows up as the status :data:`NONFINITE` instead).
+    values (the last finite iterate is returned).  :math:`\\phi` follows
+    :math:`\\phi_i = \\phi_{i-1} - \\tfrac12 \\alpha_i r_{i-1}^T z_{i-1}` from
+    :math:`\\phi_0 = -\\tfrac12 x_0^T(r_0 + b)`, so an iteration costs one ``matvec``, one
+    preconditioner application, two dot products (:math:`d^T A d`,
+    :math:`r^T z`, fetched together: one host synchronisation; :math:`\\alpha`
+    and :math:`\\beta` stay on the device) and, with CuPy, three fused vector
+    updates.  Nothing is allocated per iteration but scalars and the stored
+    copies.  A NaN or inf in :math:`d^T A d`, :math:`r^T z` or
+    :math:`\\alpha`, or :math:`|\\phi|` beyond ``b.dtype``'s range, stops
+    the run before ``x`` moves.  ``x``, which nothing reads and which stays
+    non-finite once it is, is checked at the end: if it overflowed, the
+    result is the last finite stored iterate (or ``x0``), as if the run had
+    stopped there.  NumPy floating-point warnings are silenced inside (a NaN
+    or inf shows up as the status :data:`NONFINITE` instead).
     """
     _check_args(matvec, b, x0, max_iters, precond, min_iters, rel_tol, res_tol)
     check_rules(storage, stopping)
@@ -380,18 +438,20 @@ def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
 def _run(matvec, b, x0, max_iters, precond, min_iters, rel_tol, store_iterates,
          callback, res_tol, storage, stopping):
     ws = _Workspace(matvec, b, x0, precond)
-    rz = float(ws.xp.dot(ws.r, ws.precondition()))
-    floor = ws.residual_floor(rz, res_tol, stopping)
-    ws.xp.copyto(ws.d, ws.z)
-    if not (math.isfinite(rz) and math.isfinite(ws.phis[0])):
+    rz_dev, rz, phi0, bz = ws.start(need_bz=stopping == STOPPING_RELATIVE)
+    ws.phis.append(phi0)
+    floor = _residual_floor(rz, bz, res_tol, b.dtype, stopping)
+    if not (math.isfinite(rz) and math.isfinite(phi0)):
         status = NONFINITE
     elif rz <= floor:
         status = CONVERGED_RESIDUAL
     else:
         grid = ((original_storage_grid if storage == STORAGE_ORIGINAL else storage_grid)
                 (max_iters) if store_iterates else [])
-        status = _iterate(ws, rz, floor, set(grid), max_iters, min_iters,
+        status = _iterate(ws, rz_dev, rz, floor, set(grid), max_iters, min_iters,
                           (rel_tol, stopping), callback)
+    if ws.keep_finite():
+        status = NONFINITE
     n_iters = len(ws.phis) - 1
     stored = ws.stored if store_iterates else []
     if not stored or stored[-1][0] != n_iters:
@@ -400,27 +460,29 @@ def _run(matvec, b, x0, max_iters, precond, min_iters, rel_tol, store_iterates,
                     values=[ws.phis[i] for i, _ in stored], status=status)
 
 
-def _iterate(ws, rz, floor, grid, max_iters, min_iters, progress_rule, callback):
-    """The CG loop on workspace ``ws``; returns the status.  ``progress_rule``
-    is ``(rel_tol, stopping)`` of :func:`relative_progress_met`."""
+def _iterate(ws, rz_dev, rz, floor, grid, max_iters, min_iters, progress_rule, callback):
+    """The CG loop on workspace ``ws``; returns the status.  ``rz_dev`` and
+    ``rz``: :math:`r_0^T z_0` on the device and the host; ``progress_rule``:
+    ``(rel_tol, stopping)`` of :func:`relative_progress_met`.  ``r`` moves
+    before the one transfer of :math:`d^T A d` and :math:`r^T z`, ``x`` after
+    their checks."""
     xp, x, r, d = ws.xp, ws.x, ws.r, ws.d
     for i in range(1, max_iters + 1):
         Ad = ws.matvec(d, ws.Ad)
-        dAd = float(xp.dot(d, Ad))
+        dAd_dev = xp.dot(d, Ad)
+        alpha_dev = rz_dev / dAd_dev
+        ws.axpy(alpha_dev, Ad, r, subtract=True)
+        rz_new_dev = xp.dot(r, ws.precondition())
+        dAd, rz_new = ws.fetch(dAd_dev, rz_new_dev)
         if not math.isfinite(dAd):
             return NONFINITE
         if dAd <= 0:
             return NEGATIVE_CURVATURE
         alpha = rz / dAd
-        if not math.isfinite(alpha):
+        phi = ws.phis[-1] - 0.5 * alpha * rz
+        if not (math.isfinite(alpha) and abs(phi) <= ws.largest and math.isfinite(rz_new)):
             return NONFINITE
-        ws.axpy(alpha, d, x)
-        ws.axpy(-alpha, Ad, r)
-        phi = ws.quadratic_value()
-        rz_new = float(xp.dot(r, ws.precondition()))
-        if not (math.isfinite(phi) and math.isfinite(rz_new)):
-            ws.restore_finite(alpha)
-            return NONFINITE
+        ws.axpy(alpha_dev, d, x)
         ws.phis.append(phi)
         if i in grid:
             ws.stored.append((i, x.copy()))
@@ -430,9 +492,8 @@ def _iterate(ws, rz, floor, grid, max_iters, min_iters, progress_rule, callback)
             return CONVERGED_RESIDUAL
         if i >= min_iters and relative_progress_met(ws.phis, i, *progress_rule):
             return CONVERGED_RELATIVE_PROGRESS
-        beta, rz = rz_new / rz, rz_new
-        if not math.isfinite(beta):
+        if not math.isfinite(rz_new / rz):
             return NONFINITE
-        d *= beta
-        d += ws.z
+        ws.next_direction(rz_new_dev / rz_dev)
+        rz_dev, rz = rz_new_dev, rz_new
     return MAX_ITERS

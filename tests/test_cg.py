@@ -1,6 +1,7 @@
 """Tests for hessianfree.cg: the CG solver alone, on explicit matrices."""
 
 import math
+import re
 import tracemalloc
 from dataclasses import dataclass
 
@@ -444,3 +445,218 @@ def test_rule_names_checked(kwargs, error):
     with pytest.raises(error, match=next(iter(kwargs))):
         conjugate_gradient(matvec_of(np.eye(2)), np.ones(2), None, max_iters=2,
                            **kwargs)
+
+
+# ------------------------------------- phi by recurrence: the loop it replaced
+
+
+@np.errstate(all="ignore")  # NaN and inf end up in the status
+def reference_cg(A, b, x0, max_iters, precond=None, min_iters=1, rel_tol=5e-4,
+                 res_tol=None, storage=cg.STORAGE_GEOMETRIC, stopping=cg.STOPPING_RELATIVE):
+    """:func:`conjugate_gradient` as it was before :math:`\\phi` had a
+    recurrence, for explicit NumPy matrices and diagonal preconditioners:
+    :math:`\\phi = -\\tfrac12 x^T(r + b)` computed from the vectors after each
+    step (four dot products and three host reads per iteration), and an
+    undone step when it or :math:`r^T z` is not finite.  Returns ``(x,
+    iterates, n_iters, values, status)``."""
+    M = np.ones_like(b) if precond is None else precond
+    x = np.zeros_like(b) if x0 is None else x0.astype(b.dtype)
+    r = b - np.dot(A, x)
+    phis, stored = [-0.5 * float(x @ r + x @ b)], []
+    z = r / M
+    rz = float(r @ z)
+    if stopping == cg.STOPPING_ORIGINAL:
+        floor = cg.ORIGINAL_RESIDUAL_FLOOR
+    else:
+        tol = math.sqrt(np.finfo(b.dtype).eps) if res_tol is None else res_tol
+        bz = float(b @ (b / M))
+        floor = tol ** 2 * (bz if bz > 0 else rz)
+    d = z.copy()
+    grid = set(cg.original_storage_grid(max_iters) if storage == cg.STORAGE_ORIGINAL
+               else storage_grid(max_iters))
+
+    def loop():
+        nonlocal x, r, z, d, rz
+        for i in range(1, max_iters + 1):
+            Ad = np.dot(A, d)
+            dAd = float(d @ Ad)
+            if not math.isfinite(dAd):
+                return cg.NONFINITE
+            if dAd <= 0:
+                return cg.NEGATIVE_CURVATURE
+            alpha = rz / dAd
+            if not math.isfinite(alpha):
+                return cg.NONFINITE
+            x += d * alpha
+            r += Ad * -alpha
+            value = -0.5 * float(x @ r + x @ b)
+            z = r / M
+            rz_new = float(r @ z)
+            if not (math.isfinite(value) and math.isfinite(rz_new)):
+                x += d * -alpha
+                if not np.isfinite(x).all():
+                    j, x_good = stored[-1] if stored else (0, x0)
+                    x = np.zeros_like(b) if x_good is None else x_good.astype(b.dtype)
+                    del phis[j + 1:]
+                return cg.NONFINITE
+            phis.append(value)
+            if i in grid:
+                stored.append((i, x.copy()))
+            if rz_new <= floor:
+                return cg.CONVERGED_RESIDUAL
+            if i >= min_iters and relative_progress_met(phis, i, rel_tol, stopping):
+                return cg.CONVERGED_RELATIVE_PROGRESS
+            beta, rz = rz_new / rz, rz_new
+            if not math.isfinite(beta):
+                return cg.NONFINITE
+            d *= beta
+            d += z
+        return cg.MAX_ITERS
+
+    if not (math.isfinite(rz) and math.isfinite(phis[0])):
+        status = cg.NONFINITE
+    elif rz <= floor:
+        status = cg.CONVERGED_RESIDUAL
+    else:
+        status = loop()
+    n_iters = len(phis) - 1
+    if not stored or stored[-1][0] != n_iters:
+        stored.append((n_iters, x.copy()))
+    return x, stored, n_iters, [phis[i] for i, _ in stored], status
+
+
+#: Systems on which the recurrence must reproduce the old loop: (name, size,
+#: log10 of the condition number, max_iters, extra arguments, the status).
+REFERENCE_CASES = [
+    ("relative_progress", 60, 2, 200, {}, cg.CONVERGED_RELATIVE_PROGRESS),
+    ("long_relative_progress", 300, 5, 600, dict(rel_tol=5e-6),
+     cg.CONVERGED_RELATIVE_PROGRESS),
+    ("max_iters", 300, 6, 60, {}, cg.MAX_ITERS),
+    ("residual", 40, 1, 100, dict(rel_tol=0, res_tol=1e-10), cg.CONVERGED_RESIDUAL),
+    ("original_rules", 300, 3, 400, dict(rel_tol=5e-6, storage=cg.STORAGE_ORIGINAL,
+                                         stopping=cg.STOPPING_ORIGINAL),
+     cg.CONVERGED_RELATIVE_PROGRESS),
+    ("indefinite", 50, None, 100, {}, cg.NEGATIVE_CURVATURE),
+]
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+@pytest.mark.parametrize("preconditioned", [False, True], ids=["plain", "precond"])
+@pytest.mark.parametrize("name, n, spread, max_iters, kwargs, status", REFERENCE_CASES,
+                         ids=[c[0] for c in REFERENCE_CASES])
+def test_value_recurrence_reproduces_the_direct_loop(name, n, spread, max_iters, kwargs,
+                                                     status, preconditioned, warm):
+    """phi by recurrence: the same iterates, iteration count and status as
+    the loop that computed phi from x and r, and phi equal to phi(x) at every
+    iteration to 1e-10 relative (float64)."""
+    rng = np.random.default_rng(n + max_iters)
+    eigenvalues = (np.linspace(-1, 10, n) if spread is None else
+                   np.logspace(0, spread, n))
+    A, b = random_spd(n, eigenvalues, rng), rng.standard_normal(n)
+    x0 = 0.1 * rng.standard_normal(n) if warm else None
+    kwargs = dict(kwargs, precond=np.diag(A).copy() if preconditioned else None)
+    if spread is None and preconditioned:
+        kwargs["precond"] = np.abs(kwargs["precond"]) + 0.1
+    seen = []
+    res = conjugate_gradient(matvec_of(A), b, x0, max_iters=max_iters,
+                             callback=lambda i, x, p: seen.append((x.copy(), p)), **kwargs)
+    x, iterates, n_iters, values, ref_status = reference_cg(A, b, x0, max_iters, **kwargs)
+    assert res.status == ref_status == status
+    assert res.n_iters == n_iters and len(seen) == n_iters
+    assert [i for i, _ in res.iterates] == [i for i, _ in iterates]
+    np.testing.assert_allclose(res.x, x, rtol=1e-12, atol=0)
+    for (_, x_new), (_, x_ref) in zip(res.iterates, iterates):
+        np.testing.assert_allclose(x_new, x_ref, rtol=1e-12, atol=0)
+    scale = max(abs(v) for v in values)
+    np.testing.assert_allclose(res.values, values, rtol=1e-10, atol=1e-12 * scale)
+    direct = [phi(A, b, x_i) for x_i, _ in seen]
+    np.testing.assert_allclose([p for _, p in seen], direct, rtol=1e-10, atol=1e-12 * scale)
+
+
+def test_value_beyond_the_dtype_is_nonfinite():
+    """float32, A tiny: phi (kept in float64 on the host) leaves float32's
+    range at iteration 1; the run ends as when phi was computed in float32,
+    NONFINITE with x0."""
+    A, b = 1e-30 * np.eye(4, dtype=np.float32), np.full(4, 1e10, np.float32)
+    x0 = np.ones(4, np.float32)
+    res = conjugate_gradient(matvec_of(A), b, x0, max_iters=10)
+    x, iterates, n_iters, values, status = reference_cg(A, b, x0, 10)
+    assert res.status == status == cg.NONFINITE
+    assert res.n_iters == n_iters == 0
+    np.testing.assert_array_equal(res.x, x0)
+    np.testing.assert_array_equal(x, x0)
+    assert res.values == values
+
+
+def test_overflow_of_the_iterate_returns_the_last_finite_stored_one():
+    """x overflows while d^T A d, r^T z and phi stay finite (x_2 = b_2 /
+    1e-318 > 1e308), so only the check at the end sees it: back to the last
+    finite stored iterate, the later phi dropped, as in the loop that
+    computed phi from x."""
+    A, b = np.diag([1.0, 1e-318]), np.array([1.0, 1e-8])
+    xs = []
+    res = conjugate_gradient(matvec_of(A), b, None, max_iters=30, rel_tol=0, res_tol=0,
+                             callback=lambda i, x, p: xs.append(x.copy()))
+    x, iterates, n_iters, values, status = reference_cg(A, b, None, 30, rel_tol=0,
+                                                        res_tol=0)
+    assert not np.isfinite(xs[-1]).all()  # the iteration went on past it
+    assert res.status == status == cg.NONFINITE
+    assert res.n_iters == n_iters == 11
+    assert [i for i, _ in res.iterates] == [i for i, _ in iterates]
+    np.testing.assert_array_equal(res.x, x)
+    assert np.isfinite(res.x).all()
+    assert res.values == pytest.approx(values, rel=1e-10)
+
+
+class FakeElementwiseKernel:
+    """CuPy's ``ElementwiseKernel(in_params, out_params, operation, name)``
+    for one-statement operations, run by NumPy on :mod:`strict_xp` arrays:
+    called with the inputs then the outputs, which it updates in place."""
+
+    calls = []
+
+    def __init__(self, in_params, out_params, operation, name):
+        self.names = [p.split()[-1] for p in f"{in_params}, {out_params}".split(",")]
+        self.target, self.op, self.expr = re.fullmatch(r"(\w+) ([-+]?=) (.+)",
+                                                       operation).groups()
+        self.name = name
+
+    def __call__(self, *args):
+        assert len(args) == len(self.names)
+        arrays = {n: a._a for n, a in zip(self.names, args)}
+        value = eval(self.expr, {}, dict(arrays))
+        target = arrays[self.target]
+        assert target.shape == value.shape  # the output is a whole vector
+        if self.op == "+=":
+            target += value
+        elif self.op == "-=":
+            target -= value
+        else:
+            target[...] = value
+        self.calls.append(self.name)
+
+
+def test_fused_updates_where_the_module_has_elementwise_kernels(monkeypatch):
+    """With an ``ElementwiseKernel`` (CuPy) each vector update of an
+    iteration is one kernel: three per iteration, the same numbers, and
+    still one transfer per iteration."""
+    import strict_xp
+    xp = strict_xp.install(monkeypatch)
+    monkeypatch.setattr(xp, "ElementwiseKernel", FakeElementwiseKernel, raising=False)
+    FakeElementwiseKernel.calls.clear()
+    case = CASES[1]
+    kwargs = dict(max_iters=25, rel_tol=0, res_tol=0, precond=np.diag(case.A).copy())
+    host = conjugate_gradient(matvec_of(case.A), case.b, None, **kwargs)
+    strict_xp.reset()
+    kwargs["precond"] = xp.asarray(kwargs["precond"])
+    dev = conjugate_gradient(matvec_of(xp.asarray(case.A)), xp.asarray(case.b), None,
+                             **kwargs)
+    assert dev.n_iters == host.n_iters == 25 and dev.status == host.status
+    assert sorted(set(FakeElementwiseKernel.calls)) == [
+        "hessianfree_cg_add_scaled", "hessianfree_cg_scale_add",
+        "hessianfree_cg_subtract_scaled"]
+    assert len(FakeElementwiseKernel.calls) == 3 * 25
+    # checking precond > 0, the start, one per iteration, the end
+    assert strict_xp.n_transfers() == 1 + 1 + 25 + 1
+    np.testing.assert_array_equal(backend.to_numpy(dev.x), host.x)
+    assert dev.values == host.values

@@ -209,6 +209,8 @@ def explicit_hessian(net, damping=0):
     from hessianfree import loss_funcs
     shared = (net.xp, net.comm, net.reduction, getattr(net, "_optimizer", None))
     probe = copy.deepcopy(net, {id(x): x for x in shared if x is not None})
+    if getattr(probe, "truncation", None) is not None:
+        probe.truncation = None  # the Hessian is of the loss, not of a truncated gradient
     inputs, targets = curvature_data(net)
 
     def gradient(W):
@@ -225,6 +227,16 @@ def explicit_hessian(net, damping=0):
         probe.cache_minibatch(inputs, targets)
         H += explicit_G(probe)
     return H + damping * np.eye(H.shape[0])
+
+
+def check_product(net, kind, product, v):
+    """Check an undamped ``kind`` (``"gauss-newton"`` or ``"hessian"``)
+    curvature product ``product`` of ``v`` against finite differences
+    (:func:`check_G` or :func:`check_Hv`)."""
+    if kind == "hessian":
+        check_Hv(net, product, v)
+    else:
+        net.check_G(product, v, 0)
 
 
 def check_Hv(net, H_v, v, damping=0):

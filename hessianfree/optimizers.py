@@ -29,30 +29,20 @@ from hessianfree import hf_state
 from hessianfree.cg import NONFINITE, conjugate_gradient
 from hessianfree.batch import check_chunk_size
 from hessianfree.curvature import check_kind, product_function
-from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, ORIGINAL_DECREASE,
-                                 reduction_ratio, update_damping)
-from hessianfree.derivative_checks import check_Hv
+from hessianfree.damping import MAX_DAMPING, MIN_DAMPING, ORIGINAL_DECREASE
+from hessianfree.derivative_checks import check_product
 from hessianfree.hf_state import HFState
 from hessianfree.update_rules import (RATIO_DAMPED, RULE_SETS,  # noqa: F401
                                       check_update_rules)
-from hessianfree.linesearch import armijo_line_search, backtrack_cg_iterates
+from hessianfree.step import StepRules, error_along, select_step
 from hessianfree.optimizer_base import (UPDATE_ACCEPTED, UPDATE_NONFINITE,
                                         UPDATE_REJECTED, NonFiniteWarning, Optimizer,
                                         all_finite, check_number)
-from hessianfree.preconditioners import Diagonal, Preconditioner, diagonal
+from hessianfree.preconditioners import Diagonal, Preconditioner
 from hessianfree.sgd import SGD
 
 __all__ = ["HessianFree", "NonFiniteWarning", "Optimizer", "SGD", "UPDATE_ACCEPTED",
            "UPDATE_NONFINITE", "UPDATE_REJECTED"]
-
-
-def _check_product(net, kind, product, v):
-    """Debug check of an undamped ``kind`` curvature product against finite
-    differences (:mod:`hessianfree.derivative_checks`)."""
-    if kind == "hessian":
-        check_Hv(net, product, v)
-    else:
-        net.check_G(product, v, 0)
 
 
 def _cg_callback(progress, iters):
@@ -65,16 +55,6 @@ def _cg_callback(progress, iters):
         progress(i, iters)
         return False
     return callback
-
-
-def _objective(net):
-    """``objective(delta) = net.error(W + delta)``, using one trial buffer."""
-    xp = array_module(net.W)
-    trial = xp.empty_like(net.W)
-
-    def objective(delta):
-        return net.error(W=xp.add(net.W, delta, out=trial))
-    return objective
 
 
 def resolve_preconditioner(preconditioner, exponent=0.75):
@@ -386,14 +366,15 @@ class HessianFree(Optimizer):
 
         Steps: gradient (with the squared per-example gradients when
         ``preconditioner``) and error; the curvature subset of the minibatch
-        (``curvature_fraction``); CG from the warm start (preconditioned with
-        :meth:`preconditioner_diagonal` when ``preconditioner``); backtracking over
-        the CG iterates (:func:`~hessianfree.linesearch.backtrack_cg_iterates`);
-        reduction ratio :math:`\\rho` against the damped model
-        :math:`q_\\lambda(\\delta) = \\nabla f^T\\delta + \\tfrac12\\delta^T (G +
-        \\lambda I)\\delta` (or the undamped one, ``ratio_model``; one extra
-        ``calc_G`` call, also used by the debug check); Levenberg-Marquardt
-        damping update; Armijo line search.
+        (``curvature_fraction``); CG from the warm start, preconditioned by
+        ``preconditioner.prepare`` (:mod:`hessianfree.preconditioners`); the
+        step and the next damping from the CG iterates
+        (:func:`hessianfree.step.select_step`: backtracking, reduction ratio
+        :math:`\\rho` against the damped model :math:`q_\\lambda(\\delta) =
+        \\nabla f^T\\delta + \\tfrac12\\delta^T (G + \\lambda I)\\delta` or the
+        undamped one, ``ratio_model``, with one extra curvature product, also
+        used by the debug check; Levenberg-Marquardt damping update; Armijo
+        line search).
 
         A step that does not lower the error is rejected: the update is zero
         and the damping grows.  A non-finite gradient, error or curvature
@@ -432,75 +413,42 @@ class HessianFree(Optimizer):
                                 printing, cg_ran=True)
         return self._take_step(net, grad, f0, printing)
 
-    def preconditioner_diagonal(self, sq_grad):
-        """Martens' (2010, §4.7) diagonal CG preconditioner.
+    def step_rules(self):
+        """The rules that choose the step and the next damping, as a
+        :class:`~hessianfree.step.StepRules` (from this optimizer's options)."""
+        return StepRules(self.use_backtracking, self.use_linesearch, self.ratio_model,
+                         self.damping_decrease, self.min_damping, self.max_damping)
 
-        Parameters
-        ----------
-        sq_grad : (n_params,) array
-            Mean of the squared per-example gradients,
-            :math:`\\tfrac1N \\sum_i g_i^2` (``net.calc_grad(squared=True)``).
+    def _curvature_product(self, net):
+        """``product(delta, damping)`` for the step's predicted change, with
+        the debug check of the undamped product."""
+        product = product_function(net, self.curvature)
 
-        Returns
-        -------
-        (n_params,) array
-            :math:`(\\tfrac1N \\sum_i g_i^2 + \\lambda)^{\\alpha}`, with
-            :math:`\\lambda` the current damping and :math:`\\alpha` =
-            ``precond_exponent``; entries are kept at or above the dtype's
-            smallest normal number so that :math:`M` stays positive.
-        """
-        return diagonal(sq_grad, self.damping, self.precond_exponent)
-
-    def _choose_iterate(self, objective):
-        iterates = self.last_cg.iterates
-        if self.use_backtracking:
-            index, value = backtrack_cg_iterates(iterates, objective)
-        else:
-            index, value = len(iterates) - 1, float(objective(iterates[-1][1]))
-        return iterates[index], value
-
-    def _predicted_change(self, net, grad, delta):
-        """Model change :math:`q_\\lambda(\\delta) - q_\\lambda(0)` of the damped
-        model, or of the undamped one (:math:`\\lambda = 0`) with
-        ``ratio_model="undamped"`` (Martens 2010, §4.1)."""
-        xp = array_module(delta)
-        damping = self.damping if self.ratio_model == RATIO_DAMPED else 0
-        G_delta = product_function(net, self.curvature)(delta, damping=damping)
-        if net.debug:  # the check is of the undamped product
-            _check_product(net, self.curvature, G_delta - damping * delta, delta)
-        return float(xp.dot(grad, delta) + 0.5 * xp.dot(delta, G_delta))
+        def curvature_product(delta, damping):
+            G_delta = product(delta, damping=damping)
+            if net.debug:
+                check_product(net, self.curvature, G_delta - damping * delta, delta)
+            return G_delta
+        return curvature_product
 
     def _take_step(self, net, grad, f0, printing):
-        objective = _objective(net)
-        (iteration, delta), value = self._choose_iterate(objective)
-        predicted = self._predicted_change(net, grad, delta)
-        if not math.isfinite(predicted):
+        step = select_step(self.last_cg.iterates, error_along(net), f0, grad,
+                           self._curvature_product(net), self.damping, self.step_rules())
+        if not math.isfinite(step.predicted):
             return self._reject(net, "the curvature product for the reduction "
                                 "ratio (net.calc_G(delta, damping=0))", printing,
                                 cg_ran=True, stacklevel=4)
-        rho = reduction_ratio(value - f0, predicted)
-        damping = update_damping(self.damping, rho, decrease=self.damping_decrease,
-                                 min_damping=self.min_damping,
-                                 max_damping=self.max_damping)
-        slope = float(array_module(grad).dot(grad, delta))
-        if self.use_linesearch:
-            alpha, value = armijo_line_search(objective, f0, slope, delta,
-                                              value_at_one=value)
-        else:
-            alpha = 1.0 if value < f0 else 0.0
-        accepted = alpha > 0 and value < f0
-        if not accepted:
-            alpha, damping = 0.0, max(damping, self._raised_damping())
-        self._finish(damping, accepted, alpha, rho, self._next_warm_start())
+        self._finish(step.damping, step.accepted, step.alpha, step.rho,
+                     self._next_warm_start())
         if printing:
             print(f"HF: CG {self.last_cg.n_iters} it ({self.last_cg.status}), "
-                  f"backtracked to it {iteration}, rho {rho:.3g}, damping "
-                  f"{damping:.3g}, step {alpha:.3g}, error {f0:.6g} -> "
-                  f"{value if accepted else f0:.6g}")
-        self.last_error = value if accepted else f0
-        if not accepted:
+                  f"backtracked to it {step.iteration}, rho {step.rho:.3g}, damping "
+                  f"{step.damping:.3g}, step {step.alpha:.3g}, error {f0:.6g} -> "
+                  f"{step.value:.6g}")
+        self.last_error = step.value
+        if not step.accepted:
             return array_module(net.W).zeros_like(net.W)
-        return array_module(delta).multiply(delta, alpha)
+        return array_module(step.delta).multiply(step.delta, step.alpha)
 
     def _next_warm_start(self):
         """``cg_decay`` times the last CG solution (Martens 2010, §4.5)."""
@@ -508,8 +456,7 @@ class HessianFree(Optimizer):
         return array_module(x).multiply(x, self.cg_decay)
 
     def _raised_damping(self):
-        return update_damping(self.damping, -math.inf, min_damping=self.min_damping,
-                              max_damping=self.max_damping)
+        return self.step_rules().raised_damping(self.damping)
 
     def _finish(self, damping, accepted, alpha, rho, init_delta, cg_iters=None):
         """Store the new state and append the plot series."""

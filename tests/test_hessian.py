@@ -299,3 +299,16 @@ def test_debug_mode_checks_hessian_products():
     opt = hf.opt.HessianFree(CG_iter=5, curvature="hessian", plotting=False)
     net.optimizer = opt
     opt.compute_update()  # runs dc.check_Hv on the step's product
+
+
+def test_debug_check_of_a_truncated_network_differentiates_the_whole_loss():
+    """Truncation shortens the gradient, not the loss: the debug check of
+    the exact Hessian product compares it with the Hessian of the loss."""
+    net = hf.RNNet([2, 3, 1], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear()],
+                   truncation=(2, 2), debug=True, rng=np.random.default_rng(0),
+                   W_rec_params={"init_type": "uniform", "coeff": 0.8})
+    x = np.random.default_rng(1).standard_normal((6, 8, 2))
+    opt = hf.opt.HessianFree(CG_iter=4, curvature="hessian", plotting=False)
+    errors = net.run_epochs(x, np.cumsum(x[..., :1], axis=1) * 0.3, opt, max_epochs=2,
+                            print_period=None)
+    assert len(errors) == 2

@@ -47,16 +47,17 @@ def test_preconditioned_cg_needs_fewer_iterations(spread):
 
 def test_preconditioner_diagonal_formula():
     sq = np.array([0.0, 1e-4, 1.0, 16.0], dtype=np.float32)
-    opt = HessianFree(init_damping=0.5, precond_exponent=0.75)
-    P = opt.preconditioner_diagonal(sq)
+    opt = HessianFree(init_damping=0.5, precond_exponent=0.75, preconditioner=True)
+    P = opt.preconditioner.prepare(None, opt.damping, sq)
     assert P.dtype == np.float32
     np.testing.assert_allclose(P, (sq.astype(np.float64) + 0.5) ** 0.75, rtol=1e-6)
-    opt.damping = 0.0
-    P = opt.preconditioner_diagonal(sq)
+    P = hf.preconditioners.diagonal(sq, 0.0, 0.75)
     assert np.all(P > 0)  # zero statistics and zero damping stay positive
     np.testing.assert_allclose(P[2:], sq[2:] ** 0.75, rtol=1e-6)
-    np.testing.assert_array_equal(HessianFree(precond_exponent=0).preconditioner_diagonal(sq),
+    np.testing.assert_array_equal(hf.preconditioners.Diagonal(0).prepare(None, 0.5, sq),
                                   np.ones(4, dtype=np.float32))
+    with pytest.raises(ValueError, match="squared"):
+        hf.preconditioners.Diagonal().prepare(None, 0.5)
 
 
 @pytest.mark.parametrize("bad, error", [(-0.1, ValueError), (1.5, ValueError),

@@ -114,7 +114,8 @@ def class_name(entry):
     """The qualified class name (``module.qualname``) of a layer or loss as
     a description names it: a ``{"type", "params"}`` entry of a built-in, or
     a str, returned as is."""
-    if isinstance(entry, dict) and entry.get("type") in {**_NONLINEARITIES, **_LOSSES}:
+    if isinstance(entry, dict) and isinstance(entry.get("type"), str) and \
+            entry["type"] in {**_NONLINEARITIES, **_LOSSES}:
         cls = {**_NONLINEARITIES, **_LOSSES}[entry["type"]]
         return f"{cls.__module__}.{cls.__qualname__}"
     return entry if isinstance(entry, str) else repr(entry)
@@ -174,7 +175,7 @@ def register_network(cls):
 
 
 def _network_class(name):
-    return NETWORKS.get(name)
+    return NETWORKS.get(name) if isinstance(name, str) else None
 
 
 def _rebuild(spec, known, where):
@@ -349,8 +350,9 @@ def save(net, path):
     Parameters
     ----------
     net : FFNet or RNNet
-    path : str or os.PathLike
-        File name; ``.npz`` is appended if it is missing (as by NumPy).
+    path : str, os.PathLike or binary file object
+        File name; ``.npz`` is appended if it is missing (as by NumPy).  An
+        open file is written directly (not atomically).
 
     Raises
     ------
@@ -369,9 +371,14 @@ def save(net, path):
                          f"first W[{bad[0]}] = {W[bad[0]]}); a model file must hold "
                          f"finite weights (hf.load refuses others): save "
                          f"net.best_W or weights from before the fault")
+    def write(f):
+        np.savez(f, architecture=np.array(text), W=W)
+    if hasattr(path, "write"):  # an open binary file: the caller's to replace safely
+        write(path)
+        return
     filename = _model_filename(path)
     try:
-        write_atomically(filename, lambda f: np.savez(f, architecture=np.array(text), W=W))
+        write_atomically(filename, write)
     except OSError as e:
         message = (f"net.save could not write {filename!r} ({e.strerror or e}); a file "
                    f"that was there before is unchanged")

@@ -207,3 +207,10 @@ def test_every_exported_loss_round_trips(name):
         loss, architecture._LOSSES, "loss")))
     rebuilt = architecture._rebuild(description, architecture._LOSSES, "loss")
     assert type(rebuilt) is type(loss) and repr(rebuilt) == repr(loss)
+
+
+def test_save_to_an_open_file(tmp_path):
+    net = hf.FFNet([2, 3, 1], rng=0)
+    with open(tmp_path / "m.npz", "wb") as f:
+        net.save(f)
+    np.testing.assert_array_equal(hf.load(tmp_path / "m.npz").W, net.W)

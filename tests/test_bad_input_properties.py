@@ -27,6 +27,7 @@ import pickle
 import tempfile
 import traceback
 import typing
+import zipfile
 
 import numpy as np
 import pytest
@@ -463,6 +464,66 @@ def is_plot_dict(context, value, result):
         for k, series in result.items())
 
 
+MODEL_FIELDS = ("format", "class", "shape", "layers", "conns", "loss", "dtype", "debug",
+                "rec_layers", "truncation")
+
+
+def model_description():
+    """The description net.save writes for a small RNNet."""
+    return json.loads(json.dumps(hf.architecture.describe(
+        hf.RNNet([3, 4, 2], rng=np.random.RandomState(0)))))
+
+
+def load_model_with_field(context, value):
+    """hf.load of a model file whose description field holds a junk value
+    (or is left out); a refusal must name the file and the field."""
+    field, junk = value
+    description = model_description()
+    if junk == "(missing)":
+        description.pop(field)
+    else:
+        description[field] = junk
+    n_params = hf.RNNet([3, 4, 2]).n_params
+    np.savez("case_model.npz", architecture=np.array(json.dumps(description)),
+             W=np.ones(n_params, np.float32))
+    try:
+        return hf.load("case_model.npz")
+    except ValueError as error:  # a changed structure may show as weights that no longer fit
+        names = (field, "'W'") if field in ("shape", "conns", "rec_layers") else (field,)
+        assert "case_model.npz" in str(error) and any(n in str(error) for n in names), \
+            f"{field}: {error}"
+        raise
+
+
+def model_file_bytes():
+    """Contents of a model file: junk, truncated archives, a bare weight
+    vector, archives with lying or odd headers for the weights."""
+    good = io.BytesIO()
+    hf.RNNet([3, 4, 2], rng=np.random.RandomState(0)).save(good)
+    good = good.getvalue()
+    text = json.dumps(model_description())
+
+    def with_weights_header(header):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            zf.writestr("architecture.npy", npy_bytes(np.array(text)))
+            zf.writestr("W.npy", header + b"\0" * 64)
+        return buffer.getvalue()
+    lying = st.builds(npy_header, st.one_of(
+        hnp.array_shapes(min_dims=0, max_dims=2, max_side=60),
+        st.sampled_from([(2 ** 40,), (10 ** 12,), (2 ** 62, 2 ** 62)])),
+        st.sampled_from(["<f8", "<f4", "<i8", "|O", "<U3", "<c16"]))
+    return st.one_of(st.binary(max_size=200),
+                     st.integers(0, len(good) - 1).map(lambda n: good[:n]),
+                     st.just(npy_bytes(np.ones(38))), lying.map(with_weights_header))
+
+
+def load_model_file(context, content):
+    with open("case_model.npz", "wb") as f:
+        f.write(content)
+    return hf.load("case_model.npz")
+
+
 # ----------------------------------------------------------------- cases
 SHAPES = st.one_of(int_lists(), junk_values(), st.lists(st.integers(1, 4), max_size=4))
 CASES = [
@@ -681,6 +742,11 @@ CASES = [
     # files: weights, checkpoints, plot files
     Case("FFNet(load_weights=file)", "load_weights", weight_files(), load_weights_file,
          pure=False, check=weights_match_file),
+    Case("hf.load(tampered field)", "field", st.tuples(
+        st.sampled_from(MODEL_FIELDS), json_values() | st.just("(missing)")),
+         load_model_with_field, pure=False, aliases=("case_model.npz",)),
+    Case("hf.load(file)", "content", model_file_bytes(), load_model_file, pure=False,
+         aliases=("case_model.npz",)),
     Case("run_epochs(resume=True)", "field", st.tuples(
         st.sampled_from(sorted(CHECKPOINT_FIELDS)), json_values()), resume_with_field,
          setup=lambda: ff_net(cached=False), pure=False, aliases=("case_checkpoint",)),

@@ -24,7 +24,8 @@ import dataclasses
 import math
 
 from hessianfree.backend import array_module
-from hessianfree.damping import reduction_ratio, update_damping
+from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, ORIGINAL_DECREASE,
+                                 reduction_ratio, update_damping)
 from hessianfree.linesearch import armijo_line_search, backtrack_cg_iterates
 from hessianfree.update_rules import RATIO_DAMPED
 
@@ -37,9 +38,9 @@ class StepRules:
     use_backtracking: bool = True
     use_linesearch: bool = True
     ratio_model: str = RATIO_DAMPED
-    damping_decrease: float = 0.66
-    min_damping: float = 0.0
-    max_damping: float = math.inf
+    damping_decrease: float = ORIGINAL_DECREASE
+    min_damping: float = MIN_DAMPING
+    max_damping: float = MAX_DAMPING
 
     def next_damping(self, damping, rho):
         """The Levenberg-Marquardt update of ``damping`` after ratio ``rho``."""

@@ -32,6 +32,30 @@ def _flat(arrays):
     return [None if a is None else a.reshape(-1, a.shape[-1]) for a in arrays]
 
 
+def _check_rec_layers(rec_layers, n_layers):
+    """``rec_layers`` checked (default: every hidden layer), sorted."""
+    if rec_layers is None:
+        return list(range(1, n_layers - 1))
+    rec_layers = val.check_sequence(rec_layers, "rec_layers (layer indices)")
+    for k, i in enumerate(rec_layers):
+        val.check_int(i, f"rec_layers[{k}]")
+        if not 0 < i < n_layers:
+            raise ValueError(f"rec_layers contains {i!r}: recurrent layers must "
+                             f"be in [1, {n_layers}) (the input layer cannot be "
+                             f"recurrent)")
+    return sorted(set(int(i) for i in rec_layers))
+
+
+def _check_truncation(truncation):
+    """``truncation`` checked: None or two positive ints ``(n, k)``."""
+    if truncation is None:
+        return None
+    truncation = val.check_sequence(truncation, "truncation (two positive ints n, k)")
+    if len(truncation) != 2:
+        raise ValueError(f"truncation must be two positive ints (n, k), got {truncation}")
+    return tuple(val.check_int(n, f"truncation[{k}]", low=1) for k, n in enumerate(truncation))
+
+
 @architecture.register_network
 class RNNet(ClosedLoop, FFNet):
     """A recurrent network trained with Hessian-free optimization.
@@ -72,40 +96,20 @@ class RNNet(ClosedLoop, FFNet):
     """
 
     _data_ndim = 3
+    _check_rec_layers = staticmethod(_check_rec_layers)  # what hf.load checks with
+    _check_truncation = staticmethod(_check_truncation)
 
     def __init__(self, shape, rec_layers=None, W_rec_params=None, truncation=None,
                  **kwargs):
         shape = val.check_shape(shape)
-        rec_layers = self._check_rec_layers(rec_layers, len(shape))
-        truncation = self._check_truncation(truncation)
+        rec_layers = _check_rec_layers(rec_layers, len(shape))
+        truncation = _check_truncation(truncation)
         check_init_params(W_rec_params, "W_rec_params")
         self.rec_layers, self.truncation = rec_layers, truncation
         self._W_rec_params = W_rec_params
         super().__init__(shape, **kwargs)
 
     # ----------------------------------------------------------------- setup
-    @staticmethod
-    def _check_rec_layers(rec_layers, n_layers):
-        if rec_layers is None:
-            return list(range(1, n_layers - 1))
-        rec_layers = val.check_sequence(rec_layers, "rec_layers (layer indices)")
-        for k, i in enumerate(rec_layers):
-            val.check_int(i, f"rec_layers[{k}]")
-            if not 0 < i < n_layers:
-                raise ValueError(f"rec_layers contains {i!r}: recurrent layers must "
-                                 f"be in [1, {n_layers}) (the input layer cannot be "
-                                 f"recurrent)")
-        return sorted(set(int(i) for i in rec_layers))
-
-    @staticmethod
-    def _check_truncation(truncation):
-        if truncation is None:
-            return None
-        truncation = val.check_sequence(truncation, "truncation (two positive ints n, k)")
-        if len(truncation) != 2:
-            raise ValueError(f"truncation must be two positive ints (n, k), got {truncation}")
-        return tuple(val.check_int(n, f"truncation[{k}]", low=1) for k, n in enumerate(truncation))
-
     @staticmethod
     def _check_layer_kinds(layers):
         pass  # recurrent nets run stateful nonlinearities step by step

@@ -126,9 +126,36 @@ def factored_shifts(A, S, damping):
     return pi * root, root / pi
 
 
+def eigen(F):
+    """The eigendecomposition of a symmetric positive semi-definite factor,
+    in float64: ``(w, Q)`` with :math:`F = Q\\,\\mathrm{diag}(w)\\,Q^T` and the
+    eigenvalues that rounding made negative set to 0.  Computed once per
+    refresh, it turns every damping into a diagonal rescale
+    (:func:`eigen_inverse`)."""
+    xp = array_module(F)
+    w, Q = xp.linalg.eigh(F.astype(np.float64))
+    return xp.maximum(w, 0.0), Q
+
+
+def eigen_inverse(w, Q, shift, dtype):
+    """:math:`(F + c I)^{-1} = Q\\,\\mathrm{diag}(1 / (w + c))\\,Q^T` from
+    :func:`eigen`'s ``(w, Q)``, symmetric, in ``dtype``.
+
+    A shift below ``1e-6`` times the mean eigenvalue (the mean diagonal of
+    :math:`F`) is raised to that, so that the inverse stays finite.
+    """
+    floor = 1e-6 * max(float(w.sum()) / w.shape[0], 1e-30)
+    scaled = Q / (w + max(shift, floor))
+    inv = scaled @ Q.T
+    inv += inv.T
+    inv *= 0.5
+    return inv.astype(dtype)
+
+
 def damped_inverse(F, shift):
     """:math:`(F + c I)^{-1}` of a symmetric positive semi-definite factor,
-    computed in float64 and returned symmetric in ``F``'s dtype.
+    computed in float64 (:func:`eigen`, :func:`eigen_inverse`) and returned
+    symmetric in ``F``'s dtype.
 
     Parameters
     ----------
@@ -137,17 +164,10 @@ def damped_inverse(F, shift):
         :math:`c > 0`; a shift below ``1e-6`` times the mean diagonal of
         ``F`` is raised to that so that the inverse stays finite.
     """
-    xp = array_module(F)
-    F64 = F.astype(np.float64)
-    floor = 1e-6 * max(float(xp.trace(F64)) / F.shape[0], 1e-30)
-    F64 += xp.eye(F.shape[0], dtype=np.float64) * max(shift, floor)
-    inv = xp.linalg.inv(F64)
-    inv += inv.T
-    inv *= 0.5
-    return inv.astype(F.dtype)
+    return eigen_inverse(*eigen(F), shift, F.dtype)
 
 
-def apply_blocks(blocks, inverses, r, out):
+def apply_blocks(blocks, inverses, r, out, scratch=None):
     """:math:`z = M^{-1} r` for the block-diagonal K-FAC matrix :math:`M`.
 
     Parameters
@@ -162,6 +182,9 @@ def apply_blocks(blocks, inverses, r, out):
         Receives :math:`A^{-1}_\\lambda V S^{-1}_\\lambda` per block; entries
         outside every block (none for a feed-forward network) are copied
         from ``r``.
+    scratch : list of arrays, optional
+        One ``(rows, cols)`` array per block for :math:`V S^{-1}_\\lambda`
+        (allocated per call when not given).
 
     Returns
     -------
@@ -169,10 +192,11 @@ def apply_blocks(blocks, inverses, r, out):
         ``out``.
     """
     xp = array_module(r)
-    for (start, rows, cols), (A_inv, S_inv) in zip(blocks, inverses):
+    for k, ((start, rows, cols), (A_inv, S_inv)) in enumerate(zip(blocks, inverses)):
         stop = start + rows * cols
         V = r[start:stop].reshape(rows, cols)
-        xp.matmul(A_inv, xp.matmul(V, S_inv), out=out[start:stop].reshape(rows, cols))
+        VS = xp.matmul(V, S_inv, out=None if scratch is None else scratch[k])
+        xp.matmul(A_inv, VS, out=out[start:stop].reshape(rows, cols))
     covered = sum(rows * cols for _, rows, cols in blocks)
     if covered < r.shape[0]:
         out[covered:] = r[covered:]
@@ -284,16 +308,30 @@ class KFACState:
     Attributes
     ----------
     factors : list of (array, array) or None
-        Exponential averages of ``(A, S)`` per connection.
+        Exponential averages of ``(A, S)`` per connection.  Connections from
+        the same layer share their ``A`` (the same array), connections into
+        the same layer their ``S``.
+    eigen : dict or None
+        :func:`eigen` of each distinct factor, by ``id``, from the latest
+        refresh.
     inverses : list of (array, array) or None
-        Their damped inverses, as last computed.
+        The damped inverses per connection, as last computed.
     n_refreshes : int
         Number of times the factors were computed.
     """
 
     factors: list = None
+    eigen: dict = None
     inverses: list = None
     n_refreshes: int = 0
+
+    def distinct(self):
+        """The distinct factor arrays, in first-use order."""
+        seen = {}
+        for pair in self.factors or ():
+            for F in pair:
+                seen.setdefault(id(F), F)
+        return list(seen.values())
 
 
 class KFAC(Preconditioner):
@@ -364,12 +402,16 @@ class KFAC(Preconditioner):
                             f"preconditioner='diagonal' there")
 
     def state_dict(self):
-        """The running factors, the refresh and update counters and the
+        """The running factors (each distinct one once, with the index of
+        each connection's pair), the refresh and update counters and the
         damping the inverses were built with (the inverses follow from
         them)."""
-        factors = None if self.state.factors is None else \
-            [list(pair) for pair in self.state.factors]
-        return {"factors": factors, "n_refreshes": self.state.n_refreshes,
+        factors = pairs = None
+        if self.state.factors is not None:
+            factors = self.state.distinct()
+            index = {id(F): k for k, F in enumerate(factors)}
+            pairs = [[index[id(A)], index[id(S)]] for A, S in self.state.factors]
+        return {"factors": factors, "pairs": pairs, "n_refreshes": self.state.n_refreshes,
                 "updates": self._updates, "damping": self._damping}
 
     def load_state_dict(self, state):
@@ -377,12 +419,17 @@ class KFAC(Preconditioner):
         from the factors at the saved damping."""
         if not isinstance(state, dict):
             raise TypeError(f"KFAC state must be a dict, got {type(state).__name__}")
-        factors = state.get("factors")
-        if factors is not None and (not isinstance(factors, (list, tuple)) or not all(
-                isinstance(pair, (list, tuple)) and len(pair) == 2
-                and all(getattr(F, "ndim", None) == 2 for F in pair) for pair in factors)):
-            raise ValueError("KFAC state['factors'] must be None or a list of "
-                             "(A, S) pairs of square arrays")
+        factors, pairs = state.get("factors"), state.get("pairs")
+        if factors is not None and (
+                not isinstance(factors, (list, tuple)) or not isinstance(pairs, list)
+                or not all(getattr(F, "ndim", None) == 2 and F.shape[0] == F.shape[1]
+                           for F in factors)
+                or not all(isinstance(p, list) and len(p) == 2 and all(
+                    isinstance(k, int) and 0 <= k < len(factors) for k in p)
+                           for p in pairs)):
+            raise ValueError("KFAC state['factors'] must be None or a list of square "
+                             "arrays, with state['pairs'] the indices of each "
+                             "connection's (A, S)")
         counts = [state.get(name, 0) for name in ("n_refreshes", "updates")]
         if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
             raise ValueError(f"KFAC state's n_refreshes and updates must be integers "
@@ -391,15 +438,24 @@ class KFAC(Preconditioner):
         if damping is not None:
             damping = val.check_real(damping, "KFAC state['damping']")
         self.state = KFACState(
-            factors=None if factors is None else [tuple(pair) for pair in factors],
-            n_refreshes=counts[0])
+            factors=None if factors is None else
+            [(factors[a], factors[b]) for a, b in pairs], n_refreshes=counts[0])
         self._updates, self._damping = counts[1], damping
-        if factors is not None and damping is not None:
-            self._invert(damping)
+        if factors is not None:
+            self._decompose()
+            if damping is not None:
+                self._invert(damping)
+
+    def _decompose(self):
+        self.state.eigen = {id(F): eigen(F) for F in self.state.distinct()}
 
     def _invert(self, damping):
+        """The damped inverses per connection: a diagonal rescale of each
+        factor's eigendecomposition (:func:`eigen_inverse`)."""
+        def inverse(F, shift):
+            return eigen_inverse(*self.state.eigen[id(F)], shift, F.dtype)
         self.state.inverses = [
-            (damped_inverse(A, a_shift), damped_inverse(S, s_shift))
+            (inverse(A, a_shift), inverse(S, s_shift))
             for (A, S), (a_shift, s_shift) in
             ((f, factored_shifts(*f, damping)) for f in self.state.factors)]
         self._damping = damping
@@ -416,9 +472,10 @@ class KFAC(Preconditioner):
         if due or self._damping_moved(damping):
             self._invert(damping)
         blocks, inverses = connection_blocks(net), self.state.inverses
+        scratch = [net.xp.empty((rows, cols), dtype=net.dtype) for _, rows, cols in blocks]
 
         def precond(r, out):
-            return apply_blocks(blocks, inverses, r, out)
+            return apply_blocks(blocks, inverses, r, out, scratch)
         return precond
 
     def _damping_moved(self, damping):
@@ -432,9 +489,16 @@ class KFAC(Preconditioner):
         k = self.state.n_refreshes + 1
         decay = min(self.decay, 1 - 1 / k)
         old = self.state.factors or [(None, None)] * len(new)
-        self.state.factors = [(moving_average(A0, A, decay), moving_average(S0, S, decay))
+        averaged = {}  # shared factors are averaged once
+
+        def average(F0, F):
+            if id(F) not in averaged:
+                averaged[id(F)] = moving_average(F0, F, decay)
+            return averaged[id(F)]
+        self.state.factors = [(average(A0, A), average(S0, S))
                               for (A0, S0), (A, S) in zip(old, new)]
         self.state.n_refreshes = k
+        self._decompose()
 
 
 def connection_blocks(net):
@@ -489,13 +553,14 @@ def layer_factors(net, sampled=True, errors=None):
         else:
             part_errors = net.loss_type.d_loss(part.user_acts, part.targets)
         deltas = net._deltas(net._to_internal(part_errors), part)
-        factors = [(input_factor(part.acts[pre], n), output_factor(deltas[post], n))
-                   for pre, post in net._conn_list()]
+        conns = net._conn_list()
+        factors = {**{("A", pre): input_factor(part.acts[pre], n) for pre, _ in conns},
+                   **{("S", post): output_factor(deltas[post], n) for _, post in conns}}
         if sums is None:
             sums = factors
         else:
-            for (A, S), (A_part, S_part) in zip(sums, factors):
-                A += A_part
-                S += S_part
-    net._combine([F for pair in sums for F in pair], n)
-    return sums
+            for key, F in factors.items():
+                sums[key] += F
+    net._combine(list(sums.values()), n)
+    # connections from (into) the same layer share its A (S): computed once
+    return [(sums["A", pre], sums["S", post]) for pre, post in net._conn_list()]

@@ -269,7 +269,8 @@ def _make_module():
     mod.asarray, mod.array, mod.get_array_module = asarray, array, get_array_module
     mod.ndarray = DeviceArray
     mod.linalg = types.SimpleNamespace(norm=_module_function_of(np.linalg.norm, "norm"),
-                                       inv=_module_function_of(np.linalg.inv, "inv"))
+                                       inv=_module_function_of(np.linalg.inv, "inv"),
+                                       eigh=_module_function_of(np.linalg.eigh, "eigh"))
     mod.asnumpy = lambda a: a.get() if isinstance(a, DeviceArray) else np.asarray(a)
     return mod
 

@@ -48,7 +48,8 @@ from hessianfree import backend
 from hessianfree import gpu
 from hessianfree import loss_funcs
 from hessianfree import training
-from hessianfree.reduction import LocalReduction
+from hessianfree import reduction
+from hessianfree.reduction import LocalReduction, minibatch_shares  # noqa: F401
 
 INSTALL_HINT = 'install the MPI extra: pip install "hessianfree[mpi]"'
 #: Seconds between printing a failing process's traceback and MPI_Abort.
@@ -190,7 +191,8 @@ def allreduce_error(comm, value, loss, targets):
 class MPIReduction(LocalReduction):
     """The :class:`~hessianfree.reduction.LocalReduction` interface over the
     processes of ``comm`` (what ``net.comm = comm`` gives the network):
-    :func:`allreduce_mean` and :func:`allreduce_error`."""
+    :func:`allreduce_mean` and :func:`allreduce_error`; ``shard_sizes`` is
+    an ``allgather`` and ``any`` a logical-or ``allreduce``."""
 
     def __init__(self, comm):
         self.comm = comm
@@ -199,11 +201,21 @@ class MPIReduction(LocalReduction):
     def is_root(self):
         return self.comm.Get_rank() == 0
 
+    @property
+    def rank(self):
+        return self.comm.Get_rank()
+
     def mean(self, arrays, n_examples):
         return allreduce_mean(self.comm, arrays, n_examples)
 
     def mean_error(self, value, loss, targets):
         return allreduce_error(self.comm, value, loss, targets)
+
+    def shard_sizes(self, n_examples):
+        return [int(n) for n in self.comm.allgather(int(n_examples))]
+
+    def any(self, flag):
+        return bool(self.comm.allreduce(bool(flag), op=_mpi().LOR))
 
 
 # ------------------------------------------------------- attach / detach
@@ -291,46 +303,23 @@ def abort_on_error(comm):
         os._exit(1)  # some MPI libraries return from Abort and kill later
 
 
-# ----------------------------------------------------------------- data
-def minibatch_shares(minibatch_size, shard_sizes):
-    """Split a minibatch over the shards in proportion to their sizes.
-
-    Parameters
-    ----------
-    minibatch_size : int or None
-        Total number of examples per epoch over all processes (None: all).
-    shard_sizes : list of int
-        Number of training examples on each process.
-
-    Returns
-    -------
-    list of (int or None)
-        Examples to draw on each process (largest-remainder rounding, so
-        they add up to ``minibatch_size``; at least one per process); None
-        everywhere when the minibatch is the whole data.
-    """
-    total = sum(shard_sizes)
-    if minibatch_size is None or minibatch_size >= total:
-        return [None] * len(shard_sizes)
-    shares = [minibatch_size * n // total for n in shard_sizes]
-    remainders = [minibatch_size * n % total for n in shard_sizes]
-    order = sorted(range(len(shard_sizes)), key=lambda r: (-remainders[r], r))
-    for r in order[:minibatch_size - sum(shares)]:
-        shares[r] += 1
-    return [max(1, share) for share in shares]
-
-
+# ------------------------------------------------------------- training
 def _local_arguments(net, comm, kwargs):
-    """The ``run_epochs`` arguments for this process: its share of the
-    minibatch, and no printing or plotting except on rank 0.
+    """The ``run_epochs`` arguments for this process: no printing or
+    plotting except on rank 0.
 
-    Every process checks its own arguments, then all compare what they are
-    about to do (:func:`hessianfree.agreement.describe_run`) in one
-    ``allgather`` -- the first collective call of the run.  If any process
-    got unusable arguments, or they disagree, every process raises the same
-    ValueError (no process is left waiting in a collective call)."""
+    Every process checks its own arguments -- all the checks that
+    :func:`hessianfree.training.run_epochs` makes, and on rank 0 whether the
+    output files can be written -- then all compare what they are about to
+    do (:func:`hessianfree.agreement.describe_run`) in one ``allgather``,
+    the first collective call of the run.  If any process got unusable
+    arguments, or they disagree, every process raises (no process is left
+    waiting in a collective call): the process with the bad argument its
+    own error, every other one a ValueError that names that process and
+    quotes the error; for a disagreement, the same ValueError everywhere."""
     try:
-        mine, problem = agreement.describe_run(net, kwargs), None
+        mine, problem = agreement.describe_run(net, kwargs,
+                                               root=comm.Get_rank() == 0), None
     except Exception as e:  # every process learns of it below
         mine, problem = None, e
     everyone = comm.allgather((mine, None if problem is None else
@@ -340,34 +329,32 @@ def _local_arguments(net, comm, kwargs):
     failed = [(r, message) for r, (_, message) in enumerate(everyone) if message]
     if failed:
         raise ValueError(f"run_epochs on rank {failed[0][0]}: {failed[0][1]}")
-    runs = [run for run, _ in everyone]
-    agreement.check_agreement(runs)
+    agreement.check_agreement([run for run, _ in everyone])
     kwargs = dict(kwargs)
-    if not mine["kind of inputs (data or a Plant)"]:
-        shares = minibatch_shares(mine["minibatch_size"], [run["n_examples"] for run in runs])
-        kwargs["minibatch_size"] = shares[comm.Get_rank()]
     if comm.Get_rank() != 0:
         kwargs["print_period"], kwargs["plotting"] = None, False
     return kwargs
 
 
-# ------------------------------------------------------------- training
 def run_epochs(net, comm, **kwargs):
     """Data-parallel :func:`hessianfree.training.run_epochs` (what
     ``run_epochs(..., comm=comm)`` calls).
 
     Every process passes its own shard of the training (and test) data.
-    ``minibatch_size`` is the total over all processes; each process draws
-    its share (in proportion to its shard size) from its own shard with its
-    ``net.rng``.  Only rank 0 prints, plots and writes files; with
-    ``resume=True`` every process reads the checkpoint.  Before the first
-    collective call, every process checks its own arguments and all compare
+    ``minibatch_size`` is the total over all processes (a number, or a
+    schedule whose sizes are totals); each process draws its share (in
+    proportion to its shard size) from its own shard with its ``net.rng``.
+    Only rank 0 prints, plots and writes files; with ``resume=True`` every
+    process reads the checkpoint.  Before the first collective call, every
+    process checks its own arguments (all of them: this function is the
+    whole entry point, nothing needs checking before it) and all compare
     what decides their collective calls
-    (:func:`hessianfree.agreement.describe_run`); a bad
-    argument anywhere, or any difference, raises the same ValueError on
-    every process.  An exception later on, on any process, ends all of them
-    (:func:`abort_on_error`).  ``net.comm`` is restored to its previous
-    value afterwards.
+    (:func:`hessianfree.agreement.describe_run`); a bad argument anywhere,
+    or any difference, raises on every process.  During training the
+    processes decide together whether to stop: a ``callback`` that returns
+    True on any process stops all of them after that epoch.  An exception
+    later on, on any process, ends all of them (:func:`abort_on_error`).
+    ``net.comm`` is restored to its previous value afterwards.
 
     Returns
     -------
@@ -411,3 +398,6 @@ def select_device(comm):
     device = local_rank % gpu.cupy.cuda.runtime.getDeviceCount()
     gpu.cupy.cuda.Device(device).use()
     return device
+
+
+reduction.register_comm_reduction(MPIReduction)

@@ -61,15 +61,35 @@ def check_writable(file_output, plotting):
 
 def check_run_args(net, inputs, targets, optimizer, max_epochs, minibatch_size,
                    test, test_err, target_err, file_output, print_period,
-                   resume, max_failures):
-    """Validate :meth:`FFNet.run_epochs` arguments before anything changes.
+                   resume, max_failures, *, plotting=False, callback=None,
+                   write_files=False):
+    """Validate :meth:`FFNet.run_epochs` arguments before anything changes:
+    every check that :func:`hessianfree.training.run_epochs` makes (and,
+    for a data-parallel run, :func:`hessianfree.agreement.describe_run`
+    makes on every process before the processes compare their arguments).
 
-    Returns the data converted to the network's array module:
-    ``(inputs, targets, test)``.
+    Parameters
+    ----------
+    write_files : bool
+        Also check that the output files of ``file_output`` and
+        ``plotting`` can be written (:func:`check_writable`; only the
+        process that writes them checks).
+
+    Returns
+    -------
+    tuple
+        The data converted to the network's array module:
+        ``(inputs, targets, test)``.
     """
+    val.check_bool(plotting, "plotting")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable(net, epoch), got {callback!r}")
     if not isinstance(optimizer, Optimizer):
         raise TypeError("optimizer must be a hessianfree.optimizers.Optimizer "
                         f"(e.g. hf.opt.HessianFree()), got {type(optimizer).__name__}")
+    check_network = getattr(optimizer, "check_network", None)
+    if check_network is not None:  # e.g. a preconditioner for feed-forward networks only
+        check_network(net)
     val.check_positive_int(max_epochs, "max_epochs")
     if minibatch_size is not None and schedules.resolve(minibatch_size) is None:
         val.check_positive_int(minibatch_size, "minibatch_size")
@@ -100,6 +120,8 @@ def check_run_args(net, inputs, targets, optimizer, max_epochs, minibatch_size,
         test = (test_in, net._as_targets(test[1], test_in))
         check_targets(net, net.loss_type if test_err is None else test_err, test[1],
                       "test[1] (test targets)")
+    if write_files:
+        check_writable(file_output, plotting)
     return inputs, targets, test
 
 
@@ -113,8 +135,5 @@ def check_targets(net, loss, targets, name):
 
 
 def check_schedule_without_comm(minibatch_size):
-    """ValueError if ``minibatch_size`` is a schedule (not supported with
-    ``comm`` yet)."""
-    if schedules.resolve(minibatch_size) is not None:
-        raise ValueError("minibatch_size='auto' (a VarianceSchedule) does not "
-                         "support comm= yet; pass a number")
+    """Nothing (schedules work with ``comm`` too); kept for callers of
+    earlier versions."""

@@ -27,12 +27,11 @@ from hessianfree import checkpoint
 from hessianfree import plotfile
 from hessianfree import run_state
 from hessianfree import schedule as schedules
-from hessianfree import validation as val
 from hessianfree.checkpoint import CheckpointError, write_atomically  # noqa: F401
 from hessianfree.optimizers import NonFiniteWarning, UPDATE_NONFINITE
 from hessianfree.plotfile import plot_filename
 from hessianfree.progress import Progress
-from hessianfree.reduction import is_root
+from hessianfree.reduction import is_root, minibatch_shares
 from hessianfree.run_checks import (check_run_args, check_schedule_without_comm,  # noqa: F401
                                     check_targets, check_writable)
 
@@ -147,16 +146,18 @@ def _update_and_evaluate(net, optimizer, delta, test, test_err, faults):
 def _train_epoch(net, optimizer, data, run, progress, printing, registry):
     """One epoch; returns the messages about failed quantities (empty if the
     update went through)."""
-    inputs, targets, minibatch_size, test, test_err = data
+    inputs, targets, minibatch_size, shards, test, test_err = data
     progress.start_epoch(run.epoch, optimizer, printing)
     if run.schedule is not None:
         minibatch_size = run.schedule.prepare(optimizer)
-    batch_in, batch_t = net._epoch_data(inputs, targets, minibatch_size)
+    shares = None if minibatch_size is None else minibatch_shares(minibatch_size, shards)
+    batch_in, batch_t = net._epoch_data(inputs, targets, None if shares is None
+                                        else shares[net.reduction.rank])
     net.cache_minibatch(batch_in, batch_t)
     optimizer.last_status = None
     delta, faults = _compute_update(optimizer, printing, registry)
     if run.schedule is not None:
-        run.schedule.observe_update(optimizer, inputs.shape[0])
+        _observe(run.schedule, optimizer, shards, shares)
     if optimizer.last_status == UPDATE_NONFINITE and not faults:
         faults.append("the optimizer rejected the update (NaN or inf)")
     train_error, error = _update_and_evaluate(net, optimizer, delta, test,
@@ -169,6 +170,19 @@ def _train_epoch(net, optimizer, data, run, progress, printing, registry):
     if test is not None:
         record(net.plots, "test error (log)", error)
     return train_error, error, faults
+
+
+def _observe(schedule, optimizer, shards, shares):
+    """Show ``schedule`` the gradient statistics of the optimizer's update
+    (if it reported any), as statistics over the minibatch of every process:
+    the optimizer's means are, its count is only its own process's share."""
+    statistics = getattr(optimizer, "last_gradient_statistics", None)
+    if statistics is None:
+        return
+    n = sum(shard if share is None else share for shard, share in zip(shards, shares))
+    if statistics[0] != n:
+        statistics = schedules.with_sample_size(statistics, n)
+    schedule.observe(*statistics, n_examples=sum(shards))
 
 
 def _report_faults(faults, epoch, run, max_failures):
@@ -280,7 +294,9 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
         a :class:`hessianfree.schedule.VarianceSchedule`: start small and
         grow the minibatch by the gradient's sample variance (Byrd et al.
         2012), with HessianFree's CG budget following (see
-        ``docs/tuning.rst``); not with ``comm``.
+        ``docs/tuning.rst``).  Under ``comm`` the sizes are totals over
+        every process, split as :func:`hessianfree.reduction.minibatch_shares`
+        splits them.
     test : tuple (test_inputs, test_targets), optional
         Held-out data.  Training stops when the test error is higher than
         it was 10 epochs earlier.
@@ -318,7 +334,9 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
     callback : callable, optional
         ``callback(net, epoch)``, called after each epoch (after the
         checkpoint is written); returning True stops training.  E.g. to
-        measure a test accuracy without counting its time.
+        measure a test accuracy without counting its time.  Under ``comm``
+        every process calls its own, and the processes stop together: after
+        an epoch in which any process's callback returned True.
 
     Returns
     -------
@@ -340,15 +358,12 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
         Besides bad arguments: a checkpoint that does not fit (``resume``),
         targets outside the loss's domain, or targets that are all NaN.
     """
-    plotting = val.check_bool(plotting, "plotting")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable(net, epoch), got {callback!r}")
+    root = is_root(net)  # only rank 0 writes files
     inputs, targets, test = check_run_args(
         net, inputs, targets, optimizer, max_epochs, minibatch_size, test,
-        test_err, target_err, file_output, print_period, resume, max_failures)
-    root = is_root(net)  # only rank 0 writes files
-    if root:
-        check_writable(file_output, plotting)
+        test_err, target_err, file_output, print_period, resume, max_failures,
+        plotting=plotting, callback=callback, write_files=root)
+    plotting = bool(plotting)
     with (checkpoint.exclusive_output(file_output) if root and file_output is not None
           else contextlib.nullcontext()):
         saved = run_state.read_checkpoint(net, optimizer, file_output) if resume else None
@@ -359,7 +374,9 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
         run.schedule = schedules.resolve(minibatch_size)
         if run.schedule is not None and run.minibatch_size is not None:
             run.schedule.size = run.minibatch_size
-        data = (inputs, targets, minibatch_size, test, test_err)
+        shards = (None if minibatch_size is None  # every process's number of examples
+                  else net.reduction.shard_sizes(int(inputs.shape[0])))
+        data = (inputs, targets, minibatch_size, shards, test, test_err)
         settings = (max_epochs, target_err, plotting, file_output, print_period,
                     max_failures, callback)
         return _loop(net, optimizer, run, data, settings)
@@ -376,7 +393,7 @@ def _loop(net, optimizer, run, data, settings):
     """Train epoch after epoch until a stopping rule holds; return the errors."""
     (max_epochs, target_err, plotting, file_output, print_period, max_failures,
      callback) = settings
-    has_test = data[3] is not None
+    has_test = data[4] is not None
     progress = Progress(max_epochs, print_period)
     start, registry = time.perf_counter() - run.elapsed, {}
     reason = _stop_reason(run.errors, target_err, has_test)
@@ -396,7 +413,8 @@ def _loop(net, optimizer, run, data, settings):
                 _write_outputs(net, optimizer, run, plotting, file_output)
             _check_failures(net, run, faults, max_failures, file_output)
             reason = _stop_reason(run.errors, target_err, has_test)
-            if callback is not None and callback(net, epoch) and reason is None:
+            if callback is not None and net.reduction.any(callback(net, epoch)) \
+                    and reason is None:  # any process's callback stops all
                 reason = f"callback stopped training after {run.epoch} epochs"
     finally:
         progress.close(optimizer)

@@ -9,6 +9,7 @@ brings both).
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -189,7 +190,7 @@ def test_distributed_matches_one_process_on_the_concatenated_data(kind, sizes,
     # training: full shards with test shards, then epoch by epoch minibatches
     assert results["n_epochs"] == 6
     for name in ("train_W", "train_best_W", "train_errors", "train_damping",
-                 "minibatch_W", "precond_W", "kfac_W"):
+                 "minibatch_W", "precond_W") + ("kfac_W",) * (kind == "ff"):
         assert results[name] < 1e-9, name
     assert results["precond_moved"] > 1e-3  # the weights did change
     assert results["identical_W_on_all_ranks"]
@@ -254,73 +255,216 @@ def test_bad_arguments_on_one_rank_raise_on_every_rank(tmp_path):
 
 #: What every process must say when rank 1's arguments differ from rank 0's.
 DISAGREEMENTS = {
-    "max_epochs": "max_epochs; got, by rank: [3, 5]",
-    "target_err": "target_err; got, by rank: ['1e-06', '0.5']",
-    "max_failures": "max_failures; got, by rank: [10, 2]",
-    "minibatch_size": "minibatch_size; got, by rank: [None, 4]",
-    "test_err": "test_err; got, by rank: [None, 'ClassificationError']",
-    "layers": "network (layers)",
-    "n_params": "n_params; got, by rank: [38, 44]",
-    "CG_iter": "optimizer (CG_iter); got, by rank: [5, 9]",
-    "optimizer_class": "optimizer (class); got, by rank: ['HessianFree', 'SGD']",
+    "max_epochs": "max_epochs; got rank 0: 3; rank 1: 5",
+    "target_err": "target_err; got rank 0: 1e-06; rank 1: 0.5",
+    "max_failures": "max_failures; got rank 0: 10; rank 1: 2",
+    "minibatch_size": "minibatch_size; got rank 0: None; rank 1: 4",
+    "test_err": "test_err; got rank 0: None; rank 1: ClassificationError()",
+    "layers": "network.layers; got rank 0: [",
+    "n_params": "n_params; got rank 0: 38; rank 1: 44",
+    "CG_iter": "optimizer.CG_iter; got rank 0: 5; rank 1: 9",
+    "optimizer_class": "optimizer; got rank 0: HessianFree(",
     "bad_inputs": "run_epochs on rank 1: ValueError: inputs must have 3 units",
-    "checkpoint_on_rank_0_only": "checkpoint (resume=True); got, by rank: ['epoch 2, "
-                                 "weights ",
+    "checkpoint_on_rank_0_only": "checkpoint (resume=True); got rank 0: 'epoch 2, "
+                                "weights ",
 }
+
+
+def disagreements(tmp_path, cases):
+    """``{case: [message on rank 0, message on rank 1]}`` from disagree.py."""
+    results, _ = run_json(2, "disagree.py", tmp_path, *cases, tmp_path=tmp_path)
+    assert set(results) == set(cases)
+    assert all(len(messages) == 2 for messages in results.values()), results
+    return results
 
 
 @needs_mpiexec
 def test_processes_with_different_arguments_all_raise_before_any_collective(tmp_path):
     """Each case would otherwise leave one process waiting in an Allreduce
     for ever (the launch timeout turns such a hang into a failure)."""
-    results, _ = run_json(2, "disagree.py", tmp_path, tmp_path=tmp_path)
-    assert set(results) == set(DISAGREEMENTS)
+    results = disagreements(tmp_path, list(DISAGREEMENTS))
     for case, expected in DISAGREEMENTS.items():
         messages = results[case]
-        assert len(messages) == 2, case
         assert expected in messages[0], (case, messages)
         if case == "bad_inputs":  # the rank that got it raises the original error
             assert messages[1].startswith("inputs must have 3 units"), messages
         else:
             assert messages[1] == messages[0], (case, messages)
-    assert "no checkpoint" in results["checkpoint_on_rank_0_only"][0]
+    assert "rank 1: SGD(l_rate=1.0)" in results["optimizer_class"][0]
+    assert "; rank 1: \"no checkpoint" in results["checkpoint_on_rank_0_only"][0]
+
+
+@needs_mpiexec
+def test_a_setting_refused_on_one_rank_only_raises_on_every_rank(tmp_path):
+    """``minibatch_size="auto"``, a callback that is not callable or an
+    output directory that rank 0 (the writer) lacks, on one process: every
+    process raises, none waits in a collective call, nothing aborts."""
+    results = disagreements(tmp_path, ["auto_on_one_rank", "callback_not_callable",
+                                       "unwritable_on_rank_0"])
+    auto = results["auto_on_one_rank"]
+    assert auto[0] == auto[1]
+    assert auto[0].startswith("every process must pass the same minibatch_size; got "
+                              "rank 0: None; rank 1: VarianceSchedule(initial=1000, ")
+    callback = results["callback_not_callable"]
+    assert callback[1] == "callback must be callable(net, epoch), got 5"
+    assert callback[0] == f"run_epochs on rank 1: TypeError: {callback[1]}"
+    unwritable = results["unwritable_on_rank_0"]
+    assert unwritable[0].startswith("file_output: directory ") and "does not exist" in \
+        unwritable[0]
+    assert unwritable[1] == f"run_epochs on rank 0: ValueError: {unwritable[0]}"
+
+
+@needs_mpiexec
+def test_every_optimizer_and_preconditioner_setting_is_agreed(tmp_path):
+    """K-FAC's ``period`` (else MPI_Abort, message truncated), its ``decay``
+    (else the weights drift apart and training ends blaming the MPI
+    library) and the kind of preconditioner, named with every rank's value."""
+    results = disagreements(tmp_path, ["kfac_period", "kfac_decay", "kfac_vs_diagonal"])
+    for messages in results.values():
+        assert messages[0] == messages[1], messages
+    assert results["kfac_period"][0] == ("every process must pass the same "
+                                         "optimizer.preconditioner.period; got rank 0: 1; "
+                                         "rank 1: 3")
+    assert results["kfac_decay"][0] == ("every process must pass the same "
+                                        "optimizer.preconditioner.decay; got rank 0: 0.95; "
+                                        "rank 1: 0.9")
+    kinds = results["kfac_vs_diagonal"][0]
+    assert kinds.startswith("every process must pass the same optimizer.preconditioner; "
+                            "got rank 0: KFAC(")
+    assert "period=1" in kinds and "; rank 1: " in kinds and "iagonal" in kinds
+
+
+@needs_mpiexec
+def test_a_callback_that_stops_one_rank_stops_every_rank(tmp_path):
+    results, _ = run_json(2, "callback_stop.py", tmp_path=tmp_path)
+    ranks = results["ranks"]
+    assert [r["n_epochs"] for r in ranks] == [2, 2]  # rank 1 asked after epoch 1
+    assert [r["seen"] for r in ranks] == [[0, 1], [0, 1]]
+    assert ranks[0]["errors"] == ranks[1]["errors"]
+    assert ranks[0]["digest"] == ranks[1]["digest"]
+
+
+@needs_mpiexec
+@pytest.mark.parametrize("sizes", [[60, 60], [30, 50, 41]])
+def test_a_minibatch_schedule_matches_one_process(sizes, tmp_path):
+    """The variance test sees the statistics of every process's minibatch
+    share together, so it grows the minibatch as one process on all the
+    data does (here through a step that is not a doubling)."""
+    results, _ = run_json(len(sizes), "check_schedule.py", ",".join(map(str, sizes)),
+                          tmp_path=tmp_path)
+    assert results["sizes"] == results["ref_sizes"] == results["drawn_sizes"]
+    assert results["sizes"][0] == 6 and results["sizes"][-1] == sum(sizes) - 10
+    assert results["W"] < 1e-9 and results["errors"] < 1e-9
+    assert results["moved"] > 1e-2
+    assert results["identical_W_on_all_ranks"] and results["same_sizes_on_all_ranks"]
+    assert results["auto_W"] < 1e-9 and results["auto_errors"] < 1e-9
+    assert results["auto_identical_W_on_all_ranks"]
 
 
 # ------------------------------------------------ agreement, no processes
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(
-    ["1e-06", "0.5", "HessianFree", "SGD"]))
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 3),
+                    st.sampled_from([1e-06, 0.5, "HessianFree", "SGD"]))
+SETTINGS = st.fixed_dictionaries(
+    {"class": st.sampled_from(["KFAC", "Diagonal"])},
+    optional={"period": st.integers(1, 2), "decay": st.sampled_from([0.9, 0.95])})
 DESCRIPTIONS = st.fixed_dictionaries({
-    "n_examples": st.integers(1, 9), "max_epochs": st.integers(1, 3),
+    "max_epochs": st.integers(1, 3),
     "minibatch_size": st.one_of(st.none(), st.integers(1, 3)),
     "network": st.fixed_dictionaries({"shape": st.sampled_from([[2, 3], [2, 4]]),
                                       "layers": st.sampled_from([["Tanh"], ["ReLU"]])}),
-    "optimizer": st.dictionaries(st.sampled_from(["class", "CG_iter", "state.damping"]),
-                                 SCALARS, max_size=3)})
+    "optimizer": st.fixed_dictionaries(
+        {"class": st.sampled_from(["HessianFree", "SGD"])},
+        optional={"CG_iter": SCALARS, "preconditioner": st.one_of(SCALARS, SETTINGS),
+                  "state": st.dictionaries(st.sampled_from(["damping", "epoch"]), SCALARS)})})
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None)
-@given(runs=st.lists(DESCRIPTIONS, min_size=1, max_size=4))
-def test_check_agreement_names_the_first_difference_by_rank(runs):
+def _at(description, path):
+    """The value at ``path`` (``name.key.subkey``), ABSENT where missing."""
+    name, *keys = path.split(".")
+    value = description[name]
+    for key in keys:
+        value = value.get(key, agreement.ABSENT)
+    return value
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(runs=st.lists(DESCRIPTIONS, min_size=1, max_size=5))
+def test_check_agreement_names_the_innermost_difference_with_every_rank(runs):
     def same(a, b):  # as data: False is not 0, dict order does not matter
         return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
-    compared = [{k: v for k, v in run.items() if k != "n_examples"} for run in runs]
-    if all(same(c, compared[0]) for c in compared):
-        agreement.check_agreement(runs)  # shard sizes may differ
+    if all(same(run, runs[0]) for run in runs):
+        agreement.check_agreement(runs)
         return
-    first = next(k for k in compared[0]
-                 if any(not same(c[k], compared[0][k]) for c in compared))
-    with pytest.raises(ValueError, match=f"every process must pass the same {first}") \
+    first = next(k for k in runs[0] if any(not same(r[k], runs[0][k]) for r in runs))
+    with pytest.raises(ValueError, match=f"every process must pass the same {first}[.;]") \
             as info:
         agreement.check_agreement(runs)
     message = str(info.value)
-    if isinstance(compared[0][first], dict):
-        key = message.split("(", 1)[1].split(")", 1)[0]
-        column = [c[first].get(key, agreement.ABSENT) for c in compared]
-    else:
-        column = [c[first] for c in compared]
-    assert len({json.dumps(c) for c in column}) > 1
-    assert message.endswith(f"got, by rank: {column}")
+    path, shown = message[len("every process must pass the same "):].split("; got ", 1)
+    column = [_at(run, path) for run in runs]
+    assert not all(same(value, column[0]) for value in column)
+    # innermost: not two descriptions of the same class that could be opened
+    assert not (all(isinstance(v, dict) for v in column)
+                and len({json.dumps(v.get("class")) for v in column}) == 1)
+    assert shown == agreement.by_rank(column)
+    named = []  # every rank is named once, in its value's group
+    for label in re.findall(r"(?:^|; )ranks? ([0-9, -]+):", shown):
+        for part in label.split(", "):
+            first_rank, _, last_rank = part.partition("-")
+            named += range(int(first_rank), int(last_rank or first_rank) + 1)
+    assert sorted(named) == list(range(len(runs)))
+
+
+@pytest.mark.parametrize("values, text", [
+    ([1, 2, 2], "rank 0: 1; ranks 1-2: 2"),
+    ([1, 2, 1, 1, 3], "ranks 0, 2-3: 1; rank 1: 2; rank 4: 3"),
+    (["diagonal", None, agreement.ABSENT], "rank 0: 'diagonal'; rank 1: None; "
+                                           "rank 2: (absent)")])
+def test_by_rank_groups_the_ranks_that_share_a_value(values, text):
+    assert agreement.by_rank(values) == text
+
+
+class _Settings:
+    """An object with a settings() method (what describe_settings prefers)."""
+
+    def __init__(self, period):
+        self.period, self._hidden = period, [1, 2]
+
+    def settings(self):
+        return {"period": self.period, "kind": "custom"}
+
+
+class _Holder:
+    def __init__(self, inner):
+        self.inner, self.rate, self.array = inner, np.float32(0.5), np.zeros(3)
+        self.state, self.plots, self._private = {"n": 1}, {}, 3
+        self.flags, self.function = (True, np.int64(2)), len
+
+
+def test_describe_settings_reads_settings_or_simple_public_attributes():
+    described = agreement.describe_settings(_Holder(_Settings(4)))
+    assert described == {"class": "_Holder", "inner": {"class": "_Settings", "period": 4,
+                                                       "kind": "custom"},
+                         "rate": 0.5, "flags": [True, 2]}
+    assert agreement.show(described) == ("_Holder(inner=_Settings(period=4, kind='custom'), "
+                                         "rate=0.5, flags=[True, 2])")
+    deep = agreement.describe_settings(_Holder(_Holder(_Holder(_Holder(_Holder(None))))))
+    assert "inner" not in deep["inner"]["inner"]["inner"]  # DEPTH levels only
+
+
+def test_every_setting_of_the_optimizer_and_its_preconditioner_is_described():
+    opt = hf.opt.HessianFree(CG_iter=7, preconditioner=hf.kfac.KFAC(period=3, decay=0.9))
+    described = agreement.optimizer_settings(opt)
+    assert described["class"] == "HessianFree" and described["CG_iter"] == 7
+    assert described["preconditioner"]["period"] == 3
+    assert described["preconditioner"]["decay"] == 0.9
+    assert described["state"]["damping"] == opt.damping
+    public = {name for name, value in vars(opt).items()
+              if not name.startswith("_") and name not in agreement.NOT_SETTINGS
+              and (value is None or isinstance(value, (bool, int, float, str)))}
+    assert public <= set(described)  # every simple public attribute takes part
+    assert "net" not in described and "plots" not in described
 
 
 def test_describe_run_checks_arguments_like_run_epochs():
@@ -330,6 +474,8 @@ def test_describe_run_checks_arguments_like_run_epochs():
                           (dict(inputs=np.zeros((4, 3))), "inputs"),
                           (dict(target_err="x"), "target_err"),
                           (dict(resume=True), "file_output"),
+                          (dict(plotting="yes"), "plotting"),
+                          (dict(callback=5), "callback"),
                           (dict(wrong_name=1), "wrong_name")]:
         run = {"inputs": x, "targets": t, "optimizer": hf.opt.HessianFree(), **kwargs}
         with pytest.raises((TypeError, ValueError), match=match):
@@ -339,3 +485,15 @@ def test_describe_run_checks_arguments_like_run_epochs():
     assert run["optimizer"]["CG_iter"] == 7 and run["n_params"] == net.n_params
     assert run["network"]["shape"] == [2, 3, 1]
     assert run["checkpoint (resume=True)"] == "not resuming"
+    # "auto" is the default schedule, described by its settings
+    auto, schedule = (agreement.describe_run(net, {"inputs": x, "targets": t,
+                                                   "optimizer": hf.opt.SGD(),
+                                                   "minibatch_size": size})
+                      for size in ("auto", hf.schedule.VarianceSchedule()))
+    assert auto == schedule and auto["minibatch_size"]["initial"] == 1000
+    # only the process that writes the files checks that it can
+    missing = dict(inputs=x, targets=t, optimizer=hf.opt.SGD(),
+                   file_output="/nonexistent-directory/run")
+    agreement.describe_run(net, missing, root=False)
+    with pytest.raises(ValueError, match="does not exist"):
+        agreement.describe_run(net, missing, root=True)

@@ -152,7 +152,8 @@ with distributed.abort_on_error(comm):
     primitives()
     full_batch_training()
     preconditioned_training()
-    kfac_training()
+    if kind == "ff":  # K-FAC serves feed-forward networks only
+        kfac_training()
     minibatch_training()
     if rank == 0:
         write_json(results, out)

@@ -1,11 +1,12 @@
 """Processes that were given different arguments.  Usage:
-``mpiexec -n 2 python disagree.py DIR OUT.json``.
+``mpiexec -n 2 python disagree.py DIR CASE... OUT.json``.
 
 For each case, rank 1 passes something different from rank 0 (or sees a
-different checkpoint); every process must raise a ValueError before the
-first collective call of training, instead of waiting for the other in an
-Allreduce for ever.  Rank 0 writes ``{case: [message on rank 0, message on
-rank 1, ...]}`` (``"no error"`` where run_epochs returned).
+different checkpoint, or rank 0 cannot write its output files); every
+process must raise before the first collective call of training, instead of
+waiting for the other in an Allreduce for ever or ending the job with
+MPI_Abort.  Rank 0 writes ``{case: [message on rank 0, message on rank 1,
+...]}`` (``"no error"`` where run_epochs returned).
 """
 
 import os
@@ -20,7 +21,7 @@ from common import make_data, make_net, shard, write_json
 
 comm = MPI.COMM_WORLD
 rank = comm.Get_rank()
-directory, out = sys.argv[1], sys.argv[2]
+directory, cases, out = sys.argv[1], sys.argv[2:-1], sys.argv[-1]
 sizes = [6] * comm.Get_size()
 x, t = shard(make_data("ff", sum(sizes), seed=1), sizes, rank)
 prefix = os.path.join(directory, f"rank{rank}", "run")
@@ -61,23 +62,34 @@ def case(name):
         run["inputs"] = other(x, np.concatenate([x, x[:, :1]], axis=1))
     elif name == "checkpoint_on_rank_0_only":
         run.update(file_output=prefix, resume=True)
+    elif name == "auto_on_one_rank":
+        run["minibatch_size"] = other(None, "auto")
+    elif name == "callback_not_callable":
+        run["callback"] = other(lambda net, epoch: False, 5)
+    elif name == "unwritable_on_rank_0":
+        run["file_output"] = os.path.join(directory, f"missing{rank}", "run")
+        if rank == 1:
+            os.makedirs(os.path.dirname(run["file_output"]), exist_ok=True)
+    elif name == "kfac_period":
+        run["optimizer"] = hf_opt(preconditioner=hf.kfac.KFAC(period=other(1, 3)))
+    elif name == "kfac_decay":
+        run["optimizer"] = hf_opt(preconditioner=hf.kfac.KFAC(decay=other(0.95, 0.9)))
+    elif name == "kfac_vs_diagonal":
+        run["optimizer"] = hf_opt(preconditioner=other(hf.kfac.KFAC(period=1), "diagonal"))
     return net, run
 
 
-CASES = ["max_epochs", "target_err", "max_failures", "minibatch_size", "test_err",
-         "layers", "n_params", "CG_iter", "optimizer_class", "bad_inputs",
-         "checkpoint_on_rank_0_only"]
-
-# a checkpoint that only rank 0 writes (to its own directory)
-make_net("ff").run_epochs(x, t, hf_opt(), max_epochs=2, file_output=prefix,
-                          print_period=None, comm=comm)
+if "checkpoint_on_rank_0_only" in cases:
+    # a checkpoint that only rank 0 writes (to its own directory)
+    make_net("ff").run_epochs(x, t, hf_opt(), max_epochs=2, file_output=prefix,
+                              print_period=None, comm=comm)
 results = {}
-for name in CASES:
+for name in cases:
     net, run = case(name)
     try:
         net.run_epochs(comm=comm, **run)
         message = "no error"
-    except ValueError as e:
+    except (TypeError, ValueError) as e:
         message = str(e)
     results[name] = comm.gather(message, root=0)
 if rank == 0:

@@ -100,6 +100,10 @@ class Batch:
     stacked : dict
         Arrays derived from ``acts`` that a network builds on first use
         (a recurrent layer's stacked inputs, :mod:`hessianfree.stacked`).
+    weight_arrays : dict
+        Arrays derived from the weights that every product on the batch
+        reuses, ``{key: (weights_version, array)}`` (a recurrent layer's
+        transposed outgoing weights, :func:`hessianfree.stacked.backward`).
     second_order : object or None
         The Hessian product's state (:mod:`hessianfree.hessian`), built on
         first use at ``version``.
@@ -113,7 +117,7 @@ class Batch:
         self.workspace = workspace
         self.scale = workspace.dtype.type(1.0 / self.n_examples)
         self.acts = self.d_acts = self.user_acts = self.d2_loss = None
-        self.stacked = {}
+        self.stacked, self.weight_arrays = {}, {}
         self.second_order = None
         self.curvature, self.curvature_indices = self, None
 

@@ -368,6 +368,7 @@ class Continuous(Nonlinearity):
         self.tau = _check_time_constants(tau)
         self.dt = _check_positive(dt, "dt")
         self.coeff = self.dt / self.tau
+        self._coeff_arrays = {}
         self.state = None
 
     def _coeff(self, x):
@@ -378,7 +379,12 @@ class Continuous(Nonlinearity):
         if x.shape[-1] != self.coeff.shape[0]:
             raise ValueError(f"Continuous has {self.coeff.shape[0]} time constants "
                              f"(tau) but its layer has {val.plural(x.shape[-1], 'unit')}")
-        return array_module(x).asarray(self.coeff, dtype=x.dtype)
+        xp = array_module(x)
+        key = (xp, x.dtype)
+        cached = self._coeff_arrays.get(key)
+        if cached is None:  # moved to the device once, not at every step
+            cached = self._coeff_arrays[key] = xp.asarray(self.coeff, dtype=x.dtype)
+        return cached
 
     def activation(self, x):
         coeff = self._coeff(x)

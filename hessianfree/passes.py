@@ -156,16 +156,18 @@ class FeedForwardPasses:
         for every connection (leading axes are flattened, so recurrent nets
         pass whole sequences) except those into the layers in ``skip``.
         With ``squared``, also write the sums of the squared per-example
-        terms, :math:`(a \\circ a)^T (\\delta \\circ \\delta)`, into it."""
+        terms, :math:`(a \\circ a)^T (\\delta \\circ \\delta)`, into it (``out``
+        may then be None: the statistic alone)."""
         xp = self.xp
         for pre, post in self._conn_list():
             if post in skip:
                 continue
             a = acts[pre].reshape(-1, acts[pre].shape[-1])
             d = deltas[post].reshape(-1, deltas[post].shape[-1])
-            W, b = self.get_weights(out, (pre, post))
-            xp.matmul(a.T, d, out=W)
-            xp.matmul(batch.workspace.ones(d.shape[0]), d, out=b)
+            if out is not None:
+                W, b = self.get_weights(out, (pre, post))
+                xp.matmul(a.T, d, out=W)
+                xp.matmul(batch.workspace.ones(d.shape[0]), d, out=b)
             if squared is not None:
                 W, b = self.get_weights(squared, (pre, post))
                 d = d * d

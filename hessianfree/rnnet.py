@@ -364,7 +364,8 @@ class RNNet(ClosedLoop, FFNet):
             if i in inputs:
                 stacked.gradient(self, i, inputs[i], deltas[i], out, cache)
                 continue
-            self._recurrent_grads(i, flat[i], deltas[i], init, out, cache)
+            if out is not None:
+                self._recurrent_grads(i, flat[i], deltas[i], init, out, cache)
             if squared is not None:
                 self._recurrent_grads(i, flat[i] ** 2, deltas[i] ** 2,
                                       None if init is None else [a ** 2 for a in init],
@@ -427,8 +428,8 @@ class RNNet(ClosedLoop, FFNet):
         (the squared per-example statistic always uses whole sequences)."""
         if self.truncation is None:
             return super()._gradient(errors, cache, squared)
-        if squared is not None:
-            self._backward(errors, self.xp.empty_like(squared), cache, squared=squared)
+        if squared is not None:  # whole sequences, without their gradient
+            self._backward(errors, None, cache, squared=squared)
         n, k = self.truncation
         n_steps = cache.acts[0].shape[0]
         grad = self.xp.zeros(self.n_params, dtype=self.dtype)

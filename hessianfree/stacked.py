@@ -91,6 +91,24 @@ def gradient(net, i, Z, deltas, out, batch):
         net.get_weights(out, conn)[k][...] = G[cols]
 
 
+def transposed_weights(net, i, batch):
+    """:math:`[W_{post}^T; \\ldots; W_{rec}^T]` of recurrent layer ``i``,
+    built once per batch and weights version (CG's products all use the
+    same weights)."""
+    key = ("stacked_WT", i)
+    version, M = batch.weight_arrays.get(key, (None, None))
+    if version != net.weights_version:
+        width = sum(net.shape[post] for post in net.conns[i])
+        M = batch.buffer("stacked_WT", i, (width + net.shape[i], net.shape[i]))
+        col = 0
+        for post in net.conns[i]:
+            M[col:col + net.shape[post]] = net.get_weights(net.W, (i, post))[0].T
+            col += net.shape[post]
+        M[width:] = net.get_weights(net.W, (i, i))[0].T
+        batch.weight_arrays[key] = (net.weights_version, M)
+    return M
+
+
 def backward(net, i, deltas, d, batch, error=None):
     """Backpropagate through time into recurrent layer ``i``: per step,
     :math:`\\delta_t = f'(x_t)^T (e^{own}_t + [\\delta^{post}_t \\ldots,\\;
@@ -121,13 +139,11 @@ def backward(net, i, deltas, d, batch, error=None):
     posts = net.conns[i]
     width = sum(net.shape[post] for post in posts)
     Y = batch.buffer("stacked_delta", i, (n_steps + 1, n_batch, width + n))
-    M = batch.buffer("stacked_WT", i, (width + n, n))
     col = 0
     for post in posts:  # row block t + 1 holds the later layers' step-t errors
         Y[1:, :, col:col + net.shape[post]] = deltas[post].reshape(n_steps, n_batch, -1)
-        M[col:col + net.shape[post]] = net.get_weights(net.W, (i, post))[0].T
         col += net.shape[post]
-    M[width:] = net.get_weights(net.W, (i, i))[0].T
+    M = transposed_weights(net, i, batch)
     Y[n_steps, :, width:] = 0  # no error arrives from after the last step
     e = batch.buffer("step_tmp", i, (n_batch, n))
     for t in range(n_steps - 1, -1, -1):

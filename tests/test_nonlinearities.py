@@ -269,3 +269,11 @@ def test_base_class_not_implemented():
     with pytest.raises(NotImplementedError):
         nl.Nonlinearity().activation(np.zeros(2))
     assert nl.Nonlinearity().reset() is None
+
+
+def test_continuous_moves_per_unit_time_constants_once():
+    layer = nl.Continuous(nl.Tanh(), tau=[1.0, 2.0, 4.0])
+    x = np.ones((2, 3), dtype=np.float32)
+    first = layer._coeff(x)
+    assert first.dtype == np.float32 and layer._coeff(x) is first
+    assert layer._coeff(x.astype(np.float64)).dtype == np.float64

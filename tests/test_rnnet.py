@@ -387,3 +387,27 @@ def test_truncation_applies_to_the_preconditioner_gradient_and_debug_mode():
     x, t = make_data(net, T=6)
     net.run_epochs(x, t, optimizer=hf.opt.HessianFree(CG_iter=3, preconditioner=True),
                    max_epochs=2, print_period=None)
+
+
+def test_truncated_squared_statistic_skips_the_discarded_gradient(monkeypatch):
+    """With truncation the squared statistic takes one whole-sequence pass
+    that writes no gradient (the gradient comes from the windows)."""
+    net = hf.RNNet([2, 3, 1], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear()],
+                   truncation=(2, 2), dtype=np.float64, rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((4, 6, 2))
+    net.cache_minibatch(x, np.cumsum(x[..., :1], axis=1))
+    outs = []
+    original = hf.RNNet._backward
+
+    def spy(self, errors, out, *args, **kwargs):
+        outs.append(out is None)
+        return original(self, errors, out, *args, **kwargs)
+    monkeypatch.setattr(hf.RNNet, "_backward", spy)
+    grad, sq = net.calc_grad(squared=True)
+    assert outs.count(True) == 1  # the statistic's pass
+    monkeypatch.undo()
+    np.testing.assert_array_equal(grad, net.calc_grad())
+    whole = hf.RNNet([2, 3, 1], layers=net.layers, dtype=np.float64,
+                     rng=np.random.default_rng(0))
+    whole.cache_minibatch(net.inputs, net.targets)
+    np.testing.assert_allclose(sq, whole.calc_grad(squared=True)[1], rtol=1e-12)

@@ -91,3 +91,18 @@ def test_backward_through_stacked_errors_equals_the_step_by_step_one(own_error):
                          np.empty((n_steps * n_batch, SHAPE[2])), cache)
     want = net._backward_steps(2, e.reshape(n_steps, n_batch, -1), cache.d_acts[2], cache)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_transposed_weights_are_built_once_per_weights_version():
+    net = make_net()
+    v = np.random.default_rng(5).standard_normal(net.n_params)
+    first = net.calc_G(v)
+    version, M = net.batch.weight_arrays["stacked_WT", 2]
+    assert version == net.weights_version
+    net.calc_G(v)
+    assert net.batch.weight_arrays["stacked_WT", 2][1] is M
+    net.W += 0.01  # the same batch, new weights: rebuilt before the next product
+    after = net.calc_G(v)
+    net.batch.weight_arrays.clear()
+    np.testing.assert_array_equal(net.calc_G(v), after)
+    assert not np.allclose(after, first)

@@ -48,7 +48,8 @@ def test_settings_are_the_recipe_with_overrides(monkeypatch):
     assert optimizer.cg_storage == hf.opt.RULE_SETS["original"]["cg_storage"]
     assert recipe.cg_storage == hf.opt.RULE_SETS["alternative"]["cg_storage"]
     assert (args.clock, args.parallel) == ("cpu", True)
-    assert optimizer.preconditioner == "diagonal" and recipe.preconditioner is False
+    assert isinstance(optimizer.preconditioner, hf.preconditioners.Diagonal)
+    assert not recipe.preconditioner
     # the task's own rules, unless --rules names others
     args.rules = None
     optimizer, _ = module.hf_settings(args, "temporal_order")

@@ -97,9 +97,10 @@ def second_order_state(net, batch):
     return state
 
 
-def second_derivative_term(layer, d2, x, a, e, r):
+def second_derivative_term(layer, d2, x, a, e, r, out=None):
     """:math:`(f''(x)[r])^T e`, the change of :math:`f'(x)^T e` along the
-    input direction :math:`r`.
+    input direction :math:`r` (element-wise layers write it into ``out``
+    if given).
 
     Element-wise: :math:`f''(x) \\circ r \\circ e`.  Softmax, with
     :math:`R a = a \\circ (r - a^T r)`: :math:`R a \\circ (e - a^T e) - a\\,
@@ -109,7 +110,9 @@ def second_derivative_term(layer, d2, x, a, e, r):
     """
     xp = backend.array_module(a)
     if layer.elementwise:
-        return d2 * r * e
+        out = xp.multiply(d2, r, out=out)
+        out *= e
+        return out
     if isinstance(layer, nl.Softmax):
         Ra = a * (r - (a * r).sum(axis=-1, keepdims=True))
         term = Ra * (e - (a * e).sum(axis=-1, keepdims=True))
@@ -128,23 +131,31 @@ def _error_terms(net, v, state, batch, R_acts):
     errors = [None] * net.n_layers
     for i, d2 in enumerate(state.d2_loss):
         if d2 is not None and R_acts[i] is not None:
-            errors[i] = d2 * R_acts[i]
+            errors[i] = xp.multiply(d2, R_acts[i], out=batch.buffer("H_error", i, d2.shape))
+
+    def add(i, product, rows=slice(None)):
+        """Write ``product(out)`` into layer ``i``'s error (its ``rows``;
+        zeros elsewhere) or add it to the error already there."""
+        if errors[i] is None:
+            errors[i] = batch.buffer("H_error", i, acts[i].shape)
+            errors[i][...] = 0
+            product(errors[i][rows])
+        else:
+            errors[i][rows] += product(batch.buffer("H_term", i, errors[i][rows].shape))
     for pre, post in net._conn_list():
         if pre == 0:
             continue
         V, _ = net.get_weights(v, (pre, post))
-        delta = state.deltas[post].reshape(-1, state.deltas[post].shape[-1])
-        term = xp.matmul(delta, V.T).reshape(acts[pre].shape)
-        errors[pre] = term if errors[pre] is None else errors[pre] + term
+        delta = state.deltas[post]
+        add(pre, lambda out: xp.matmul(delta, V.T, out=out))
     for i in _recurrent_layers(net):
         V_rec, _ = net.get_weights(v, (i, i))
-        term = xp.zeros_like(acts[i])
-        xp.matmul(state.deltas[i][1:], V_rec.T, out=term[:-1])
-        errors[i] = term if errors[i] is None else errors[i] + term
+        delta = state.deltas[i][1:]
+        add(i, lambda out: xp.matmul(delta, V_rec.T, out=out), slice(0, -1))
     return errors
 
 
-def _weight_terms(net, state, R_acts, out):
+def _weight_terms(net, state, R_acts, out, batch):
     """Add :math:`R a_{pre}^T \\delta_{post}` to the weight blocks of ``out``
     (not to the biases, whose input is the constant 1), and
     :math:`\\sum_t R a_i[t-1]^T \\delta_i[t]` to each recurrent block."""
@@ -156,7 +167,8 @@ def _weight_terms(net, state, R_acts, out):
         R_a = R_acts[pre] if conn[0] != conn[1] else R_acts[pre][:-1]
         n_pre, n_post = R_a.shape[-1], delta.shape[-1]
         W, _ = net.get_weights(out, conn)
-        W += xp.matmul(R_a.reshape(-1, n_pre).T, delta.reshape(-1, n_post))
+        W += xp.matmul(R_a.reshape(-1, n_pre).T, delta.reshape(-1, n_post),
+                       out=batch.buffer("H_weights", conn, W.shape))
 
 
 def hessian_product(net, v, out, batch):
@@ -185,11 +197,14 @@ def hessian_product(net, v, out, batch):
     inject = [None] * net.n_layers
     for i in range(1, net.n_layers):
         layer = net.layers[i]
+        buffer = batch.buffer("H_inject", i, batch.acts[i].shape)
         if layer.stateful:  # the output's second derivative, along R s_t
-            inject[i] = state.d2_acts[i] * R_states[i] * state.errors[i]
+            inject[i] = net.xp.multiply(state.d2_acts[i], R_states[i], out=buffer)
+            inject[i] *= state.errors[i]
             continue
         inject[i] = second_derivative_term(layer, state.d2_acts[i], state.inputs[i],
-                                           batch.acts[i], state.errors[i], R_inputs[i])
+                                           batch.acts[i], state.errors[i], R_inputs[i],
+                                           out=buffer)
     net._backward(errors, out, batch, inject=inject)
-    _weight_terms(net, state, R_acts, out)
+    _weight_terms(net, state, R_acts, out, batch)
     return out

@@ -309,7 +309,8 @@ class FeedForwardPasses:
         for i in range(1, self.n_layers):
             R_in = self._R_layer_input(i, cache.acts, R_acts, v, cache)
             if R_inputs is not None:
-                R_inputs[i] = R_in.copy()
+                R_inputs[i] = cache.buffer("R_input_copy", i, R_in.shape)
+                R_inputs[i][...] = R_in
             R_acts[i] = self._R_activation(i, cache.d_acts[i], R_in, cache)
         return R_acts
 

@@ -281,7 +281,8 @@ class RNNet(ClosedLoop, FFNet):
             if self._steps_in_time(i):  # adds recurrence
                 R_acts[i] = self._R_steps(i, R_in, d_acts[i], cache, R_states)
             if R_inputs is not None:
-                R_inputs[i] = R_in.copy()
+                R_inputs[i] = cache.buffer("R_input_copy", i, R_in.shape)
+                R_inputs[i][...] = R_in
             if not self._steps_in_time(i):
                 R_acts[i] = self._R_activation(i, d_acts[i], R_in, cache)
             R_flat[i] = R_acts[i].reshape(-1, self.shape[i])
@@ -304,7 +305,7 @@ class RNNet(ClosedLoop, FFNet):
         R_s, R_s_new = (batch.buffer("R_state", (i, k), R_in.shape[1:]) for k in (0, 1))
         keep = None
         if stateful and R_states is not None:
-            keep = R_states[i] = self.xp.empty_like(R_in)
+            keep = R_states[i] = batch.buffer("R_states", i, R_in.shape)
         for t in range(len(R_in)):
             r = R_in[t]
             if i in self.rec_layers and t > 0:

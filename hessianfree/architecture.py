@@ -24,20 +24,18 @@ would not have written: a bare ``.npy`` weight vector, a text file, a
 truncated or damaged archive, a malformed description, and weights whose
 ``.npy`` header does not announce the ``n_params`` floats the description's
 layout needs -- checked from the header, before any weights are read or
-decompressed, so the memory a file can make :func:`load` use is bounded by
-the network it describes.
+decompressed (:mod:`hessianfree.modelfile`), so the memory a file can make
+:func:`load` use is bounded by the network it describes.
 """
 
 import inspect
 import json
 import numbers
 import os
-import zipfile
-import zlib
 
 import numpy as np
 
-from hessianfree import backend, layout, loss_funcs, nonlinearities
+from hessianfree import backend, layout, loss_funcs, modelfile, nonlinearities
 from hessianfree import validation as val
 from hessianfree.checkpoint import write_atomically
 
@@ -385,95 +383,6 @@ def save(net, path):
         raise (OSError(message) if e.errno is None else OSError(e.errno, message)) from e
 
 
-#: Most characters of architecture text :func:`load` reads.
-MAX_DESCRIPTION_CHARS = 2 ** 22
-_NPY_MAGIC = b"\x93NUMPY"
-_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
-#: Errors of the zip module and its decompressors on a damaged archive.
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
-            RuntimeError, ValueError)
-
-
-def _open_archive(path):
-    """The zip archive at ``path``; ValueError saying what the file is
-    instead (a bare weight vector, not an archive, truncated)."""
-    with open(path, "rb") as f:
-        start = f.read(64)
-    if start.startswith(_NPY_MAGIC):
-        raise ValueError(f"{path!r} is a bare weight vector (a .npy file, as "
-                         f"np.save(path, net.W) writes), not a model written by "
-                         f"net.save(): build the network in code and load the weights "
-                         f"with FFNet(..., load_weights={path!r}) (or RNNet)")
-    if not start.startswith(_ZIP_MAGICS):
-        kind = ("it looks like a text file" if start and start.isascii()
-                else "it is empty" if not start else "its first bytes are not a zip header")
-        raise ValueError(f"{path!r} is not a model written by net.save() (an .npz "
-                         f"archive): {kind}")
-    try:
-        return zipfile.ZipFile(path)
-    except _DAMAGED as e:
-        raise ValueError(f"{path!r} is truncated or damaged: it is not a readable "
-                         f".npz archive ({type(e).__name__}: {e})") from None
-
-
-def _read_array(archive, path, name, check):
-    """The array ``name`` of ``archive``: its ``.npy`` header is read first
-    and passed to ``check(shape, dtype)``, which raises ValueError for an
-    array that is not wanted, before any data is read or decompressed."""
-    try:
-        with archive.open(f"{name}.npy") as f:
-            shape, dtype = layout._npy_header(f)
-            check(tuple(shape), dtype)
-            n_bytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-            data = f.read(n_bytes)
-    except _DAMAGED as e:
-        raise ValueError(f"{path!r}: {name!r} {e}" if isinstance(e, _Refused) else
-                         f"{path!r} is truncated or damaged: cannot read {name!r} "
-                         f"({type(e).__name__}: {e})") from None
-    if len(data) != n_bytes:
-        raise ValueError(f"{path!r} is truncated: {name!r} has {len(data)} of "
-                         f"{n_bytes} bytes")
-    return np.frombuffer(data, dtype=dtype).reshape(shape)
-
-
-class _Refused(ValueError):
-    """An array of :func:`load`'s file that is not what :func:`save` wrote."""
-
-
-def _check_architecture_header(shape, dtype):
-    if shape != () or dtype.kind != "U":
-        raise _Refused(f"holds an array of shape {shape} and dtype {dtype}; net.save "
-                       f"writes the architecture as one string (JSON)")
-    if dtype.itemsize // 4 > MAX_DESCRIPTION_CHARS:
-        raise _Refused(f"claims {dtype.itemsize // 4} characters, more than the "
-                       f"{MAX_DESCRIPTION_CHARS} an architecture may have")
-
-
-def _weights_check(n_params):
-    def check(shape, dtype):
-        if shape != (n_params,) or dtype.kind != "f":
-            raise _Refused(f"holds an array of shape {shape} and dtype {dtype}; the "
-                           f"architecture needs {n_params} floating point weights")
-    return check
-
-
-def _read_description(archive, path):
-    if set(archive.namelist()) != {"architecture.npy", "W.npy"}:
-        raise ValueError(f"{path!r} was not written by net.save(): it holds "
-                         f"{sorted(archive.namelist())}, not 'architecture.npy' and "
-                         f"'W.npy'")
-    text = str(_read_array(archive, path, "architecture", _check_architecture_header)[()])
-    try:
-        description = json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise ValueError(f"{path!r}: 'architecture' is not JSON text "
-                         f"({type(e).__name__}: {e})") from None
-    if not isinstance(description, dict):
-        raise ValueError(f"{path!r}: 'architecture' must be a JSON object from "
-                         f"describe(), got {val.describe(description)}")
-    return description
-
-
 def load(path, **kwargs):
     """Rebuild the network :func:`save` wrote (``hf.load``).
 
@@ -503,19 +412,14 @@ def load(path, **kwargs):
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(path + ".npz"):
         path += ".npz"
-    with _open_archive(path) as archive:
-        description = _read_description(archive, path)
+    with modelfile.open_archive(path) as archive:
+        description = modelfile.read_description(archive, path)
         try:
             cls, shape, args = _arguments(description)
             n_params = _n_params(shape, args)
         except (TypeError, ValueError, RecursionError) as e:
             raise ValueError(f"{path!r}: {e}") from None
-        W = _read_array(archive, path, "W", _weights_check(n_params))
-    bad = np.flatnonzero(~np.isfinite(W))
-    if bad.size:
-        raise ValueError(f"{path!r}: 'W' holds NaN or inf ({bad.size} of {W.size} "
-                         f"weights, the first W[{bad[0]}]); net.save never writes such "
-                         f"weights")
+        W = modelfile.read_weights(archive, path, n_params)
     try:
         return cls(shape, load_weights=W, **args, **kwargs)
     except ValueError as e:

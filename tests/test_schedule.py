@@ -135,14 +135,6 @@ def test_callback_stops_and_training_error_is_the_line_searchs():
         net.run_epochs(x, t, hf.opt.HessianFree(), callback=3)
 
 
-def test_auto_minibatch_refuses_comm():
-    x, t = noisy_regression()
-    net = hf.FFNet([4, 6, 2], rng=np.random.default_rng(0))
-    with pytest.raises(ValueError, match="auto"):
-        net.run_epochs(x, t, hf.opt.HessianFree(), minibatch_size="auto",
-                       comm=object())
-
-
 def test_initial_above_max_size_is_refused():
     with pytest.raises(ValueError, match=r"initial \(100\).*max_size \(10\)"):
         schedule.VarianceSchedule(initial=100, max_size=10)

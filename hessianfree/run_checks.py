@@ -132,8 +132,3 @@ def check_targets(net, loss, targets, name):
         raise ValueError(f"{name} are all NaN: no example has a target, so the "
                          f"error would be 0.0 and training would stop at once")
     loss.check_targets(targets, name)
-
-
-def check_schedule_without_comm(minibatch_size):
-    """Nothing (schedules work with ``comm`` too); kept for callers of
-    earlier versions."""

@@ -32,8 +32,8 @@ from hessianfree.optimizers import NonFiniteWarning, UPDATE_NONFINITE
 from hessianfree.plotfile import plot_filename
 from hessianfree.progress import Progress
 from hessianfree.reduction import is_root, minibatch_shares
-from hessianfree.run_checks import (check_run_args, check_schedule_without_comm,  # noqa: F401
-                                    check_targets, check_writable)
+from hessianfree.run_checks import (check_run_args, check_targets,  # noqa: F401
+                                    check_writable)
 
 #: Stop when the test error is higher than it was this many epochs earlier.
 OVERFIT_WINDOW = 10

@@ -68,10 +68,26 @@ class Nonlinearity:
         array
             ``(..., n)`` :math:`f'(x)` if ``elementwise``; ``(..., n, n)``
             Jacobian ``J[..., i, j] = d a_i / d x_j`` otherwise; ``(..., n,
-            3)`` ``[d_input, d_state, d_output]`` if ``stateful``.
+            3)`` ``[d_input, d_state, d_output]`` if ``stateful`` (only
+            ``(..., n)`` ``d_output`` when :meth:`state_derivatives` gives
+            the other two).
         """
         raise NotImplementedError(
             f"{type(self).__name__} must implement d_activation(x, a)")
+
+    def state_derivatives(self, x):
+        """The derivatives of a stateful layer's state
+        :math:`s_t = f(s_{t-1}, x_t)` that do not depend on the data, or None.
+
+        A layer whose state update is linear with fixed coefficients
+        (:class:`~hessianfree.nonlinearities.Continuous`) returns
+        ``(d_input, d_state)``, arrays that broadcast against ``x`` (per
+        unit); its :meth:`d_activation` then returns only ``d_output``,
+        which keeps the derivative passes from storing two constant arrays
+        per time step.  The default, None, means :meth:`d_activation`
+        stacks all three.
+        """
+        return None
 
     def d2_activation(self, x, a):
         """Second derivative of the activation with respect to the input.

@@ -330,10 +330,10 @@ class Continuous(Nonlinearity):
         s_t = s_{t-1} + \\frac{dt}{\\tau} (x_t - s_{t-1}), \\qquad
         a_t = base(s_t)
 
-    :meth:`d_activation` returns, stacked on a new last axis (shape
-    ``(..., n, 3)``),
-    :math:`[\\partial s_t/\\partial x_t, \\partial s_t/\\partial s_{t-1},
-    \\partial a_t/\\partial s_t] = [dt/\\tau, 1 - dt/\\tau, base'(s_t)]`.
+    The state's derivatives are constants, :math:`[\\partial s_t/\\partial x_t,
+    \\partial s_t/\\partial s_{t-1}] = [dt/\\tau, 1 - dt/\\tau]`
+    (:meth:`state_derivatives`), so :meth:`d_activation` returns only
+    :math:`\\partial a_t/\\partial s_t = base'(s_t)` (shape ``(..., n)``).
     The state update is linear, so the only second derivative is
     :math:`\\partial^2 a_t / \\partial s_t^2 = base''(s_t)`, which
     :meth:`d2_activation` returns (shape ``(..., n)``).  Both must be called
@@ -411,13 +411,19 @@ class Continuous(Nonlinearity):
         if self.state is None:
             raise RuntimeError("d_activation needs the state of the step: "
                                "call activation(x) first")
+        return self.base.d_activation(self.state, a)
+
+    def state_derivatives(self, x):
+        """``(dt / tau, 1 - dt / tau)``: :math:`\\partial s_t/\\partial x_t`
+        and :math:`\\partial s_t/\\partial s_{t-1}`, per unit or scalar, in
+        ``x``'s array module and dtype."""
         xp = array_module(x)
-        d = xp.empty(x.shape + (3,), dtype=x.dtype)
-        coeff = self._coeff(x)
-        d[..., 0] = coeff
-        d[..., 1] = 1 - coeff
-        d[..., 2] = self.base.d_activation(self.state, a)
-        return d
+        key = ("state", xp, x.dtype)
+        cached = self._coeff_arrays.get(key)
+        if cached is None:
+            coeff = xp.asarray(self._coeff(x), dtype=x.dtype)
+            cached = self._coeff_arrays[key] = (coeff, 1 - coeff)
+        return cached
 
     def d2_activation(self, x, a):
         if self.state is None:

@@ -48,7 +48,7 @@ def apply_derivative(d, x, out, transpose=False):
         Multiply by the transposed Jacobian (used going backward).
     """
     xp = backend.array_module(x)
-    if d.ndim == x.ndim:
+    if d.ndim <= x.ndim:  # element-wise, or per-unit constants
         return xp.multiply(d, x, out=out)
     if transpose:
         xp.matmul(x[..., None, :], d, out=out[..., None, :])

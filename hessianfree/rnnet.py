@@ -32,6 +32,17 @@ def _flat(arrays):
     return [None if a is None else a.reshape(-1, a.shape[-1]) for a in arrays]
 
 
+def _state_parts(layer, d):
+    """``parts(t) = (d_input, d_state, d_output)`` of a stateful layer at
+    step ``t`` from its derivatives ``d`` (time first): the stacked last
+    axis, or the layer's constant :meth:`state_derivatives` beside ``d``."""
+    constant = layer.state_derivatives(d[0])
+    if constant is None:
+        return lambda t: (d[t][..., 0], d[t][..., 1], d[t][..., 2])
+    d_input, d_state = constant
+    return lambda t: (d_input, d_state, d[t])
+
+
 def _check_rec_layers(rec_layers, n_layers):
     """``rec_layers`` checked (default: every hidden layer), sorted."""
     if rec_layers is None:
@@ -299,6 +310,7 @@ class RNNet(ClosedLoop, FFNet):
         already in ``R_in`` (:func:`~hessianfree.stacked.R_input`)."""
         R_act = batch.buffer("R_act", i, R_in.shape)
         stateful = self.layers[i].stateful
+        parts = _state_parts(self.layers[i], d) if stateful else None
         tmp = batch.buffer("step_tmp", i, R_in.shape[1:])
         if i in self.rec_layers:
             W_rec = self.get_weights(self.W, (i, i))[0]
@@ -314,12 +326,13 @@ class RNNet(ClosedLoop, FFNet):
                 apply_derivative(d[t], r, R_act[t])
                 continue
             # R s_t = d_input R x_t + d_state R s_{t-1};  R a_t = d_output R s_t
-            apply_derivative(d[t][..., 0], r, R_s_new)
+            d_input, d_state, d_output = parts(t)
+            apply_derivative(d_input, r, R_s_new)
             if t > 0:
-                R_s_new += apply_derivative(d[t][..., 1], R_s, tmp)
+                R_s_new += apply_derivative(d_state, R_s, tmp)
             if keep is not None:
                 keep[t] = R_s_new
-            apply_derivative(d[t][..., 2], R_s_new, R_act[t])
+            apply_derivative(d_output, R_s_new, R_act[t])
             R_s, R_s_new = R_s_new, R_s
         return R_act
 
@@ -401,6 +414,7 @@ class RNNet(ClosedLoop, FFNet):
         error of step ``t`` (to the state error for a stateful layer)."""
         delta = batch.buffer("delta", i, e.shape)
         stateful = self.layers[i].stateful
+        parts = _state_parts(self.layers[i], d) if stateful else None
         W_rec = self.get_weights(self.W, (i, i))[0] if i in self.rec_layers else None
         tmp = batch.buffer("step_tmp", i, e.shape[1:])
         d_s, d_s_next = (batch.buffer("d_state", (i, k), e.shape[1:]) for k in (0, 1))
@@ -415,12 +429,13 @@ class RNNet(ClosedLoop, FFNet):
                     delta[t] += inject[t]
                 continue
             # ds_t = d_output^T e_t + d_state(t+1)^T ds_{t+1};  dx_t = d_input^T ds_t
-            apply_derivative(d[t][..., 2], r, d_s, transpose=True)
+            d_input, _, d_output = parts(t)
+            apply_derivative(d_output, r, d_s, transpose=True)
             if t < last:
-                d_s += apply_derivative(d[t + 1][..., 1], d_s_next, tmp, transpose=True)
+                d_s += apply_derivative(parts(t + 1)[1], d_s_next, tmp, transpose=True)
             if inject is not None:  # a stateful layer's is added to its state error
                 d_s += inject[t]
-            apply_derivative(d[t][..., 0], d_s, delta[t], transpose=True)
+            apply_derivative(d_input, d_s, delta[t], transpose=True)
             d_s, d_s_next = d_s_next, d_s
         return delta
 

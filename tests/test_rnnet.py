@@ -411,3 +411,19 @@ def test_truncated_squared_statistic_skips_the_discarded_gradient(monkeypatch):
                      rng=np.random.default_rng(0))
     whole.cache_minibatch(net.inputs, net.targets)
     np.testing.assert_allclose(sq, whole.calc_grad(squared=True)[1], rtol=1e-12)
+
+
+def test_continuous_layers_store_one_derivative_per_unit_and_step():
+    """Continuous's state derivatives are constants: the cached batch holds
+    only d_output, the shape of the activations, and the products agree
+    with finite differences."""
+    net = hf.RNNet([2, 3, 1], layers=[hf.nl.Linear(), hf.nl.Continuous("tanh", tau=[1, 2, 3]),
+                                      hf.nl.Linear()],
+                   dtype=np.float64, rng=np.random.default_rng(0),
+                   W_init_params={"init_type": "uniform"})
+    x = np.random.default_rng(1).standard_normal((3, 4, 2))
+    net.cache_minibatch(x, np.cumsum(x[..., :1], axis=1))
+    assert net.batch.d_acts[1].shape == net.batch.acts[1].shape
+    net.check_grad(net.calc_grad())
+    v = np.random.default_rng(2).standard_normal(net.n_params)
+    net.check_G(net.calc_G(v), v)

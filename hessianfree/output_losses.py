@@ -315,6 +315,7 @@ class ClassificationError(LossFunction):
         t = xp.where(missing, -np.inf, targets)
         counted = ~missing.all(axis=-1)
         wrong = output.argmax(axis=-1) != t.argmax(axis=-1)
+        wrong |= ~xp.isfinite(output).all(axis=-1)  # NaN's argmax could match
         return (wrong & counted).astype(output.dtype), counted
 
     def batch_loss(self, activities, targets):

@@ -259,3 +259,12 @@ def test_crossentropy_fisher_curvature_is_the_softmax_gauss_newton():
     np.testing.assert_allclose(GN, logit_hessian, atol=1e-12)
     with pytest.raises(ValueError, match="curvature"):
         lf.CrossEntropy(curvature="exact")
+
+
+def test_classification_error_counts_nonfinite_outputs_as_wrong():
+    targets = np.eye(3)[[0, 1, 2, 0]]
+    outputs = targets.copy()
+    outputs[0] = np.nan  # argmax 0 would match the target
+    outputs[1, 2] = np.inf
+    loss = hf.loss_funcs.ClassificationError()
+    assert loss.batch_loss([outputs], targets) == 0.5

@@ -142,9 +142,15 @@ def optimizer_settings(optimizer):
 
 def _minibatch(minibatch_size):
     """``minibatch_size`` as comparable data: a number, None, or the
-    settings of its schedule (``"auto"`` is the default schedule)."""
-    schedule = schedules.resolve(minibatch_size)
-    return minibatch_size if schedule is None else describe_settings(schedule)
+    settings of its schedule (``"auto"`` is the default schedule; not its
+    current size, which every run starts from ``initial`` again)."""
+    if isinstance(minibatch_size, str):
+        minibatch_size = schedules.resolve(minibatch_size)
+    if not isinstance(minibatch_size, schedules.VarianceSchedule):
+        return minibatch_size
+    description = describe_settings(minibatch_size)
+    description.pop("size", None)
+    return description
 
 
 def _checkpoint_seen(net, args):

@@ -91,7 +91,10 @@ def check_run_args(net, inputs, targets, optimizer, max_epochs, minibatch_size,
     if check_network is not None:  # e.g. a preconditioner for feed-forward networks only
         check_network(net)
     val.check_positive_int(max_epochs, "max_epochs")
-    if minibatch_size is not None and schedules.resolve(minibatch_size) is None:
+    if isinstance(minibatch_size, str):
+        schedules.resolve(minibatch_size)  # ValueError unless "auto"
+    elif minibatch_size is not None and not isinstance(minibatch_size,
+                                                       schedules.VarianceSchedule):
         val.check_positive_int(minibatch_size, "minibatch_size")
     if test_err is not None and not isinstance(test_err, loss_funcs.LossFunction):
         raise TypeError("test_err must be a LossFunction (e.g. "

@@ -491,6 +491,11 @@ def test_describe_run_checks_arguments_like_run_epochs():
                                                    "minibatch_size": size})
                       for size in ("auto", hf.schedule.VarianceSchedule()))
     assert auto == schedule and auto["minibatch_size"]["initial"] == 1000
+    grown = hf.schedule.VarianceSchedule()
+    grown.size = 4000  # where an earlier run left it: describing it changes nothing
+    assert agreement.describe_run(net, {"inputs": x, "targets": t, "optimizer": hf.opt.SGD(),
+                                        "minibatch_size": grown}) == auto
+    assert grown.size == 4000
     # only the process that writes the files checks that it can
     missing = dict(inputs=x, targets=t, optimizer=hf.opt.SGD(),
                    file_output="/nonexistent-directory/run")

@@ -33,6 +33,26 @@ def to_numpy(x):
     return x.get()  # cupy.ndarray
 
 
+def copy_to_host(x, out):
+    """Copy the flat array ``x`` (NumPy or CuPy) into the host array
+    ``out`` without allocating."""
+    if isinstance(x, np.ndarray):
+        np.copyto(out, x.reshape(-1))
+    else:
+        x.reshape(-1).get(out=out)  # cupy.ndarray
+    return out
+
+
+def copy_from_host(host, x):
+    """Copy the host array ``host`` into ``x`` (NumPy or CuPy, same size)
+    in place, without allocating."""
+    if isinstance(x, np.ndarray):
+        np.copyto(x.reshape(-1), host)
+    else:
+        x.reshape(-1).set(host)  # cupy.ndarray: one host-to-device copy
+    return x
+
+
 gpu_enabled = gpu.gpu_enabled
 
 

@@ -125,7 +125,7 @@ def _allreduce_sum(comm, buf):
     stats.seconds += time.perf_counter() - start
 
 
-def allreduce_mean(comm, arrays, n_examples):
+def allreduce_mean(comm, arrays, n_examples, buffers=None):
     """Example-weighted mean over the processes, in place.
 
     Parameters
@@ -138,6 +138,10 @@ def allreduce_mean(comm, arrays, n_examples):
         :math:`\\sum_r N_r x_r / \\sum_r N_r`.
     n_examples : int
         :math:`N_r`, the number of examples this process averaged over.
+    buffers : dict, optional
+        Host buffers kept between calls, by size and dtype (a network's
+        reduction keeps one, so CG's per-iteration products allocate
+        nothing).
 
     Returns
     -------
@@ -153,16 +157,21 @@ def allreduce_mean(comm, arrays, n_examples):
     if comm.Get_size() == 1:
         return arrays
     sizes = [a.size for a in arrays]
-    buf = np.empty(sum(sizes) + 1, dtype=arrays[0].dtype)
+    key = (sum(sizes) + 1, np.dtype(arrays[0].dtype))
+    buf = None if buffers is None else buffers.get(key)
+    if buf is None:
+        buf = np.empty(key[0], dtype=key[1])
+        if buffers is not None:
+            buffers[key] = buf
     ends = np.cumsum(sizes)
     for a, end, size in zip(arrays, ends, sizes):
-        np.multiply(backend.to_numpy(a).reshape(-1), n_examples,
-                    out=buf[end - size:end])
+        backend.copy_to_host(a, buf[end - size:end])
+    buf[:-1] *= n_examples
     buf[-1] = n_examples
     _allreduce_sum(comm, buf)
     buf[:-1] /= buf[-1]
     for a, end, size in zip(arrays, ends, sizes):
-        a[...] = backend.array_module(a).asarray(buf[end - size:end].reshape(a.shape))
+        backend.copy_from_host(buf[end - size:end], a)
     return arrays
 
 
@@ -196,6 +205,7 @@ class MPIReduction(LocalReduction):
 
     def __init__(self, comm):
         self.comm = comm
+        self._buffers = {}  # allreduce_mean's host buffers, kept between calls
 
     @property
     def is_root(self):
@@ -206,7 +216,7 @@ class MPIReduction(LocalReduction):
         return self.comm.Get_rank()
 
     def mean(self, arrays, n_examples):
-        return allreduce_mean(self.comm, arrays, n_examples)
+        return allreduce_mean(self.comm, arrays, n_examples, self._buffers)
 
     def mean_error(self, value, loss, targets):
         return allreduce_error(self.comm, value, loss, targets)
@@ -255,6 +265,7 @@ def broadcast_weights(net, root=0):
     W = np.ascontiguousarray(backend.to_numpy(net.W))
     comm.Bcast(W, root=root)
     net.W[...] = net.xp.asarray(W)
+    net.weights_changed()
 
 
 def weights_digest(net):

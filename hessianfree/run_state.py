@@ -281,6 +281,7 @@ def restore(net, optimizer, saved):
     optimizer.load_state_dict(saved.optimizer_state)
     net.optimizer = optimizer
     net.W[...] = net.xp.asarray(saved.W, dtype=net.dtype)
+    net.weights_changed()
     net.best_W = net.xp.asarray(saved.best_W, dtype=net.dtype)
     net.best_error = saved.best_error
     net.plots = saved.plots

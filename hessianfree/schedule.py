@@ -163,7 +163,7 @@ class VarianceSchedule:
     def restart(self):
         """Start from ``initial`` again (``run_epochs`` calls it, through
         :func:`resolve`, when a run starts)."""
-        self._give_back()
+        self.give_back()
         self.size = self.initial
 
     def cg_budget(self, max_iters):
@@ -195,7 +195,7 @@ class VarianceSchedule:
         int
             The new :attr:`size`.
         """
-        self._give_back()
+        self.give_back()
         wanted = required_sample_size(variance_l1, grad_sq_norm, self.theta)
         if wanted > n:
             grown = min(wanted, self.max_growth * n)
@@ -211,7 +211,7 @@ class VarianceSchedule:
         the training loop calls after the update) gives the optimizer its
         own settings back.
         """
-        self._give_back()
+        self.give_back()
         self._lent = (optimizer, {name: vars(optimizer)[name] for name in _LENT
                                   if name in vars(optimizer)})
         optimizer.gradient_statistics = True
@@ -220,8 +220,9 @@ class VarianceSchedule:
             optimizer.cg_budget = self.cg_budget(optimizer.CG_iter)
         return self.size
 
-    def _give_back(self):
-        """Restore the optimizer settings that :meth:`prepare` changed."""
+    def give_back(self):
+        """Restore the optimizer settings that :meth:`prepare` changed (the
+        training loop calls it after every update, also one that raised)."""
         if self._lent is None:
             return
         optimizer, saved = self._lent

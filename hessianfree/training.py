@@ -28,6 +28,7 @@ from hessianfree import plotfile
 from hessianfree import run_state
 from hessianfree import schedule as schedules
 from hessianfree.checkpoint import CheckpointError, write_atomically  # noqa: F401
+from hessianfree.optimizer_base import MAX_FAILURES
 from hessianfree.optimizers import NonFiniteWarning, UPDATE_NONFINITE
 from hessianfree.plotfile import plot_filename
 from hessianfree.progress import Progress
@@ -37,8 +38,6 @@ from hessianfree.run_checks import (check_run_args, check_targets,  # noqa: F401
 
 #: Stop when the test error is higher than it was this many epochs earlier.
 OVERFIT_WINDOW = 10
-#: Default number of failed (non-finite) updates in a row that stops a run.
-MAX_FAILURES = 10
 
 
 class NonFiniteError(FloatingPointError):
@@ -51,13 +50,6 @@ def save_plots(plots, file_output):
     """Write the plot series dict to :func:`plot_filename` (JSON; read by
     :func:`hessianfree.dataplotter.run`)."""
     plotfile.write(plot_filename(file_output), plots)
-
-
-def select_minibatch(rng, n_examples, minibatch_size):
-    """Indices of this epoch's minibatch (all examples when ``None``)."""
-    if minibatch_size is None or minibatch_size >= n_examples:
-        return None
-    return np.sort(rng.permutation(n_examples)[:minibatch_size])
 
 
 def record(plots, name, value):
@@ -138,7 +130,7 @@ def _update_and_evaluate(net, optimizer, delta, test, test_err, faults):
         return errors
     faults.append(f"the {bad[0]} error after the update is NaN or inf; undid the "
                   "update")
-    xp.copyto(net.W, previous)
+    net.W = previous
     optimizer.discard_update()
     return _evaluate(net, test, test_err)
 
@@ -155,7 +147,11 @@ def _train_epoch(net, optimizer, data, run, progress, printing, registry):
                                         else shares[net.reduction.rank])
     net.cache_minibatch(batch_in, batch_t)
     optimizer.last_status = None
-    delta, faults = _compute_update(optimizer, printing, registry)
+    try:
+        delta, faults = _compute_update(optimizer, printing, registry)
+    finally:  # the schedule's settings are the optimizer's for this update only
+        if run.schedule is not None:
+            run.schedule.give_back()
     if run.schedule is not None:
         _observe(run.schedule, optimizer, shards, shares)
     if optimizer.last_status == UPDATE_NONFINITE and not faults:

@@ -154,9 +154,20 @@ class DeviceArray(np.lib.mixins.NDArrayOperatorsMixin):
     def __array__(self, *args, **kwargs):
         raise TypeError(_IMPLICIT)
 
-    def get(self):
+    def get(self, out=None):
         _count_transfer()
-        return self._a.copy()
+        if out is None:
+            return self._a.copy()
+        if not isinstance(out, np.ndarray) or out.shape != self._a.shape:
+            raise ValueError("get(out=...) needs a host array of the same shape")
+        np.copyto(out, self._a)
+        return out
+
+    def set(self, host):
+        """A host-to-device copy in place (CuPy's ``ndarray.set``)."""
+        if not isinstance(host, np.ndarray) or host.shape != self._a.shape:
+            raise ValueError("set() needs a host array of the same shape")
+        np.copyto(self._a, host)
 
     def item(self):
         _count_transfer()

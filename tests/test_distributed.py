@@ -502,3 +502,32 @@ def test_describe_run_checks_arguments_like_run_epochs():
     agreement.describe_run(net, missing, root=False)
     with pytest.raises(ValueError, match="does not exist"):
         agreement.describe_run(net, missing, root=True)
+
+
+class _TwinComm:
+    """Two processes holding the same data: Allreduce doubles the buffer."""
+
+    def Get_size(self):
+        return 2
+
+    def Allreduce(self, _, buf, op=None):
+        buf *= 2
+
+
+@pytest.mark.parametrize("device", [False, True])
+def test_allreduce_mean_reuses_its_host_buffer(device, monkeypatch):
+    """Every CG product's reduction goes through one host buffer kept by the
+    reduction (device arrays copied into it and back in place)."""
+    pytest.importorskip("mpi4py")
+    xp = np
+    if device:
+        import strict_xp
+        xp = strict_xp.install(monkeypatch)
+    a = xp.asarray(np.arange(6.0))
+    b = xp.asarray(np.ones(3))
+    buffers = {}
+    for _ in range(3):
+        distributed.allreduce_mean(_TwinComm(), [a, b], 5, buffers)
+    assert len(buffers) == 1 and next(iter(buffers.values())).shape == (10,)
+    np.testing.assert_allclose(hf.backend.to_numpy(a), np.arange(6.0))
+    np.testing.assert_allclose(hf.backend.to_numpy(b), np.ones(3))

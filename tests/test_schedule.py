@@ -171,3 +171,17 @@ def test_the_cg_cap_of_a_schedule_ends_with_its_run():
     assert "cg_budget" not in vars(opt) and "gradient_statistics" not in vars(opt)
     net.run_epochs(x, t, opt, max_epochs=1, print_period=None)
     assert opt.last_cg.n_iters > 1
+
+
+def test_an_update_that_raises_gives_the_schedules_settings_back():
+    class Failing(hf.opt.HessianFree):
+        def compute_update(self, printing=False):
+            assert self.cg_budget is not None  # lent by the schedule
+            raise RuntimeError("boom")
+    net = hf.FFNet([2, 3, 1], rng=np.random.default_rng(0))
+    opt = Failing(CG_iter=8)
+    x = np.random.default_rng(1).standard_normal((200, 2))
+    with pytest.raises(RuntimeError, match="boom"):
+        net.run_epochs(x, x[:, :1] > 0, opt, max_epochs=2, minibatch_size="auto",
+                       print_period=None)
+    assert opt.cg_budget is None and opt.gradient_statistics is False

@@ -161,7 +161,7 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
     errors = net.run_epochs(*train, optimizer=optimizer, minibatch_size=minibatch_size,
                             test=test, max_epochs=max_epochs, target_err=target_mse / 2,
                             print_period=5, **_curve_args("adding", curves))
-    net.W[...] = net.best_W
+    net.W = net.best_W.copy()
     outputs = to_numpy(net.forward(test[0])[-1])
     print(f"test MSE {_mse(outputs, test[1]):.4f} after {len(errors)} epochs "
           f"(trivial predictor: {_mse(trivial, test[1]):.4f})")

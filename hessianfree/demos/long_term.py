@@ -66,7 +66,7 @@ def pathological(task="temporal_order", T=50, plots=True, n_train=10000, n_test=
                             test=(test_x, spec.scored(test_t)), test_err=test_err,
                             target_err=target_err, max_epochs=max_epochs,
                             print_period=5)
-    net.W[...] = net.best_W
+    net.W = net.best_W.copy()
     error = tasks.test_error(task, net.forward(test_x)[-1], test_t)
     print(f"test {'MSE' if spec.kind == 'regression' else 'error'} {error:.4f} "
           f"after {len(errors)} epochs: {'solved' if error < spec.threshold else 'not solved'}")

@@ -44,7 +44,7 @@ setup(
         # libraries (cuBLAS, NVRTC, runtime) as wheels, so no toolkit install
         "gpu": ["cupy-cuda13x[ctk]>=14.0,<15"],
         "docs": ["sphinx"],
-        # data-parallel training (hessianfree.distributed): mpi4py and an MPI
+        # data-parallel training (hessianfree.parallel.distributed): mpi4py and an MPI
         # library with its mpiexec as a wheel, so no system MPI is needed
         "mpi": ["mpi4py>=4.1", "mpich>=5.0; sys_platform != 'win32'"],
     },

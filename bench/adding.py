@@ -28,7 +28,7 @@ import numpy as np
 
 import hessianfree as hf
 from hessianfree import demos
-from hessianfree.backend import to_numpy
+from hessianfree.base.backend import to_numpy
 
 
 def test_mse(net, test):

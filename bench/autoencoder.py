@@ -13,7 +13,7 @@ Fashion-MNIST training images.  Both optimizers start from the same
 weights: Martens' sparse initialization drawn by the library, copied into
 the PyTorch model.
 
-- Hessian-free: :class:`hessianfree.optimizers.HessianFree` with the
+- Hessian-free: :class:`hessianfree.optim.optimizers.HessianFree` with the
   settings of the autoencoder demo (``hf.presets.AUTOENCODER_HF``, minibatches
   of ``hf.presets.AUTOENCODER_MINIBATCH`` images) unless the "Hessian-free
   settings" options change them; each update does what
@@ -52,7 +52,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import hessianfree as hf
-from hessianfree import datasets, presets
+from hessianfree import presets
+from hessianfree.data import datasets
 
 ADAM_BATCH = 128
 #: Hessian-free settings of the default run: those of hf.demos.autoencoder.

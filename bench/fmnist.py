@@ -1,7 +1,7 @@
 """Wall time to test accuracy on Fashion-MNIST: Hessian-free vs PyTorch Adam.
 
 Trains the network ``[784, 256, 128, 10]`` (ReLU, ReLU, softmax; cross-entropy;
-float32; CPU) with :class:`hessianfree.optimizers.HessianFree` and, when
+float32; CPU) with :class:`hessianfree.optim.optimizers.HessianFree` and, when
 PyTorch is importable, the same layer sizes with ``torch.optim.Adam`` (learning
 rate 1e-3, batch 128, PyTorch's default initialization), and prints the wall
 time each needs to reach 85% and 88% test accuracy, and their ratio, measured
@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import hessianfree as hf  # noqa: E402
-from hessianfree import datasets  # noqa: E402
+from hessianfree.data import datasets  # noqa: E402
 
 SHAPE = [784, 256, 128, 10]
 THRESHOLDS = (0.85, 0.88)
@@ -242,7 +242,8 @@ def compare_preconditioners(data, args):
     ``args.compare_preconditioners`` updates of the recommended settings:
     until the relative-progress stop, and until 90% of the best model
     reduction of the three."""
-    from hessianfree import cg, kfac
+    from hessianfree.optim import cg
+    from hessianfree.optim import kfac
 
     net, opt, minibatch = make_hf(args, np.random.default_rng(args.seed))
     X, Y = data.train_images, data.one_hot(data.train_labels)

@@ -28,7 +28,7 @@ so) unless ``CUPY_TF32=1`` is set, in which case torch gets TF32 too.
 
 Usage: ``python bench/gpu_calc_G.py [--N 7500] [--repeats 20] [--cg-iter 250]
 [--no-epoch] [--no-cpu-epoch] [--data NAME]`` (``--data``: a name or path for
-:func:`hessianfree.datasets.load`; default: random images, which is enough for
+:func:`hessianfree.data.datasets.load`; default: random images, which is enough for
 timing).
 """
 
@@ -147,7 +147,7 @@ def epoch_time(use_GPU, data, W0, args):
 def epoch_data(args, rng):
     if args.data is None:
         return batch(rng, 10000), batch(rng, 2000)
-    from hessianfree import datasets
+    from hessianfree.data import datasets
     data = datasets.load(args.data)
     return ((data.train_images, data.one_hot(data.train_labels)),
             (data.test_images, data.one_hot(data.test_labels)))
@@ -163,7 +163,7 @@ def main():
     parser.add_argument("--no-cpu-epoch", action="store_true",
                         help="time the epoch on the GPU only")
     parser.add_argument("--data", default=None,
-                        help="data set for the epoch (hessianfree.datasets.load)")
+                        help="data set for the epoch (hessianfree.data.datasets.load)")
     args = parser.parse_args()
     if not hf.gpu_enabled:
         sys.exit(f"bench/gpu_calc_G.py needs an NVIDIA GPU with CuPy: "

@@ -73,7 +73,7 @@ def worker(args):
     from mpi4py import MPI
 
     import hessianfree as hf
-    from hessianfree import distributed
+    from hessianfree.parallel import distributed
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
@@ -117,8 +117,8 @@ def serial_costs(P, iters):
     """Seconds per CG iteration of the work that does not shrink with K:
     CG's vector operations on P values (``cg_s``, without the product) and
     the host-side packing of the reduction buffer (``stage_s``, the
-    operations of :func:`hessianfree.distributed.allreduce_mean`)."""
-    from hessianfree.cg import conjugate_gradient
+    operations of :func:`hessianfree.parallel.distributed.allreduce_mean`)."""
+    from hessianfree.optim.cg import conjugate_gradient
 
     rng = np.random.default_rng(1)
     d = np.logspace(0, 4, P).astype(np.float32)  # no convergence in ``iters``

@@ -1,6 +1,6 @@
 """Hessian-free against Adam on the pathological long-term-dependency problems.
 
-For each task (``hessianfree.tasks``) and minimal time lag T, both train
+For each task (``hessianfree.data.tasks``) and minimal time lag T, both train
 Martens & Sutskever's (2011) plain tanh network, ``tasks.tanh_rnn`` (100
 hidden units, sparse initialization, recurrent spectral radius 1.2), from
 the same initial weights on the same 10,000 training sequences, and are
@@ -72,7 +72,7 @@ def parse_args():
     hf_group.add_argument("--cg-iter", type=int)
     hf_group.add_argument("--curvature-fraction", type=float)
     hf_group.add_argument("--rules", choices=["original", "alternative"],
-                          help="update rules (hessianfree.optimizers.RULE_SETS)")
+                          help="update rules (hessianfree.optim.optimizers.RULE_SETS)")
     hf_group.add_argument("--init-damping", type=float)
     hf_group.add_argument("--preconditioner", choices=["none", "diagonal"],
                           help="CG preconditioner (default: none)")
@@ -99,7 +99,7 @@ if ARGS is not None:  # before NumPy starts its BLAS threads
 import numpy as np  # noqa: E402
 
 import hessianfree as hf  # noqa: E402
-from hessianfree import tasks  # noqa: E402
+from hessianfree.data import tasks  # noqa: E402
 
 
 def now():

@@ -27,14 +27,14 @@ preset                         measured in
 
 import numpy as np
 
-from hessianfree import loss_funcs
-from hessianfree import nonlinearities as nl
-from hessianfree import tasks
-from hessianfree import validation as val
-from hessianfree.backend import to_numpy
-from hessianfree.ffnet import FFNet
-from hessianfree.optimizers import RULE_SETS, HessianFree
-from hessianfree.schedule import VarianceSchedule
+from hessianfree.losses import loss_funcs
+from hessianfree.layers import nonlinearities as nl
+from hessianfree.data import tasks
+from hessianfree.base import validation as val
+from hessianfree.base.backend import to_numpy
+from hessianfree.nets.ffnet import FFNet
+from hessianfree.optim.optimizers import RULE_SETS, HessianFree
+from hessianfree.optim.schedule import VarianceSchedule
 
 __all__ = ["AUTOENCODER_ENCODER", "AUTOENCODER_HF", "AUTOENCODER_MINIBATCH",
            "MNIST_HIDDEN", "PATHOLOGICAL_RULES", "autoencoder_network",
@@ -92,14 +92,14 @@ PATHOLOGICAL_RULES = {"temporal_order": "original", "memorization": "original"}
 def pathological_settings(task=None, **optimizer_args):
     """The HessianFree and ``run_epochs`` settings that docs/pathological.rst
     recommends for the plain ``tanh`` networks of
-    :func:`hessianfree.tasks.tanh_rnn` on the long-term-dependency problems
+    :func:`hessianfree.data.tasks.tanh_rnn` on the long-term-dependency problems
     (measured with ``bench/pathological.py``; the pathological demo and that
     benchmark use them).
 
     Parameters
     ----------
     task : str, optional
-        One of ``hessianfree.tasks.TASKS``: the update rules measured best
+        One of ``hessianfree.data.tasks.TASKS``: the update rules measured best
         on it (:data:`PATHOLOGICAL_RULES`, the alternative rules otherwise).
     **optimizer_args
         HessianFree arguments that replace the recommended ones.
@@ -150,7 +150,7 @@ def autoencoder_network(encoder=AUTOENCODER_ENCODER, **model_args):
 
     Logistic hidden layers, a linear code layer (the last entry of
     ``encoder``) and a logistic output layer, trained with
-    :class:`~hessianfree.loss_funcs.BinaryCrossEntropy` on pixel intensities;
+    :class:`~hessianfree.losses.loss_funcs.BinaryCrossEntropy` on pixel intensities;
     Martens' sparse initialization (``init_type="sparse"``: 15 nonzero N(0, 1)
     incoming weights per unit, zero biases).
 
@@ -160,7 +160,7 @@ def autoencoder_network(encoder=AUTOENCODER_ENCODER, **model_args):
         Sizes from the input to the code layer, e.g. ``(784, 1000, 500, 250,
         30)``; the network is ``encoder + reversed(encoder[:-1])``.
     **model_args
-        Further :class:`~hessianfree.ffnet.FFNet` keyword arguments (they
+        Further :class:`~hessianfree.nets.ffnet.FFNet` keyword arguments (they
         override the ones above).
 
     Returns
@@ -187,7 +187,7 @@ def reconstruction_error(net, images, chunk=2000):
     :math:`\\frac{1}{N} \\sum_n \\lVert y(x_n) - x_n \\rVert^2`.
 
     The same measure as
-    :class:`~hessianfree.loss_funcs.ReconstructionError` (the ``test_err``
+    :class:`~hessianfree.losses.loss_funcs.ReconstructionError` (the ``test_err``
     of the autoencoder demo), accumulated in float64 over a whole data set.
 
     Parameters

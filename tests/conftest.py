@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hessianfree import backend
+from hessianfree.base import backend
 
 
 @pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])

@@ -299,7 +299,7 @@ module = _make_module()
 
 def install(monkeypatch):
     """Make ``use_GPU=True`` use :data:`module` for the rest of the test."""
-    from hessianfree import gpu
+    from hessianfree.base import gpu
     monkeypatch.setattr(gpu, "cupy", module)
     monkeypatch.setattr(gpu, "gpu_enabled", True)
     reset()

@@ -1,4 +1,4 @@
-"""Tests for hessianfree.architecture: describe, build, net.save and hf.load;
+"""Tests for hessianfree.nets.architecture: describe, build, net.save and hf.load;
 also net.loss and net.predict."""
 
 import json
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import architecture
+from hessianfree.nets import architecture
 
 
 def ff_skip_softmax():

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import datasets, demos
+from hessianfree import demos
+from hessianfree.data import datasets
 
 ENCODER = (16, 12, 8, 3)
 
@@ -119,7 +120,7 @@ def test_no_curves_writes_no_file(tmp_path, capsys):
                       model_args={"rng": np.random.default_rng(0)},
                       run_args={"max_epochs": 1, "print_period": None})
     assert os.path.isfile(hf.training.plot_filename("autoencoder"))  # curves=True
-    assert "python -m hessianfree.dataplotter" in capsys.readouterr().out
+    assert "python -m hessianfree.run.dataplotter" in capsys.readouterr().out
 
 
 def test_demo_refuses_a_pickle_without_the_opt_in(tmp_path):

@@ -36,7 +36,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import hessianfree as hf
-from hessianfree import cg, checkpoint, damping, plotfile
+from hessianfree.optim import cg
+from hessianfree.run import checkpoint
+from hessianfree.optim import damping
+from hessianfree.run import plotfile
 
 # huge but finite values overflow float32 (e.g. calc_G(v, damping=1e300)); the
 # warnings about that (NumPy's, and NonFiniteWarning from training) are expected
@@ -303,7 +306,7 @@ def train_call(param, net_setup=ff_net, data=(X, T), **fixed):
 
 def dataplotter():
     pytest.importorskip("matplotlib")
-    from hessianfree import dataplotter
+    from hessianfree.run import dataplotter
     return dataplotter
 
 

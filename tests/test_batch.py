@@ -1,10 +1,10 @@
-"""The cached minibatch as one object (hessianfree.batch)."""
+"""The cached minibatch as one object (hessianfree.nets.batch)."""
 
 import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import hessian
+from hessianfree.nets import hessian
 
 
 def ff_net(seed=0):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import loss_funcs as lf
-from hessianfree.derivative_checks import assert_close, central_difference
+from hessianfree.losses import loss_funcs as lf
+from hessianfree.nets.derivative_checks import assert_close, central_difference
 
 BCE = lf.BinaryCrossEntropy
 

@@ -1,4 +1,4 @@
-"""Tests for hessianfree.cg: the CG solver alone, on explicit matrices."""
+"""Tests for hessianfree.optim.cg: the CG solver alone, on explicit matrices."""
 
 import math
 import re
@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from hessianfree import backend
-from hessianfree import cg
-from hessianfree.cg import conjugate_gradient, relative_progress_met, storage_grid
+from hessianfree.base import backend
+from hessianfree.optim import cg
+from hessianfree.optim.cg import conjugate_gradient, relative_progress_met, storage_grid
 
 
 def matvec_of(A):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import checkpoint, plotfile
+from hessianfree.run import checkpoint
+from hessianfree.run import plotfile
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((120, 6)).astype(np.float32)

@@ -13,7 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from hessianfree import checkpoint
+from hessianfree.run import checkpoint
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32" or not hasattr(signal, "SIGKILL"),
@@ -46,7 +46,7 @@ SETUP = textwrap.dedent("""
 #: written, not yet renamed); it says so and waits to be killed.
 KILL_SCRIPT = SETUP + textwrap.dedent("""
     import sys, time
-    from hessianfree import checkpoint
+    from hessianfree.run import checkpoint
     prefix, max_epochs, where, epoch = sys.argv[1], int(sys.argv[2]), *sys.argv[3:]
     epoch = int(epoch)
 
@@ -83,7 +83,7 @@ KILL_SCRIPT = SETUP + textwrap.dedent("""
 
 DISK_SCRIPT = SETUP + textwrap.dedent("""
     import resource, signal, sys
-    from hessianfree.checkpoint import CheckpointError
+    from hessianfree.run.checkpoint import CheckpointError
     prefix = sys.argv[1]
     net, x, t = problem()
     train(net, x, t, 3, file_output=prefix, print_period=None)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree.optimizers import HessianFree
+from hessianfree.optim.optimizers import HessianFree
 
 N = 12
 

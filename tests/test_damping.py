@@ -1,10 +1,10 @@
-"""Tests for hessianfree.damping: reduction ratio and the Levenberg-Marquardt rule."""
+"""Tests for hessianfree.optim.damping: reduction ratio and the Levenberg-Marquardt rule."""
 
 import math
 
 import pytest
 
-from hessianfree.damping import (MAX_DAMPING, MIN_DAMPING, reduction_ratio,
+from hessianfree.optim.damping import (MAX_DAMPING, MIN_DAMPING, reduction_ratio,
                                  update_damping)
 
 

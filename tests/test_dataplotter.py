@@ -1,4 +1,4 @@
-"""Tests for hessianfree.dataplotter and the plot file format (rendering
+"""Tests for hessianfree.run.dataplotter and the plot file format (rendering
 without a display; plot files that cannot run code)."""
 
 import importlib
@@ -11,14 +11,14 @@ import sys
 import numpy as np
 import pytest
 
-from hessianfree import plotfile
+from hessianfree.run import plotfile
 
 pytest.importorskip("matplotlib")
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from hessianfree import dataplotter  # noqa: E402
+from hessianfree.run import dataplotter  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -1,4 +1,4 @@
-"""Tests for hessianfree.datasets: IDX and pickle readers, the embedded
+"""Tests for hessianfree.data.datasets: IDX and pickle readers, the embedded
 digits, the Fashion-MNIST location, and the errors for bad paths."""
 
 import gzip
@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from hessianfree import datasets
+from hessianfree.data import datasets
 
 IDX_DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 

@@ -11,7 +11,7 @@ import pytest
 import hessianfree as hf
 from hessianfree import demos
 from hessianfree.demos import classic
-from hessianfree.backend import to_numpy
+from hessianfree.base.backend import to_numpy
 
 XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR = np.array([0, 1, 1, 0])
@@ -109,13 +109,13 @@ def test_cli_runs_headless(tmp_path):
 
 
 def test_demo_records_curves_and_says_how_to_view_them(capsys):
-    from hessianfree import plotfile
+    from hessianfree.run import plotfile
 
     demos.xor(rng=0)
     path = plotfile.plot_filename("xor")
     assert os.path.isfile(path)  # in this test's scratch directory
     out = capsys.readouterr().out
-    assert f"python -m hessianfree.dataplotter {path}" in out
+    assert f"python -m hessianfree.run.dataplotter {path}" in out
     assert f"hf.dataplotter.run({path!r})" in out
     demos.xor(rng=0, curves=False)
     assert "dataplotter" not in capsys.readouterr().out

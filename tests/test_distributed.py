@@ -1,4 +1,4 @@
-"""Data-parallel training over MPI (hessianfree.distributed).
+"""Data-parallel training over MPI (hessianfree.parallel.distributed).
 
 The multi-process tests launch the scripts in ``tests/mpi_scripts`` with
 ``mpiexec -n 2`` and ``-n 3`` (unequal shards) and compare, on rank 0, the
@@ -21,7 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hessianfree as hf
-from hessianfree import agreement, distributed
+from hessianfree.parallel import agreement
+from hessianfree.parallel import distributed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "mpi_scripts")

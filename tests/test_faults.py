@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import checkpoint
-from hessianfree.optimizers import NonFiniteWarning
-from hessianfree.training import NonFiniteError
+from hessianfree.run import checkpoint
+from hessianfree.optim.optimizers import NonFiniteWarning
+from hessianfree.run.training import NonFiniteError
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((60, 4)).astype(np.float32)

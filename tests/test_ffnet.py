@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree.derivative_checks import DerivativeCheckError
+from hessianfree.nets.derivative_checks import DerivativeCheckError
 
 NONLINEARITIES = [hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Logistic(), hf.nl.ReLU(),
                   hf.nl.Gaussian(), hf.nl.Softmax(), hf.nl.SoftLIF()]

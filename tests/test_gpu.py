@@ -24,7 +24,9 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import backend, cg, gpu
+from hessianfree.base import backend
+from hessianfree.optim import cg
+from hessianfree.base import gpu
 
 import strict_xp
 

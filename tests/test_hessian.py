@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import derivative_checks as dc
-from hessianfree import hessian
+from hessianfree.nets import derivative_checks as dc
+from hessianfree.nets import hessian
 
 ELEMENTWISE = [hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Logistic(), hf.nl.ReLU(),
                hf.nl.Gaussian(), hf.nl.SoftLIF(sigma=1.0)]

@@ -11,7 +11,7 @@ import pytest
 from numpy.lib import format as npy
 
 import hessianfree as hf
-from hessianfree import architecture
+from hessianfree.nets import architecture
 
 
 def small_net():

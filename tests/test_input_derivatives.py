@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import backend
-from hessianfree import input_derivatives as idv
-from hessianfree import nonlinearities as nl
-from hessianfree.derivative_checks import input_taylor_test
+from hessianfree.base import backend
+from hessianfree.nets import input_derivatives as idv
+from hessianfree.layers import nonlinearities as nl
+from hessianfree.nets.derivative_checks import input_taylor_test
 
 import strict_xp
 import test_second_derivatives

@@ -1,4 +1,4 @@
-"""The K-FAC preconditioner (hessianfree.kfac): its factors against
+"""The K-FAC preconditioner (hessianfree.optim.kfac): its factors against
 explicitly formed matrices, the factored damping, the block application
 against an explicit Kronecker product, its effect on CG, and HessianFree
 with it (CPU, strict device stand-in, recurrent fallback)."""
@@ -8,7 +8,8 @@ import pytest
 import strict_xp
 
 import hessianfree as hf
-from hessianfree import cg, kfac
+from hessianfree.optim import cg
+from hessianfree.optim import kfac
 
 
 def small_net(seed=0, shape=(3, 4, 3), dtype=np.float64, conns=None):

@@ -1,11 +1,11 @@
-"""Tests for hessianfree.linesearch: CG backtracking and the Armijo search."""
+"""Tests for hessianfree.optim.linesearch: CG backtracking and the Armijo search."""
 
 import math
 
 import numpy as np
 import pytest
 
-from hessianfree.linesearch import armijo_line_search, backtrack_cg_iterates
+from hessianfree.optim.linesearch import armijo_line_search, backtrack_cg_iterates
 
 
 def iterates_with_values(values):

@@ -9,9 +9,9 @@ import numpy as np
 import hessianfree as hf
 import pytest
 
-from hessianfree import loss_funcs as lf
-from hessianfree import nonlinearities as nl
-from hessianfree.derivative_checks import assert_close, central_difference
+from hessianfree.losses import loss_funcs as lf
+from hessianfree.layers import nonlinearities as nl
+from hessianfree.nets.derivative_checks import assert_close, central_difference
 
 
 class Damping:

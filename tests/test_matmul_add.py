@@ -4,7 +4,7 @@ dtype."""
 import numpy as np
 import pytest
 
-from hessianfree.backend import matmul_add
+from hessianfree.base.backend import matmul_add
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

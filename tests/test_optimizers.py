@@ -1,4 +1,4 @@
-"""Tests for hessianfree.optimizers on small "networks" whose loss, gradient
+"""Tests for hessianfree.optim.optimizers on small "networks" whose loss, gradient
 and Gauss-Newton matrix are known in closed form (the tests are about the
 optimizer's own logic, so the network is a stand-in)."""
 
@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import pytest
 
-from hessianfree import backend
-from hessianfree import cg
-from hessianfree import optimizers as opt
-from hessianfree.optimizers import HessianFree, HFState, NonFiniteWarning, SGD
+from hessianfree.base import backend
+from hessianfree.optim import cg
+from hessianfree.optim import optimizers as opt
+from hessianfree.optim.optimizers import HessianFree, HFState, NonFiniteWarning, SGD
 
 
 class FakeNet:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import cg
-from hessianfree import optimizers
-from hessianfree.optimizers import HessianFree
+from hessianfree.optim import cg
+from hessianfree.optim import optimizers
+from hessianfree.optim.optimizers import HessianFree
 
 
 def badly_scaled_spd(n=60, spread=1e4, seed=0):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import progress
+from hessianfree.run import progress
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((50, 3)).astype(np.float32)
@@ -124,7 +124,7 @@ def test_png_from_a_real_runs_plot_file(tmp_path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from hessianfree import dataplotter
+    from hessianfree.run import dataplotter
 
     prefix = str(tmp_path / "real")
     train(epochs=6, plotting=True, file_output=prefix, print_period=None)

@@ -11,7 +11,7 @@ import pytest
 import hessianfree as hf
 from hessianfree import demos
 from hessianfree.demos import profiling
-from hessianfree.derivative_checks import central_difference
+from hessianfree.nets.derivative_checks import central_difference
 
 
 def mse(net, inputs, targets):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import checkpoint
+from hessianfree.run import checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RNG = np.random.default_rng(5)
@@ -237,7 +237,7 @@ def test_a_second_writer_on_the_same_prefix_is_refused(tmp_path):
     prefix = str(tmp_path / "shared")
     holder = textwrap.dedent(f"""
         import sys
-        from hessianfree import checkpoint
+        from hessianfree.run import checkpoint
         with checkpoint.exclusive_output({prefix!r}):
             print("holding", flush=True)
             sys.stdin.read()

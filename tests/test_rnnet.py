@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree.derivative_checks import central_difference
+from hessianfree.nets.derivative_checks import central_difference
 
 INIT = dict(init_type="gaussian", coeff=0.5, biases=0.1)
 REC_INIT = dict(init_type="gaussian", coeff=0.4, biases=0.2)

@@ -1,4 +1,4 @@
-"""Minibatch schedules (hessianfree.schedule): Byrd et al.'s variance test
+"""Minibatch schedules (hessianfree.optim.schedule): Byrd et al.'s variance test
 against explicit per-example gradients, the schedule's growth rules, and
 run_epochs with minibatch_size="auto" (growth, CG budget, resume), the
 per-epoch callback and the reuse of the line search's error."""
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import schedule
+from hessianfree.optim import schedule
 
 
 def per_example_gradients(net, x, t):

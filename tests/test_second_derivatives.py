@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from hessianfree import nonlinearities as nl
-from hessianfree.derivative_checks import assert_close, central_difference
+from hessianfree.layers import nonlinearities as nl
+from hessianfree.nets.derivative_checks import assert_close, central_difference
 
 import strict_xp
 import test_nonlinearities

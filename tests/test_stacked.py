@@ -1,4 +1,4 @@
-"""A recurrent layer's stacked inputs (hessianfree.stacked): they reproduce
+"""A recurrent layer's stacked inputs (hessianfree.nets.stacked): they reproduce
 the layer's input, and the products and gradients that use them equal the
 plain passes'."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import stacked
+from hessianfree.nets import stacked
 
 #: layer 2 is recurrent and fed by the input layer and by layer 1
 SHAPE, CONNS = [2, 3, 4, 2], {0: [1, 2], 1: [2], 2: [3]}

@@ -1,11 +1,11 @@
-"""The step choice of one Hessian-free update (hessianfree.step), alone."""
+"""The step choice of one Hessian-free update (hessianfree.optim.step), alone."""
 
 import math
 
 import numpy as np
 import pytest
 
-from hessianfree.step import StepRules, predicted_change, select_step
+from hessianfree.optim.step import StepRules, predicted_change, select_step
 
 A = np.diag([1.0, 4.0])
 b = np.array([1.0, -2.0])

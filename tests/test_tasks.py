@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import tasks
+from hessianfree.data import tasks
 
 import strict_xp
 from test_distributed import needs_mpiexec, run_json

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hessianfree as hf
-from hessianfree import plotfile
+from hessianfree.run import plotfile
 
 XOR_IN = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_OUT = np.array([[0], [1], [1], [0]], dtype=np.float32)

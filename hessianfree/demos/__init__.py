@@ -30,8 +30,8 @@ The demos live in one short module per demo or family of demos
 :mod:`~hessianfree.demos.cli`.  Every name is available from
 ``hf.demos``, including the recommended settings of
 :mod:`hessianfree.presets` (``hf.demos.classifier_settings`` etc.), the
-reconstruction loss (:class:`~hessianfree.loss_funcs.ReconstructionError`)
-and the point-mass plant (:class:`~hessianfree.nonlinearities.PointMass`),
+reconstruction loss (:class:`~hessianfree.losses.loss_funcs.ReconstructionError`)
+and the point-mass plant (:class:`~hessianfree.layers.nonlinearities.PointMass`),
 whose homes are now those modules.
 """
 
@@ -46,8 +46,8 @@ from hessianfree.demos.classify import mnist
 from hessianfree.demos.autoencode import autoencoder
 from hessianfree.demos.profiling import profile
 from hessianfree.demos.cli import main
-from hessianfree.output_losses import ReconstructionError
-from hessianfree.plants import PointMass
+from hessianfree.losses.output_losses import ReconstructionError
+from hessianfree.layers.plants import PointMass
 from hessianfree.presets import (AUTOENCODER_ENCODER, AUTOENCODER_HF,
                                  AUTOENCODER_MINIBATCH, MNIST_HIDDEN,
                                  PATHOLOGICAL_RULES, autoencoder_network,

@@ -4,8 +4,8 @@ training curves, merging argument overrides."""
 import numpy as np
 
 import hessianfree as hf
-from hessianfree import datasets
-from hessianfree.backend import to_numpy
+from hessianfree.data import datasets
+from hessianfree.base.backend import to_numpy
 
 
 def _report(net, inputs, targets):
@@ -33,13 +33,13 @@ def _print_curves(file_output, curves):
     the training curves and how to view them."""
     if not curves:
         return
-    from hessianfree import plotfile
+    from hessianfree.run import plotfile
 
     path = plotfile.plot_filename(file_output)
     print(f"training curves recorded in {path}; view them with\n"
-          f"    python -m hessianfree.dataplotter {path}\n"
+          f"    python -m hessianfree.run.dataplotter {path}\n"
           f"or hf.dataplotter.run({path!r}) (without a display: "
-          f"python -m hessianfree.dataplotter {path} --save "
+          f"python -m hessianfree.run.dataplotter {path} --save "
           f"{file_output or 'HF'}_curves.png)")
 
 
@@ -98,7 +98,7 @@ def _mse(outputs, targets):
 
 
 def _dataset(data, allow_pickle):
-    """``data`` if it is a :class:`~hessianfree.datasets.Dataset`, else
+    """``data`` if it is a :class:`~hessianfree.data.datasets.Dataset`, else
     ``datasets.load(data, allow_pickle=allow_pickle)``."""
     if isinstance(data, datasets.Dataset):
         return data

@@ -3,7 +3,7 @@ and :func:`run_demo` (public as ``hf.demos.DEMOS`` etc.)."""
 
 import inspect
 
-from hessianfree import validation as val
+from hessianfree.base import validation as val
 
 DEMOS = {}
 """Every registered demo, by name (filled by :func:`register`)."""

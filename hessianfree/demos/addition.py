@@ -3,9 +3,9 @@
 import numpy as np
 
 import hessianfree as hf
-from hessianfree import tasks
-from hessianfree import validation as val
-from hessianfree.backend import to_numpy
+from hessianfree.data import tasks
+from hessianfree.base import validation as val
+from hessianfree.base.backend import to_numpy
 from hessianfree.demos._common import _curve_args, _mse, _print_curves, _pyplot, _show
 from hessianfree.demos._registry import register
 
@@ -16,8 +16,8 @@ def adding_data(T, n_sequences, rng):
     Input 0 is uniform in (0, 1) at every step; input 1 is 1 on two
     distinct random steps and 0 elsewhere.  The target, on the last step
     only (NaN, "no target", elsewhere), is the sum of the two marked
-    values of input 0.  Unlike ``hessianfree.tasks.generate("addition",
-    ...)`` (:func:`hessianfree.tasks.marked_operands`, which builds both),
+    values of input 0.  Unlike ``hessianfree.data.tasks.generate("addition",
+    ...)`` (:func:`hessianfree.data.tasks.marked_operands`, which builds both),
     the two steps may lie anywhere, every sequence has ``T`` steps and no
     step is flagged with -1.
 
@@ -95,7 +95,7 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
     trivial predictor (always the mean training sum, about 1/6).
 
     The default network is Martens & Sutskever's (2011) plain recurrent
-    network (:func:`hessianfree.tasks.tanh_rnn`): 100 ``tanh`` units, sparse
+    network (:func:`hessianfree.data.tasks.tanh_rnn`): 100 ``tanh`` units, sparse
     initialization, recurrent spectral radius 1.2, structural damping 1/30,
     trained with 100 CG iterations from initial damping 1.  ``network=
     "leaky"`` trains the earlier deep leaky network instead
@@ -103,7 +103,7 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1024, max_epochs=
     layers, ``Continuous(ReLU, tau=20)`` units whose slow decay makes long
     memory easy, 60 CG iterations from damping 20).  The harder variant of
     Hochreiter & Schmidhuber, with the first marked value always near the
-    start, is ``hessianfree.tasks.generate("addition", T, n)`` (see
+    start, is ``hessianfree.data.tasks.generate("addition", T, n)`` (see
     :func:`~hessianfree.demos.pathological`).
 
     Parameters

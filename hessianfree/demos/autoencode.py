@@ -2,10 +2,10 @@
 start, with the settings of :data:`hessianfree.presets.AUTOENCODER_HF`."""
 
 import hessianfree as hf
-from hessianfree import datasets
+from hessianfree.data import datasets
 from hessianfree.demos._common import _dataset, _merged, _print_curves, _pyplot
 from hessianfree.demos._registry import register
-from hessianfree.output_losses import ReconstructionError
+from hessianfree.losses.output_losses import ReconstructionError
 from hessianfree.presets import (AUTOENCODER_ENCODER, AUTOENCODER_HF,
                                  AUTOENCODER_MINIBATCH, autoencoder_network,
                                  reconstruction_error)
@@ -44,7 +44,7 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     :func:`autoencoder_network`) learns to reproduce its input image through
     the 30 code units.  It minimizes the binary cross-entropy of the outputs
     and the pixel intensities in [0, 1]
-    (:class:`~hessianfree.loss_funcs.BinaryCrossEntropy`, with its
+    (:class:`~hessianfree.losses.loss_funcs.BinaryCrossEntropy`, with its
     matching-loss Gauss-Newton curvature), starting from Martens' sparse
     initialization, with no pre-training: the problem with which Martens
     showed that Hessian-free optimization trains deep networks that gradient
@@ -53,7 +53,7 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     It reports Martens' measure, the squared reconstruction error summed over
     the pixels of an image and averaged over the images
     (:func:`reconstruction_error`), on the training and test images, and
-    writes the training curves (:mod:`hessianfree.dataplotter` series in
+    writes the training curves (:mod:`hessianfree.run.dataplotter` series in
     ``<file_output>_plots``, and ``<file_output>_curves.png`` when ``plots``)
     unless ``curves`` is False.
 
@@ -66,13 +66,13 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     data : str or os.PathLike or Dataset, optional
         None: Fashion-MNIST when Debian's ``dataset-fashion-mnist`` is
         installed, else the embedded MNIST digits.  Otherwise a name or path
-        for :func:`hessianfree.datasets.load`, or a
-        :class:`~hessianfree.datasets.Dataset`.  A pickled MNIST needs
+        for :func:`hessianfree.data.datasets.load`, or a
+        :class:`~hessianfree.data.datasets.Dataset`.  A pickled MNIST needs
         ``allow_pickle=True``.
     model_args : dict, optional
         Keyword arguments for :func:`autoencoder_network` (FFNet's).
     run_args : dict, optional
-        Keyword arguments for :meth:`~hessianfree.ffnet.FFNet.run_epochs`,
+        Keyword arguments for :meth:`~hessianfree.nets.ffnet.FFNet.run_epochs`,
         overriding the defaults: ``HessianFree(**AUTOENCODER_HF)``
         (``CG_iter=20, init_damping=0.1, curvature_fraction=0.5,
         preconditioner="kfac"`` and the alternative update rules),

@@ -30,9 +30,9 @@ def xor(use_hf=True, rng=None, curves=True):
     network ``[2, 5, 1]`` with logistic units learns it; the output is printed
     next to the targets at the end.
 
-    This demo shows the two key steps: the :class:`~hessianfree.ffnet.FFNet`
+    This demo shows the two key steps: the :class:`~hessianfree.nets.ffnet.FFNet`
     constructor sets up the network, and
-    :meth:`~hessianfree.ffnet.FFNet.run_epochs` optimizes it.  ``forward(inputs)``
+    :meth:`~hessianfree.nets.ffnet.FFNet.run_epochs` optimizes it.  ``forward(inputs)``
     returns every layer's activations, so ``forward(inputs)[-1]`` is the
     output.
 
@@ -40,11 +40,11 @@ def xor(use_hf=True, rng=None, curves=True):
     ----------
     use_hf : bool, optional
         Train with Hessian-free optimization (2 CG iterations, 40 epochs) if
-        True, otherwise with gradient descent (:class:`~hessianfree.optimizers.SGD`,
+        True, otherwise with gradient descent (:class:`~hessianfree.optim.optimizers.SGD`,
         learning rate 1, up to 10000 epochs) for comparison.
     rng : int, numpy.random.RandomState or Generator, optional
         Seed or random number generator for the initial weights (passed to
-        :class:`~hessianfree.ffnet.FFNet`); a fresh random one if None.
+        :class:`~hessianfree.nets.ffnet.FFNet`); a fresh random one if None.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
         file_output="xor")``; Hessian-free only) and print how to view them.
@@ -89,7 +89,7 @@ def crossentropy(rng=None, curves=True):
     ----------
     rng : int, numpy.random.RandomState or Generator, optional
         Seed or random number generator for the initial weights (passed to
-        :class:`~hessianfree.ffnet.FFNet`); a fresh random one if None.
+        :class:`~hessianfree.nets.ffnet.FFNet`); a fresh random one if None.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
         file_output=<demo name>)``) and print how to view them.
@@ -128,7 +128,7 @@ def connections(rng=None, curves=True):
     ----------
     rng : int, numpy.random.RandomState or Generator, optional
         Seed or random number generator for the initial weights (passed to
-        :class:`~hessianfree.ffnet.FFNet`); a fresh random one if None.
+        :class:`~hessianfree.nets.ffnet.FFNet`); a fresh random one if None.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
         file_output=<demo name>)``) and print how to view them.

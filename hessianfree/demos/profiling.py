@@ -6,7 +6,7 @@ import pstats
 import sys
 
 import hessianfree as hf
-from hessianfree import validation as val
+from hessianfree.base import validation as val
 from hessianfree.demos._registry import get_demo, register
 
 
@@ -25,7 +25,7 @@ def profile(func="integrator", max_epochs=1, use_GPU=False, cprofile=True):
     per epoch) or :func:`~hessianfree.demos.mnist` (a feed-forward one, with
     its defaults) for ``max_epochs`` epochs.  With ``cprofile=True`` it
     prints the 25 functions with the largest cumulative time and the share of
-    :meth:`~hessianfree.ffnet.FFNet.calc_G`, the Gauss-Newton product that
+    :meth:`~hessianfree.nets.ffnet.FFNet.calc_G`, the Gauss-Newton product that
     conjugate gradient calls once per iteration: it takes the largest share
     (about half of an integrator epoch; the forward passes of the
     backtracking and line search take most of the rest).

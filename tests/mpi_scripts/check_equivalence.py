@@ -14,7 +14,7 @@ import numpy as np
 from mpi4py import MPI
 
 import hessianfree as hf
-from hessianfree import distributed
+from hessianfree.parallel import distributed
 
 from common import make_data, make_net, parse_sizes, rel_diff, shard, write_json
 

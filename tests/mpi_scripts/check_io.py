@@ -12,7 +12,7 @@ import sys
 from mpi4py import MPI
 
 import hessianfree as hf
-from hessianfree import distributed
+from hessianfree.parallel import distributed
 
 from common import make_data, make_net, rel_diff, shard, write_json
 

@@ -11,7 +11,7 @@ import numpy as np
 from mpi4py import MPI
 
 import hessianfree as hf
-from hessianfree import distributed
+from hessianfree.parallel import distributed
 
 from common import rel_diff, write_json
 

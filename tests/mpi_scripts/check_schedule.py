@@ -1,7 +1,7 @@
 """A minibatch schedule under MPI against one process.  Usage:
 ``mpiexec -n K python check_schedule.py SIZES OUT.json``.
 
-The processes train with a :class:`hessianfree.schedule.VarianceSchedule`
+The processes train with a :class:`hessianfree.optim.schedule.VarianceSchedule`
 (sizes are totals over the processes), each drawing its share from its
 shard and recording which examples it drew.  Rank 0 then trains one
 process on all the data with the same schedule settings, its minibatches
@@ -16,7 +16,7 @@ import numpy as np
 from mpi4py import MPI
 
 import hessianfree as hf
-from hessianfree import distributed
+from hessianfree.parallel import distributed
 
 from common import bounds, make_data, make_net, parse_sizes, rel_diff, shard, write_json
 

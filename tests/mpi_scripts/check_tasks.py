@@ -15,7 +15,7 @@ import numpy as np
 from mpi4py import MPI
 
 import hessianfree as hf
-from hessianfree import tasks
+from hessianfree.data import tasks
 
 from common import parse_sizes, rel_diff, shard, write_json
 

@@ -1,0 +1,471 @@
+"""The pathological long-term-dependency problems.
+
+Hochreiter & Schmidhuber (1997) designed these tasks so that the only
+information that matters lies far back in the sequence, behind ``T`` steps
+of distractors; Martens & Sutskever (2011, section 5) showed that
+Hessian-free optimization with structural damping trains plain ``tanh``
+recurrent networks on them.  Each generator returns ``(inputs, targets)``
+as ``(n_sequences, n_steps, units)`` float arrays; a NaN target means "no
+target on this step" (see :class:`~hessianfree.losses.loss_funcs.LossFunction`).
+
+========================  ======  =======  ====================  ================
+task                      inputs  outputs  steps                 solved when
+========================  ======  =======  ====================  ================
+``addition``              2       1        ``T + T // 10``       test MSE < 0.01
+``multiplication``        2       1        ``T + T // 10``       test MSE < 0.01
+``xor``                   2       2        ``T + T // 10``       test error < 1%
+``temporal_order``        8       4        ``T + T // 10``       test error < 1%
+``temporal_order_3bit``   8       8        ``T + T // 10``       test error < 1%
+``random_permutation``    100     100      ``T``                 test error < 1%
+``memorization``          4       2        ``T + 10``            test error < 1%
+========================  ======  =======  ====================  ================
+
+The first five have variable lengths, as in the papers: each sequence's
+length is drawn uniformly from ``T, ..., T + T // 10``; the arrays are padded
+to the longest with more distractors, and the target sits on each
+sequence's own last step (a recurrent network is causal, so the padding
+cannot influence it).  The error of the success criterion is measured only
+where :meth:`Task.scored` leaves targets: every target for most tasks, the
+last step for ``random_permutation``.
+
+Use :func:`generate` for the data, :func:`tanh_rnn` for Martens &
+Sutskever's network and :func:`test_error` / :attr:`Task.threshold` for the
+criterion.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from hessianfree.losses import loss_funcs
+from hessianfree.layers import nonlinearities as nl
+from hessianfree.base import validation as val
+from hessianfree.base.backend import to_numpy
+from hessianfree.nets.rnnet import RNNet
+
+#: Symbols of the temporal order tasks: 4 distractors, then X, Y, start, end.
+_DISTRACTORS, _X, _START, _END = 4, 4, 6, 7
+#: Vocabulary of the random permutation problem.
+PERMUTATION_SYMBOLS = 100
+#: Bits to remember in the noiseless memorization problem.
+MEMORY_BITS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One pathological problem.
+
+    Attributes
+    ----------
+    name : str
+    n_in, n_out : int
+        Input and output units.
+    kind : {"regression", "classification"}
+        Regression tasks use a linear output and squared error; classification
+        tasks a softmax output, cross-entropy and one-hot targets.
+    threshold : float
+        Solved when :func:`test_error` is below this: mean squared error for
+        regression, fraction of misclassified scored steps for
+        classification.
+    min_T : int
+        Smallest supported ``T``.
+    """
+
+    name: str
+    n_in: int
+    n_out: int
+    kind: str
+    threshold: float
+    min_T: int = 10
+
+    def scored(self, targets):
+        """The targets the success criterion looks at (others set to NaN).
+
+        Only the last step counts for ``random_permutation`` (its other
+        targets, the next random symbol, cannot be predicted); every target
+        counts for the other tasks.
+        """
+        if self.name != "random_permutation":
+            return targets
+        scored = np.full_like(targets, np.nan)
+        scored[:, -1] = targets[:, -1]
+        return scored
+
+    def stopping_rule(self):
+        """The success criterion as ``run_epochs`` arguments.
+
+        Returns
+        -------
+        test_err : LossFunction
+            Squared error (half the squared difference, one target per
+            sequence) for regression, classification error for classification.
+        target_err : float
+            ``run_epochs`` stops once the test error is below this.  Pass the
+            test targets through :meth:`scored` so that only the scored steps
+            count.
+        """
+        if self.kind == "regression":
+            return loss_funcs.SquaredError(), self.threshold / 2
+        return loss_funcs.ClassificationError(), self.threshold
+
+
+#: The tasks by name.
+TASKS = {t.name: t for t in (
+    Task("addition", 2, 1, "regression", 0.01),
+    Task("multiplication", 2, 1, "regression", 0.01),
+    Task("xor", 2, 2, "classification", 0.01),
+    Task("temporal_order", 8, 4, "classification", 0.01),
+    Task("temporal_order_3bit", 8, 8, "classification", 0.01),
+    Task("random_permutation", PERMUTATION_SYMBOLS, PERMUTATION_SYMBOLS,
+         "classification", 0.01, min_T=2),
+    Task("memorization", 4, 2, "classification", 0.01, min_T=1),
+)}
+
+
+def get_task(name):
+    """The :class:`Task` called ``name`` (one of :data:`TASKS`)."""
+    if not isinstance(name, str):
+        raise TypeError(f"task must be a task name (str), got {type(name).__name__}")
+    if name not in TASKS:
+        raise ValueError(f"task must be one of {sorted(TASKS)}, got {name!r}")
+    return TASKS[name]
+
+
+def _as_generator(rng):
+    """A ``numpy.random.Generator`` from None, an int seed, a Generator or a
+    RandomState (which seeds a Generator from its stream)."""
+    if isinstance(rng, np.random.RandomState):
+        return np.random.default_rng(rng.randint(2 ** 31))
+    if rng is None or isinstance(rng, (int, np.integer, np.random.Generator)) \
+            and not isinstance(rng, bool):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be None, an int seed, a numpy Generator or a "
+                    f"RandomState, got {type(rng).__name__}")
+
+
+def _lengths(T, n, rng):
+    """Per-sequence lengths in ``T, ..., T + T // 10`` and the padded length."""
+    n_steps = T + T // 10
+    return rng.integers(T, n_steps + 1, size=n), n_steps
+
+
+def _positions(n, low, high, rng):
+    """One step per sequence, uniform in ``[low, high)`` (at least one step)."""
+    return rng.integers(low, max(high, low + 1), size=n)
+
+
+def marked_operands(values, first, second, ends=None, combine=np.add, flags=False):
+    """Inputs and targets of a two-operand problem (the adding problem and its
+    relatives) from its random draws.
+
+    Input 0 holds ``values``; input 1 is 1 on the two marked steps of each
+    sequence, ``first`` and ``second``, and 0 elsewhere (with ``flags``, -1
+    on the first step and on each sequence's last step).  The target, on each
+    sequence's last step only (NaN, "no target", elsewhere), is
+    ``combine(a, b)`` of the two marked values.
+
+    Parameters
+    ----------
+    values : (n, n_steps) float array
+        Input 0; the arrays returned have its dtype.
+    first, second : (n,) int arrays
+        The marked steps.
+    ends : (n,) int array, optional
+        The last step of each sequence (default: ``n_steps - 1`` for all).
+    combine : callable
+        ``combine(a, b)`` of the ``(n,)`` marked values: the ``(n,)`` or
+        ``(n, n_out)`` targets.
+    flags : bool
+        Flag the first and last steps with -1 on input 1 (Hochreiter &
+        Schmidhuber 1997).
+
+    Returns
+    -------
+    inputs : (n, n_steps, 2) array
+    targets : (n, n_steps, n_out) array
+    """
+    n, n_steps = values.shape
+    rows = np.arange(n)
+    ends = np.full(n, n_steps - 1) if ends is None else ends
+    x = np.zeros((n, n_steps, 2), dtype=values.dtype)
+    x[:, :, 0] = values
+    if flags:
+        x[:, 0, 1] = -1
+    x[rows, first, 1] = x[rows, second, 1] = 1
+    if flags:
+        x[rows, ends, 1] = -1
+    target = combine(x[rows, first, 0], x[rows, second, 0]).reshape(n, -1)
+    t = np.full((n, n_steps, target.shape[1]), np.nan, dtype=values.dtype)
+    t[rows, ends] = target
+    return x, t
+
+
+def _xor_target(a, b):
+    """One-hot over {0, 1} of ``a XOR b``."""
+    return np.eye(2)[(a != b).astype(int)]
+
+
+_COMBINE = {"addition": np.add, "multiplication": np.multiply, "xor": _xor_target}
+
+
+def _two_operands(task, T, n, rng):
+    """Addition, multiplication, XOR (Hochreiter & Schmidhuber 1997, exp. 4
+    and 5; Martens & Sutskever 2011).
+
+    Input 0 is a value on every step (uniform in [0, 1), or a random bit for
+    XOR); input 1 marks two different steps with 1, the first in the first
+    tenth of ``T`` (step 1 while ``T < 20``), the second after that and
+    before ``T / 2``, and flags the first step and each sequence's last step
+    with -1.  The target, on the last step, is the sum,
+    the product or the XOR (one-hot over {0, 1}) of the two marked values
+    (:func:`marked_operands`).
+    """
+    lengths, n_steps = _lengths(T, n, rng)
+    if task.name == "xor":
+        values = rng.integers(0, 2, size=(n, n_steps)).astype(np.float64)
+    else:
+        values = rng.random((n, n_steps))
+    split = max(T // 10, 2)  # the end of the first window, the start of the second
+    first = _positions(n, 1, split, rng)
+    second = _positions(n, split, T // 2, rng)
+    return marked_operands(values, first, second, lengths - 1, _COMBINE[task.name],
+                           flags=True)
+
+
+def _temporal_order(task, T, n, rng):
+    """Temporal order with 2 or 3 relevant symbols (Hochreiter & Schmidhuber
+    1997, exp. 6a and 6b).
+
+    One-hot inputs over 8 symbols: 4 distractors, X, Y, a start symbol (first
+    step) and an end symbol (each sequence's last step).  X or Y appears at
+    2 (3) random steps, in ``[0.1 T, 0.2 T)`` and ``[0.5 T, 0.6 T)`` (and
+    ``[0.33 T, 0.43 T)`` in between for the 3-bit task); the target, on the
+    last step, is the class of the sequence of those symbols (XX, XY, YX,
+    YY; 8 classes for 3 bits, the first symbol the least significant bit).
+    """
+    lengths, n_steps = _lengths(T, n, rng)
+    rows = np.arange(n)
+    symbols = rng.integers(0, _DISTRACTORS, size=(n, n_steps))
+    windows = ([(0.1, 0.2), (0.5, 0.6)] if task.name == "temporal_order"
+               else [(0.1, 0.2), (0.33, 0.43), (0.66, 0.76)])
+    label = np.zeros(n, dtype=int)
+    for k, (low, high) in enumerate(windows):
+        where = _positions(n, int(low * T), int(high * T), rng)
+        bit = rng.integers(0, 2, size=n)
+        symbols[rows, where] = _X + bit
+        label += bit << k
+    symbols[:, 0] = _START
+    symbols[rows, lengths - 1] = _END
+    x = np.eye(8)[symbols]
+    t = np.full((n, n_steps, task.n_out), np.nan)
+    t[rows, lengths - 1] = np.eye(task.n_out)[label]
+    return x, t
+
+
+def _random_permutation(task, T, n, rng):
+    """Random permutation problem (Martens & Sutskever 2011).
+
+    One-hot sequences of ``T`` symbols out of 100: the first is 0 or 1, the
+    other ``T - 1`` are random among 2-99.  On every step the target is the
+    next symbol; on the last step it is the first symbol again, the only
+    prediction that is possible (and the only one scored).
+    """
+    symbols = np.empty((n, T), dtype=int)
+    symbols[:, 0] = rng.integers(0, 2, size=n)
+    symbols[:, 1:] = rng.integers(2, PERMUTATION_SYMBOLS, size=(n, T - 1))
+    eye = np.eye(PERMUTATION_SYMBOLS)
+    next_symbols = np.concatenate([symbols[:, 1:], symbols[:, :1]], axis=1)
+    return eye[symbols], eye[next_symbols]
+
+
+def _memorization(task, T, n, rng):
+    """Noiseless memorization (Martens & Sutskever 2011).
+
+    Four input symbols: bit 0, bit 1, "go" and blank.  The first 5 steps
+    show 5 random bits, then come blanks, a "go" on the step 5 before the
+    last, and 5 more blank steps on which the targets are the 5 bits in order
+    (one-hot over {0, 1}; NaN before).  The sequence has ``T + 10`` steps,
+    so ``T + 1`` steps separate the last bit from the first output.
+    """
+    n_steps = T + 2 * MEMORY_BITS
+    bits = rng.integers(0, 2, size=(n, MEMORY_BITS))
+    symbols = np.full((n, n_steps), 3)
+    symbols[:, :MEMORY_BITS] = bits
+    symbols[:, n_steps - MEMORY_BITS - 1] = 2
+    x = np.eye(4)[symbols]
+    t = np.full((n, n_steps, 2), np.nan)
+    t[:, n_steps - MEMORY_BITS:] = np.eye(2)[bits]
+    return x, t
+
+
+_GENERATORS = {"addition": _two_operands, "multiplication": _two_operands,
+               "xor": _two_operands, "temporal_order": _temporal_order,
+               "temporal_order_3bit": _temporal_order,
+               "random_permutation": _random_permutation,
+               "memorization": _memorization}
+
+
+def generate(task, T, n_sequences, rng=None, dtype=np.float32):
+    """Sequences of a pathological problem.
+
+    Parameters
+    ----------
+    task : str
+        One of :data:`TASKS`: ``"addition"``, ``"multiplication"``,
+        ``"xor"``, ``"temporal_order"``, ``"temporal_order_3bit"``,
+        ``"random_permutation"``, ``"memorization"``.
+    T : int
+        The time lag: minimum sequence length, or the blank stretch of the
+        memorization problem (at least :attr:`Task.min_T`, 10 for the
+        variable-length tasks).
+    n_sequences : int
+        Number of sequences.
+    rng : None, int, numpy.random.Generator or numpy.random.RandomState
+        Source of randomness; the same seed gives the same data.
+    dtype : numpy floating point dtype
+        Of both arrays; other dtypes raise TypeError (the targets hold NaN).
+
+    Returns
+    -------
+    inputs : (n_sequences, n_steps, task.n_in) array
+    targets : (n_sequences, n_steps, task.n_out) array
+        NaN where there is no target.  ``n_steps`` is in the table of the
+        module docstring.
+
+    Notes
+    -----
+    See the private generator of each task for its encoding; the module
+    docstring lists shapes and success criteria.
+    """
+    spec = get_task(task)
+    dtype = _float_dtype(dtype)
+    T = val.check_positive_int(T, "T")
+    if T < spec.min_T:
+        raise ValueError(f"T must be at least {spec.min_T} for {task!r}, got {T}")
+    n_sequences = val.check_positive_int(n_sequences, "n_sequences")
+    rng = _as_generator(rng)
+    x, t = _GENERATORS[task](spec, T, n_sequences, rng)
+    return x.astype(dtype), t.astype(dtype)
+
+
+def _float_dtype(dtype):
+    """``dtype`` as a NumPy floating point dtype, else TypeError: the targets
+    hold NaN, which no other dtype can."""
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        checked = None
+    if checked is None or checked.kind != "f":
+        raise TypeError(f"dtype must be a floating point dtype such as np.float32 "
+                        f"(the targets hold NaN where there is no target), got "
+                        f"{val.describe(dtype)}")
+    return checked
+
+
+def test_error(task, outputs, targets):
+    """The error the success criterion compares with :attr:`Task.threshold`.
+
+    Parameters
+    ----------
+    task : str
+    outputs, targets : (n_sequences, n_steps, n_out) array_like
+        Network outputs (NumPy or CuPy) and the generated targets.
+
+    Returns
+    -------
+    float
+        Regression: mean squared error over the target steps (NaN if an
+        output there is NaN).  Classification: fraction of scored steps
+        whose most probable output is not the target class; a step with a
+        NaN output counts as wrong (all-NaN outputs give 1.0).  Either way
+        NaN outputs never pass :func:`solved`.
+    """
+    spec = get_task(task)
+    outputs = np.asarray(to_numpy(outputs), dtype=np.float64)
+    targets = spec.scored(np.asarray(to_numpy(targets), dtype=np.float64))
+    if outputs.shape != targets.shape:
+        raise ValueError(f"outputs have shape {outputs.shape}, targets "
+                         f"{targets.shape}; they must match")
+    has_target = ~np.isnan(targets).all(axis=-1)
+    if not has_target.any():
+        raise ValueError("targets hold no scored target (all NaN)")
+    if spec.kind == "regression":
+        return float(np.mean((outputs - targets)[has_target] ** 2))
+    wrong = outputs.argmax(axis=-1) != np.nan_to_num(targets, nan=-1).argmax(axis=-1)
+    wrong |= np.isnan(outputs).any(axis=-1)  # argmax would pick a NaN as the class
+    return float(wrong[has_target].mean())
+
+
+def solved(task, outputs, targets):
+    """Whether :func:`test_error` is below the task's threshold."""
+    return test_error(task, outputs, targets) < get_task(task).threshold
+
+
+def set_spectral_radius(net, layer, radius):
+    """Rescale the recurrent matrix of ``layer`` in ``net.W`` (in place) so
+    that its spectral radius (largest eigenvalue magnitude) is ``radius``.
+
+    Martens & Sutskever (2011, section 6) start recurrent networks near the
+    edge of stability this way (radius 1.2 after a sparse initialization).
+    ``net.get_weights(net.W, (layer, layer))`` is a view into the parameter
+    vector, so scaling it changes the network.
+    """
+    radius = val.check_nonneg_float(radius, "radius")
+    W_rec, _ = net.get_weights(net.W, (layer, layer))
+    current = np.abs(np.linalg.eigvals(to_numpy(W_rec).astype(np.float64))).max()
+    if current == 0:
+        raise ValueError(f"the recurrent matrix of layer {layer} is zero")
+    W_rec *= W_rec.dtype.type(radius / current)
+
+
+def tanh_rnn(task, n_hidden=100, spectral_radius=1.2, structural_damping=1 / 30,
+             optimizer=None, rng=None, **kwargs):
+    """Martens & Sutskever's (2011) network for a pathological problem.
+
+    ``RNNet([task.n_in, n_hidden, task.n_out])`` with a recurrent ``tanh``
+    hidden layer, a linear output with squared error (regression) or a
+    softmax output with cross-entropy (classification, with the Fisher
+    curvature), sparse initialization (Martens 2010: 15 nonzero N(0, 1)
+    incoming weights per unit) with the recurrent matrix rescaled to
+    ``spectral_radius`` (:func:`set_spectral_radius`), and structural
+    damping of weight ``structural_damping`` on the hidden layer that
+    follows ``optimizer``'s damping.
+
+    Parameters
+    ----------
+    task : str
+    n_hidden : int
+    spectral_radius : float
+    structural_damping : float
+        :math:`\\mu` of :class:`~hessianfree.losses.loss_funcs.StructuralDamping`
+        (1/30 in the paper); 0 leaves it out.
+    optimizer : Optimizer, optional
+        Whose damping the structural damping follows.
+    rng : int, numpy.random.RandomState or Generator, optional
+    **kwargs
+        More :class:`~hessianfree.RNNet` arguments (``use_GPU``, ``dtype``,
+        ``debug``, ...).
+
+    Returns
+    -------
+    RNNet
+    """
+    spec = get_task(task)
+    n_hidden = val.check_positive_int(n_hidden, "n_hidden")
+    mu = val.check_nonneg_float(structural_damping, "structural_damping")
+    if spec.kind == "regression":
+        output, loss = nl.Linear(), loss_funcs.SquaredError()
+    else:
+        output, loss = nl.Softmax(), loss_funcs.CrossEntropy(curvature="fisher")
+    losses = [loss]
+    if mu > 0:
+        losses.append(loss_funcs.StructuralDamping(mu, layers=[1], optimizer=optimizer))
+    if not isinstance(rng, np.random.RandomState):
+        rng = _as_generator(rng)
+    net = RNNet([spec.n_in, n_hidden, spec.n_out], rec_layers=[1],
+                layers=[nl.Linear(), nl.Tanh(), output],
+                W_init_params={"init_type": "sparse"},
+                W_rec_params={"init_type": "sparse"},
+                loss_type=losses, rng=rng, **kwargs)
+    set_spectral_radius(net, 1, spectral_radius)
+    return net

@@ -19,6 +19,7 @@ the gradient pass that each chunk's second-order state needs
 """
 
 from hessianfree.nets import batch as batches
+from hessianfree.nets import work
 from hessianfree.nets.batch import check_chunk_size  # noqa: F401
 from hessianfree.layers.nl_base import Plant
 
@@ -85,6 +86,7 @@ def error(net, batch, W, loss):
         if not batch.chunked and batch.version == net.weights_version:
             return float(loss.batch_loss(batch.user_acts, batch.targets))
         W = net.W
+    work.count(net, "error", batch.size)
     if not batch.chunked:
         return float(loss.batch_loss(net._forward(batch.inputs, W, False), batch.targets))
     total = 0.0

@@ -28,6 +28,7 @@ from hessianfree.base import backend
 from hessianfree.nets import chunking
 from hessianfree.nets import curvature
 from hessianfree.nets import hessian
+from hessianfree.nets import work
 from hessianfree.base import validation as val
 from hessianfree.nets.records import ForwardRecord, record_errors  # noqa: F401
 
@@ -262,6 +263,7 @@ class FeedForwardPasses:
                 for t, g in zip(total, grads):
                     t += g
         total = self._combine(total, batch.size)
+        work.count(self, "gradient", batch.size)
         return tuple(total) if squared else total[0]
 
     def _loss_errors(self, batch, exact_curvature=False):
@@ -413,6 +415,7 @@ class FeedForwardPasses:
             else:
                 result += local_product(v, batch.buffer("product_part", 0, v.shape), part)
         self._combine([result], batch.n_curvature())
+        work.count(self, "curvature", batch.n_curvature())
         if damping:
             result += self.xp.multiply(v, self.dtype.type(damping),
                                        out=batch.buffer("damping", 0, v.shape))

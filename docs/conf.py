@@ -48,7 +48,7 @@ napoleon_use_keyword = False
 # ndarray": lower case, unlike classes) and private base classes.
 nitpick_ignore_regex = [
     ("py:(class|func|meth|data|mod)",
-     r"(numpy|scipy|mpi4py|cupy|cupyx|matplotlib|os|pstats|cProfile)(\..*)?"),
+     r"(numpy|scipy|mpi4py|cupy|cupyx|matplotlib|os|pstats|cProfile|importlib)(\..*)?"),
     ("py:class", r"[a-z_0-9\-\>\"{}/ ]+[a-z_0-9\"{}]*|.*[(), ].*"),
     ("py:class", r"hessianfree\.[\w.]*\._\w+"),
 ]

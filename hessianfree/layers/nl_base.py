@@ -69,7 +69,8 @@ class Nonlinearity:
             ``(..., n)`` :math:`f'(x)` if ``elementwise``; ``(..., n, n)``
             Jacobian ``J[..., i, j] = d a_i / d x_j`` otherwise; ``(..., n,
             3)`` ``[d_input, d_state, d_output]`` if ``stateful`` (only
-            ``(..., n)`` ``d_output`` when :meth:`state_derivatives` gives
+            ``(..., n)`` ``d_output`` when
+            :meth:`~hessianfree.layers.nonlinearities.Nonlinearity.state_derivatives` gives
             the other two).
         """
         raise NotImplementedError(

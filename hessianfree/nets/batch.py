@@ -9,7 +9,7 @@ finite-difference checks) reads one :class:`Batch`.  The batch owns
   it was cached with (internal layout: time-major for recurrent networks),
   and the loss curvature scaled by one over ``n_examples``;
 * ``version``, the network's weights version at caching time
-  (:attr:`hessianfree.FFNet.weights_version`), which keys everything built
+  (:attr:`hessianfree.nets.ffnet.FFNet.weights_version`), which keys everything built
   lazily on the batch: a recurrent layer's stacked inputs (``stacked``) and
   the Hessian product's second-order state (``second_order``);
 * the curvature subset (``curvature``, itself a :class:`Batch`, or the

@@ -81,10 +81,6 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
 
     Attributes
     ----------
-    W : (n_params,) array
-        The parameters.  Assigning to it (``net.W = ...``, ``net.W += d``)
-        advances :attr:`weights_version`; after writing into it in place
-        (``net.W[...] = ...``), call :meth:`weights_changed`.
     weights_version : int
         A counter that every change of ``W`` advances; what a cached
         minibatch computed lazily (:mod:`hessianfree.nets.batch`) is keyed on.
@@ -215,7 +211,10 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
     # --------------------------------------------------------------- weights
     @property
     def W(self):
-        """The flat parameter vector (see the class docstring)."""
+        """The flat parameter vector, ``(n_params,)``.  Assigning to it
+        (``net.W = ...``, ``net.W += d``) advances :attr:`weights_version`;
+        after writing into it in place (``net.W[...] = ...``), call
+        :meth:`weights_changed`."""
         return self._W
 
     @W.setter

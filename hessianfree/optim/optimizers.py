@@ -322,7 +322,7 @@ class HessianFree(Optimizer):
             Print the number of iterations and the stopping status.
         precond : (n_params,) array, optional
             Positive diagonal preconditioner :math:`M` (CG works with
-            :math:`M^{-1} r`); see :meth:`preconditioner_diagonal`.
+            :math:`M^{-1} r`); see :func:`hessianfree.optim.preconditioners.diagonal`.
 
         Returns
         -------

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from hessianfree.run import checkpoint
+from hessianfree.run import data_source
 from hessianfree.losses import loss_funcs
 from hessianfree.optim import schedule as schedules
 from hessianfree.base import validation as val
@@ -102,7 +103,9 @@ def check_run_args(net, inputs, targets, optimizer, max_epochs, minibatch_size,
     if not isinstance(target_err, numbers.Real) or isinstance(target_err, bool):
         raise TypeError(f"target_err must be a number, got {target_err!r}")
     _check_options(file_output, print_period, resume, max_failures)
-    if isinstance(inputs, Plant):
+    if data_source.is_source(inputs):
+        data_source.check_source(inputs, targets, minibatch_size, resume)
+    elif isinstance(inputs, Plant):
         if targets is not None:
             raise ValueError("targets must be None when inputs is a Plant "
                              "(the plant generates the targets)")

@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 
 from hessianfree.run import checkpoint
+from hessianfree.run import data_source
 from hessianfree.run import plotfile
 from hessianfree.run import run_state
 from hessianfree.optim import schedule as schedules
@@ -143,8 +144,14 @@ def _train_epoch(net, optimizer, data, run, progress, printing, registry):
     if run.schedule is not None:
         minibatch_size = run.schedule.prepare(optimizer)
     shares = None if minibatch_size is None else minibatch_shares(minibatch_size, shards)
-    batch_in, batch_t = net._epoch_data(inputs, targets, None if shares is None
-                                        else shares[net.reduction.rank])
+    if data_source.is_source(inputs):  # fresh examples every epoch
+        share = shares[net.reduction.rank]
+        batch_in, batch_t = data_source.draw(net, inputs,
+                                             minibatch_size if share is None else share)
+        check_targets(net, net.loss_type, batch_t, "the data source's targets")
+    else:
+        batch_in, batch_t = net._epoch_data(inputs, targets, None if shares is None
+                                            else shares[net.reduction.rank])
     net.cache_minibatch(batch_in, batch_t)
     optimizer.last_status = None
     try:
@@ -275,10 +282,15 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
     ----------
     net : FFNet or RNNet
         The network to train.
-    inputs : array or Plant
+    inputs : array, Plant or callable
         Training inputs, ``(batch, n_in)`` (``(batch, time, n_in)`` for
         RNNet), or a :class:`~hessianfree.layers.nonlinearities.Plant` that
-        generates inputs and targets (then ``targets=None``).
+        generates inputs and targets (then ``targets=None``), or a data
+        source ``source(rng, n) -> (inputs, targets)`` that draws
+        ``minibatch_size`` fresh examples every epoch from the network's
+        rng (then ``targets=None`` and an int ``minibatch_size``; with
+        ``resume`` only a reproducible source, see
+        :mod:`hessianfree.run.data_source`).
     targets : array or None
         Training targets; NaN entries mean "no target".
     optimizer : Optimizer
@@ -371,7 +383,9 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
         if run.schedule is not None and run.minibatch_size is not None:
             run.schedule.size = run.minibatch_size
         shards = (None if minibatch_size is None  # every process's number of examples
-                  else net.reduction.shard_sizes(int(inputs.shape[0])))
+                  else net.reduction.shard_sizes(  # a data source: equal shares
+                      minibatch_size if data_source.is_source(inputs)
+                      else int(inputs.shape[0])))
         data = (inputs, targets, minibatch_size, shards, test, test_err)
         settings = (max_epochs, target_err, plotting, file_output, print_period,
                     max_failures, callback)

@@ -37,13 +37,23 @@ def assert_same_run(a, b, errors_a, errors_b):
     np.testing.assert_array_equal(a.best_W, b.best_W)
     assert errors_a == errors_b
     assert a.best_error == b.best_error
-    assert a.optimizer.state_dict().keys() == b.optimizer.state_dict().keys()
-    for key, value in a.optimizer.state_dict().items():
-        other = b.optimizer.state_dict()[key]
-        if isinstance(value, np.ndarray):
-            np.testing.assert_array_equal(value, other)
-        else:
-            assert value == other, key
+    assert_same_state(a.optimizer.state_dict(), b.optimizer.state_dict())
+
+
+def assert_same_state(value, other, where="state"):
+    """Equal nested dicts/lists of numbers and arrays (arrays bit for bit)."""
+    if isinstance(value, dict):
+        assert value.keys() == other.keys(), where
+        for key in value:
+            assert_same_state(value[key], other[key], f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        assert len(value) == len(other), where
+        for k, (v, o) in enumerate(zip(value, other)):
+            assert_same_state(v, o, f"{where}[{k}]")
+    elif isinstance(value, np.ndarray):
+        np.testing.assert_array_equal(value, other, err_msg=where)
+    else:
+        assert value == other, where
 
 
 @pytest.mark.parametrize("rng_kind", ["RandomState", "Generator"])
@@ -289,3 +299,33 @@ def test_bad_resume_arguments(kwargs, exc, match):
         train_ff(net, 2, **kwargs)
     np.testing.assert_array_equal(net.W, W)
     assert net.optimizer is None
+
+
+def _features(kind):
+    """A network, an optimizer and the run arguments with the features on."""
+    if kind == "rnn":
+        net = hf.RNNet([2, 6, 1], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear()],
+                       truncation=(3, 3), rng=np.random.default_rng(3))
+        opt = hf.opt.HessianFree(CG_iter=6, preconditioner="diagonal",
+                                 curvature_fraction=0.5, chunk_size=5)
+        return net, opt, dict(inputs=SEQ_X, targets=SEQ_T, minibatch_size=12)
+    net = ffnet("Generator")
+    opt = hf.opt.HessianFree(CG_iter=6, preconditioner=hf.kfac.KFAC(period=2),
+                             curvature_fraction=0.5, chunk_size=16,
+                             curvature="hessian" if kind == "ff_hessian" else "gauss-newton")
+    return net, opt, dict(inputs=X[:90], targets=T[:90], minibatch_size="auto")
+
+
+@pytest.mark.parametrize("kind", ["ff", "ff_hessian", "rnn"])
+def test_resume_is_bit_identical_with_every_feature_on(tmp_path, kind):
+    """K-FAC (its factors and counters), a minibatch schedule, chunking,
+    curvature subsets, the exact Hessian, a truncated RNN with the diagonal
+    preconditioner: a run stopped twice and resumed ends as one that was not."""
+    net, opt, args = _features(kind)
+    expected = net.run_epochs(optimizer=opt, max_epochs=8, print_period=None, **args)
+    prefix = str(tmp_path / "run")
+    for stop in (3, 5, 8):
+        resumed, opt2, args = _features(kind)
+        errors = resumed.run_epochs(optimizer=opt2, max_epochs=stop, print_period=None,
+                                    file_output=prefix, resume=True, **args)
+    assert_same_run(net, resumed, expected, errors)

@@ -278,3 +278,21 @@ def test_continuous_moves_per_unit_time_constants_once():
     first = layer._coeff(x)
     assert first.dtype == np.float32 and layer._coeff(x) is first
     assert layer._coeff(x.astype(np.float64)).dtype == np.float64
+
+
+def test_softmax_of_one_unit_is_refused():
+    # the softmax of one number is 1 for every input: a network with such an
+    # output layer would train to error 0 and predict 1 for everything
+    with pytest.raises(ValueError, match="Softmax layer needs at least 2 units, got 1"):
+        nl.Softmax().activation(np.zeros((4, 1)))
+    import hessianfree as hf
+    net = hf.FFNet([2, 3, 1], layers=[nl.Linear(), nl.Tanh(), nl.Softmax()],
+                   loss_type=hf.loss_funcs.CrossEntropy(), rng=0)
+    inputs = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    targets = np.array([[0], [1], [1], [0]], dtype=np.float32)
+    with pytest.raises(ValueError, match="one Logistic unit for yes/no"):
+        net.run_epochs(inputs, targets, optimizer=hf.opt.HessianFree(CG_iter=2),
+                       max_epochs=2, print_period=None)
+    with pytest.raises(ValueError, match="at least 2 units"):
+        net.predict(inputs)
+    assert nl.Softmax().activation(np.zeros((1, 2))).tolist() == [[0.5, 0.5]]

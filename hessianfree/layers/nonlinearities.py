@@ -196,12 +196,15 @@ class Softmax(Nonlinearity):
     The tensor holds :math:`n^3` numbers per example, which suits output
     layers (a few classes); its contractions with vectors cost
     :math:`O(n)` through :meth:`d2_contract`, which the input derivatives
-    of :meth:`~hessianfree.FFNet.input_derivatives` use.
+    of :meth:`~hessianfree.FFNet.input_derivatives` use.  One unit is refused.
     """
 
     elementwise = False
 
     def activation(self, x):
+        if x.shape[-1] < 2:
+            raise ValueError(f"a Softmax layer needs at least 2 units, got {x.shape[-1]} (its "
+                             "output is 1 for any input); use one Logistic unit for yes/no")
         e = x - x.max(axis=-1, keepdims=True)
         np.exp(e, out=e)
         e /= e.sum(axis=-1, keepdims=True)

@@ -142,6 +142,17 @@ def test_predict_returns_the_output_layer():
     np.testing.assert_allclose(rnn.predict(seq[0]), rnn.predict(seq)[0], rtol=1e-6)
 
 
+def test_predict_names_the_shape_it_was_given():
+    net = ff_skip_softmax()  # 3 inputs
+    with pytest.raises(ValueError, match=r"inputs must have 3 input units.*\(3,\) for one "
+                                         r"example or \(batch, 3\), got shape \(2,\)$"):
+        net.predict([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"got shape \(4, 2\)"):
+        net.predict(np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"\(time, 2\) for one example.*got shape \(5, 3\)"):
+        rnn_mixed().predict(np.zeros((5, 3)))
+
+
 def test_binary_cross_entropy_round_trips(tmp_path):
     net = hf.FFNet([4, 3, 4], layers=["Linear", "Tanh", "Logistic"],
                    loss_type=hf.loss_funcs.BinaryCrossEntropy(curvature="hessian"), rng=3)

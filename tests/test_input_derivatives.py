@@ -102,6 +102,21 @@ def test_shapes_dtype_and_requested_fields(mode):
     assert y_only[1:] == (None, None, None)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_one_example_as_predict_takes_it(mode):
+    net = make_net("skip", nl.Tanh())
+    x = inputs(net, batch=4)
+    batch = net.input_derivatives(x, hessian=True, laplacian=True, mode=mode)
+    one = net.input_derivatives(x[2], hessian=True, laplacian=True, mode=mode)
+    assert [a.shape for a in one] == [a.shape[1:] for a in batch]
+    for a, b in zip(one, batch):
+        np.testing.assert_allclose(a, b[2], rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(one.outputs, net.predict(x[2]))
+    assert net.input_derivatives(list(x[2]), mode=mode).jacobian.shape == (2, 3)
+    with pytest.raises(ValueError, match=r"x must have 3 input units.*got shape \(2,\)"):
+        net.input_derivatives(x[2, :2], mode=mode)
+
+
 def test_float32_agrees_with_float64():
     net64 = make_net("skip", nl.Tanh())
     net32 = hf.FFNet(net64.shape, layers=net64.layers, conns=net64.conns,

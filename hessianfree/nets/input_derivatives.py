@@ -47,6 +47,7 @@ import numpy as np
 from hessianfree.layers import nonlinearities as nl
 from hessianfree.base import validation as val
 from hessianfree.base.backend import array_module
+from hessianfree.nets.model import as_examples
 from hessianfree.nets.records import ForwardRecord
 
 MODES = ("forward", "backward")
@@ -76,8 +77,9 @@ def input_derivatives(net, x, gradient=True, hessian=False, laplacian=False,
     ----------
     net : FFNet
         The network (its current weights ``net.W``).
-    x : (batch, n_in) array_like
-        Input vectors.
+    x : (batch, n_in) array_like, or (n_in,) for one example
+        Input vectors (as for :meth:`~hessianfree.FFNet.predict`: one
+        example gives results without the batch axis).
     gradient, hessian, laplacian : bool
         Which derivatives to return.
     mode : {"forward", "backward"}
@@ -90,8 +92,9 @@ def input_derivatives(net, x, gradient=True, hessian=False, laplacian=False,
     InputDerivatives
         Named tuple ``(outputs, jacobian, hessian, laplacian)``, shapes
         ``(batch, n_out)``, ``(batch, n_out, n_in)``, ``(batch, n_out, n_in,
-        n_in)`` and ``(batch, n_out)``, in the network's dtype and array
-        module; the derivatives not asked for are None.
+        n_in)`` and ``(batch, n_out)`` (without ``batch`` for one example),
+        in the network's dtype and array module; the derivatives not asked
+        for are None.
 
     Raises
     ------
@@ -111,15 +114,17 @@ def input_derivatives(net, x, gradient=True, hessian=False, laplacian=False,
                         f"got a {type(net).__name__}")
     if want[1] or want[2]:
         _check_second_derivatives(net.layers)
+    x, single = as_examples(net, x, "x")
     x = val.as_batch(x, "x", net.shape[0], 2, net.dtype, net.xp)
     graph = _Graph(net)
     chunk = _chunk_size(net, x.shape[0], want, mode)
     parts = [graph.run(x[start:start + chunk], *want, mode)
              for start in range(0, x.shape[0], chunk)]
     if len(parts) == 1:
-        return InputDerivatives(*parts[0])
-    return InputDerivatives(*[None if p[0] is None else net.xp.concatenate(p)
-                              for p in zip(*parts)])
+        results = parts[0]
+    else:
+        results = [None if p[0] is None else net.xp.concatenate(p) for p in zip(*parts)]
+    return InputDerivatives(*[r[0] if single and r is not None else r for r in results])
 
 
 def _check_second_derivatives(layers):

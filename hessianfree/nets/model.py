@@ -11,6 +11,25 @@ import numpy as np
 from hessianfree.nets import architecture
 
 
+def as_examples(net, inputs, name):
+    """``inputs`` as a batch for ``net``, and whether they were one example.
+
+    One example (``(n_in,)``, or ``(time, n_in)`` for an RNNet) gets a batch
+    axis; a wrong number of input units is reported with the shape the
+    caller passed.  Other shapes are left to the network's own checks.
+    """
+    inputs = inputs if hasattr(inputs, "ndim") else np.asarray(inputs)
+    single = inputs.ndim == net._data_ndim - 1
+    if single and inputs.ndim > 0 and inputs.shape[-1] != net.shape[0]:
+        n_in = net.shape[0]
+        one, batch = (((n_in,), f"(batch, {n_in})") if net._data_ndim == 2 else
+                      (f"(time, {n_in})", f"(batch, time, {n_in})"))
+        raise ValueError(f"{name} must have {n_in} input units on its last axis: "
+                         f"{one} for one example or {batch}, got shape "
+                         f"{tuple(inputs.shape)}")
+    return (inputs[None] if single else inputs), single
+
+
 class WholeModel:
     """Methods of a network as a whole model (mixed into FFNet)."""
 
@@ -36,9 +55,8 @@ class WholeModel:
         (batch, n_out) array, or (n_out,) for one example
             RNNet: ``(batch, time, n_out)`` or ``(time, n_out)``.
         """
-        inputs = inputs if hasattr(inputs, "ndim") else np.asarray(inputs)
-        single = inputs.ndim == self._data_ndim - 1
-        outputs = self.forward(inputs[None] if single else inputs, params)[-1]
+        inputs, single = as_examples(self, inputs, "inputs")
+        outputs = self.forward(inputs, params)[-1]
         return outputs[0] if single else outputs
 
     def save(self, path):

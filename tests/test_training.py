@@ -2,6 +2,8 @@
 original package's demos reach, and the loop's bookkeeping (best weights,
 stopping rules, plot and weight files) does what the contract says."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -155,3 +157,21 @@ def test_optimizer_series_and_warm_start_follow_the_run():
     other = hf.FFNet([2, 5, 1], rng=np.random.RandomState(1))
     other.optimizer = opt  # a warm start from another network would be meaningless
     assert opt.state.init_delta is None
+
+
+def test_minibatch_larger_than_the_data_warns_and_uses_all():
+    inputs, targets = XOR_IN, XOR_OUT
+    net = hf.FFNet([2, 5, 1], rng=0)
+    with pytest.warns(UserWarning, match=r"minibatch_size=50 is larger than the training "
+                                         r"set \(4 examples\); every epoch uses all 4") as w:
+        net.run_epochs(inputs, targets, optimizer=hf_opt(), max_epochs=3,
+                       minibatch_size=50, print_period=None)
+    assert w[0].filename == __file__  # points at the caller's line
+    same = hf.FFNet([2, 5, 1], rng=0)
+    same.run_epochs(inputs, targets, optimizer=hf_opt(), max_epochs=3, print_period=None)
+    np.testing.assert_array_equal(net.W, same.W)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fitting size says nothing
+        hf.FFNet([2, 5, 1], rng=0).run_epochs(inputs, targets, optimizer=hf_opt(),
+                                              max_epochs=1, minibatch_size=4,
+                                              print_period=None)

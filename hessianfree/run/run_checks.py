@@ -7,6 +7,7 @@ files can be written.  :mod:`hessianfree.run.training` and
 
 import numbers
 import os
+import warnings
 
 import numpy as np
 
@@ -129,6 +130,17 @@ def check_run_args(net, inputs, targets, optimizer, max_epochs, minibatch_size,
     if write_files:
         check_writable(file_output, plotting)
     return inputs, targets, test
+
+
+def warn_large_minibatch(minibatch_size, n_examples, stacklevel=5):
+    """Warn when a fixed ``minibatch_size`` exceeds the ``n_examples``
+    training examples (over every process): each epoch then uses all of
+    them, as with ``minibatch_size=None``."""
+    if isinstance(minibatch_size, numbers.Integral) and minibatch_size > n_examples:
+        warnings.warn(f"minibatch_size={minibatch_size} is larger than the training "
+                      f"set ({n_examples} examples); every epoch uses all "
+                      f"{n_examples} (as minibatch_size=None does)", UserWarning,
+                      stacklevel=stacklevel)
 
 
 def check_targets(net, loss, targets, name):

@@ -35,7 +35,7 @@ from hessianfree.run.plotfile import plot_filename
 from hessianfree.run.progress import Progress
 from hessianfree.nets.reduction import is_root, minibatch_shares
 from hessianfree.run.run_checks import (check_run_args, check_targets,  # noqa: F401
-                                    check_writable)
+                                    check_writable, warn_large_minibatch)
 
 #: Stop when the test error is higher than it was this many epochs earlier.
 OVERFIT_WINDOW = 10
@@ -386,6 +386,8 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
                   else net.reduction.shard_sizes(  # a data source: equal shares
                       minibatch_size if data_source.is_source(inputs)
                       else int(inputs.shape[0])))
+        if root and shards is not None and not data_source.is_source(inputs):
+            warn_large_minibatch(minibatch_size, sum(shards))
         data = (inputs, targets, minibatch_size, shards, test, test_err)
         settings = (max_epochs, target_err, plotting, file_output, print_period,
                     max_failures, callback)

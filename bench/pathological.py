@@ -50,8 +50,10 @@ import os
 import sys
 import time
 
+import pathological_suite
+
 TASKS = ["addition", "multiplication", "xor", "temporal_order", "temporal_order_3bit",
-         "random_permutation", "memorization"]
+         "random_permutation", "memorization", "memorization_20bit"]
 GRID = [(lr, batch) for lr in (1e-3, 3e-3, 1e-2) for batch in (32, 128)]
 DEFAULT_BUDGET = {50: 200, 100: 400, 200: 800}
 
@@ -85,6 +87,7 @@ def parse_args():
                         "--no-parallel: one after the other)")
     parser.add_argument("--no-adam", action="store_true")
     parser.add_argument("--no-hf", action="store_true")
+    pathological_suite.add_arguments(parser)
     args = parser.parse_args()
     if "all" in args.tasks:
         args.tasks = TASKS
@@ -100,6 +103,7 @@ import numpy as np  # noqa: E402
 
 import hessianfree as hf  # noqa: E402
 from hessianfree.data import tasks  # noqa: E402
+from hessianfree.nets import work  # noqa: E402
 
 
 def now():
@@ -140,6 +144,7 @@ def run_hf(task, T, train, test, budget, args):
     optimizer, minibatch = hf_settings(args, task)
     net = tasks.tanh_rnn(task, optimizer=optimizer, rng=args.seed)
     net.optimizer = optimizer
+    counter = work.attach(net)
     rng = np.random.default_rng(args.seed)
     clock, epoch, error = 0.0, 0, None
     while clock < budget:
@@ -153,8 +158,8 @@ def run_hf(task, T, train, test, budget, args):
         print(f"  HF    epoch {epoch:3d}  {clock:7.1f} s  test error {error:.4f}  "
               f"damping {optimizer.state.damping:.3g}", flush=True)
         if error < tasks.get_task(task).threshold:
-            return clock, error
-    return None, error
+            return clock, error, counter.units()
+    return None, error, counter.units()
 
 
 def torch_model(task, net):
@@ -228,15 +233,15 @@ def run_config(job):
     (kind, lr, batch), task, T, budget, args = job
     train, test = make_problem(task, T, args)
     if kind == "hf":
-        s, err = run_hf(task, T, train, test, budget, args)
-        print(f"  HF: {'unsolved' if s is None else f'{s:.1f} s'}, "
+        s, err, units = run_hf(task, T, train, test, budget, args)
+        print(f"  HF: {'unsolved' if s is None else f'{s:.1f} s'}, {units:.1f} units, "
               f"test error {err:.4f}", flush=True)
-        return s
+        return s, units
     s, err, steps = run_adam(task, T, train, test, budget, lr, batch, args)
     print(f"  Adam lr={lr:g} batch={batch}: "
           f"{'unsolved' if s is None else f'{s:.1f} s'} after {steps} steps, "
           f"test error {err:.4f}", flush=True)
-    return s
+    return s, steps * batch / 1000
 
 
 def compare(task, T, args):
@@ -252,9 +257,9 @@ def compare(task, T, args):
             times = pool.map(run_config, jobs)
     else:
         times = [run_config(job) for job in jobs]
-    hf_s = None if args.no_hf else times.pop(0)
+    hf_s, hf_units = (None, None) if args.no_hf else times.pop(0)
     best = None
-    for (_, lr, batch), s in zip(configs[len(configs) - len(times):], times):
+    for (_, lr, batch), (s, _) in zip(configs[len(configs) - len(times):], times):
         if s is not None and (best is None or s < best[0]):
             best = (s, f"lr{lr:g}_b{batch}")
 
@@ -263,10 +268,14 @@ def compare(task, T, args):
     adam_s = "-" if args.no_adam else fmt(None if best is None else best[0])
     print(f"RESULT task={task} T={T} hf_s={'-' if args.no_hf else fmt(hf_s)} "
           f"adam_s={adam_s} adam_best={'-' if best is None else best[1]} "
+          f"units={'-' if hf_units is None else f'{hf_units:.1f}'} "
+          f"fail_rate={'-' if args.no_hf else f'{float(hf_s is None):.2f}'} "
           f"load={load()}", flush=True)
 
 
 def main(args):
+    if args.suite:
+        return pathological_suite.main(args)
     print(f"pathological problems: {os.cpu_count()} cores, {args.threads} thread(s) "
           f"per run, load average {load()}; python {sys.version.split()[0]}")
     for T in args.T:

@@ -15,6 +15,8 @@ preset                         measured in
 :func:`classifier_settings`    docs/tuning.rst, ``bench/fmnist.py`` (Fashion-MNIST)
 :func:`pathological_settings`  docs/pathological.rst, ``bench/pathological.py``
 :data:`PATHOLOGICAL_RULES`     docs/pathological.rst
+:func:`pathological_recipe`    docs/pathological.rst, ``bench/pathological.py --suite``
+:func:`martens_sutskever_2011` Martens & Sutskever (2011) and their released code
 :data:`AUTOENCODER_HF`         docs/demos.rst, ``bench/autoencoder.py``
 :data:`AUTOENCODER_MINIBATCH`  docs/demos.rst, ``bench/autoencoder.py``
 :data:`AUTOENCODER_ENCODER`    Martens (2010, §6)
@@ -24,6 +26,9 @@ preset                         measured in
 :func:`autoencoder_network` builds Martens' deep autoencoder and
 :func:`reconstruction_error` measures it the way Martens reports it.
 """
+
+import dataclasses
+import math
 
 import numpy as np
 
@@ -37,8 +42,9 @@ from hessianfree.optim.optimizers import RULE_SETS, HessianFree
 from hessianfree.optim.schedule import VarianceSchedule
 
 __all__ = ["AUTOENCODER_ENCODER", "AUTOENCODER_HF", "AUTOENCODER_MINIBATCH",
-           "MNIST_HIDDEN", "PATHOLOGICAL_RULES", "autoencoder_network",
-           "classifier_settings", "pathological_settings", "reconstruction_error"]
+           "MNIST_HIDDEN", "PATHOLOGICAL_PRESETS", "PATHOLOGICAL_RULES", "PathologicalRecipe",
+           "autoencoder_network", "classifier_settings", "martens_sutskever_2011",
+           "pathological_recipe", "pathological_settings", "reconstruction_error"]
 
 
 # -------------------------------------------------------------- classifier
@@ -124,6 +130,101 @@ def pathological_settings(task=None, **optimizer_args):
     args = dict(CG_iter=300, init_damping=1, curvature_fraction=0.2, **RULE_SETS[rules])
     args.update(optimizer_args)
     return HessianFree(**args), 1000
+
+
+@dataclasses.dataclass
+class PathologicalRecipe:
+    """Everything a run on a pathological problem needs besides its seed.
+
+    Attributes
+    ----------
+    optimizer : HessianFree
+    minibatch_size : int
+        Sequences per update (the gradient's; the curvature products use
+        ``optimizer.curvature_fraction`` of them).
+    n_train : int or None
+        A fixed training set of this many sequences, or None: fresh
+        sequences for every update (a data source,
+        :mod:`hessianfree.run.data_source`).
+    network : dict
+        :func:`hessianfree.data.tasks.tanh_rnn` arguments.
+    """
+
+    optimizer: HessianFree
+    minibatch_size: int
+    n_train: object
+    network: dict
+
+
+def martens_sutskever_2011(task, **optimizer_args):
+    """The recipe of Martens & Sutskever (2011) as their released code runs
+    it, the reference of docs/pathological.rst.
+
+    Fresh sequences for every update; the gradient on 10,000 of them (their
+    10 batches of 1,000), the curvature products on 1,000 of those
+    (``curvature_fraction=0.1``); 300 CG iterations (relative-progress stop
+    with tolerance 0, so CG runs them all unless it stops making
+    progress), started from 0.95 times the previous solution; initial
+    damping ``0.01 * n_outputs`` and structural damping 0.03 times it;
+    sparse initialization with 15 incoming weights scaled by
+    ``1 / sqrt(15)``, the input weights by a further 0.25, the recurrent
+    matrix at spectral radius 1.2.  Where this differs from their code:
+    the backtracking and line search evaluate the objective on the
+    gradient's minibatch (theirs on other batches), and there is no L2
+    penalty (theirs 2e-5).
+
+    Parameters
+    ----------
+    task : str
+        One of ``hessianfree.data.tasks.TASKS``.
+    **optimizer_args
+        HessianFree arguments that replace these.
+
+    Returns
+    -------
+    PathologicalRecipe
+    """
+    spec = tasks.get_task(task)
+    args = dict(CG_iter=300, init_damping=0.01 * spec.n_out, cg_decay=0.95,
+                curvature_fraction=0.1, **RULE_SETS["alternative"])
+    args["cg_rel_tol"] = 0.0
+    args.update(optimizer_args)
+    return PathologicalRecipe(HessianFree(**args), 10000, None,
+                              dict(structural_damping=0.03, init_scale=1 / math.sqrt(15),
+                                   input_scale=0.25))
+
+
+def _recommended(task, **optimizer_args):
+    optimizer, minibatch = pathological_settings(task, **optimizer_args)
+    return PathologicalRecipe(optimizer, minibatch, 10000, {})
+
+
+#: The recipes of :func:`pathological_recipe` by name.
+PATHOLOGICAL_PRESETS = {"recommended": _recommended, "paper": martens_sutskever_2011}
+
+
+def pathological_recipe(task, preset="recommended", **optimizer_args):
+    """A whole recipe for a pathological problem (what the demo and
+    ``bench/pathological.py --suite`` run).
+
+    Parameters
+    ----------
+    task : str
+        One of ``hessianfree.data.tasks.TASKS``.
+    preset : {"recommended", "paper"}
+        ``"recommended"``: :func:`pathological_settings` on a fixed training
+        set of 10,000 sequences with :func:`~hessianfree.data.tasks.tanh_rnn`'s
+        defaults.  ``"paper"``: :func:`martens_sutskever_2011`.
+    **optimizer_args
+        HessianFree arguments that replace the preset's.
+
+    Returns
+    -------
+    PathologicalRecipe
+    """
+    tasks.get_task(task)
+    val.check_choice(preset, "preset", tuple(PATHOLOGICAL_PRESETS))
+    return PATHOLOGICAL_PRESETS[preset](task, **optimizer_args)
 
 
 # ------------------------------------------------------------- autoencoder

@@ -18,7 +18,14 @@ task                      inputs  outputs  steps                 solved when
 ``temporal_order_3bit``   8       8        ``T + T // 10``       test error < 1%
 ``random_permutation``    100     100      ``T``                 test error < 1%
 ``memorization``          4       2        ``T + 10``            test error < 1%
+``memorization_20bit``    7       5        ``T + 20``            test error < 1%
 ========================  ======  =======  ====================  ================
+
+``criterion="paper"`` (:func:`test_error`, :func:`solved`) is Martens &
+Sutskever's criterion instead: the fraction of wrong test sequences below
+:data:`PAPER_THRESHOLD` (0.001), where a sequence is wrong when a scored
+step is misclassified, or for the regression tasks when its output is off
+by more than :data:`PAPER_TOLERANCE` (0.04).
 
 The first five have variable lengths, as in the papers: each sequence's
 length is drawn uniformly from ``T, ..., T + T // 10``; the arrays are padded
@@ -49,6 +56,17 @@ _DISTRACTORS, _X, _START, _END = 4, 4, 6, 7
 PERMUTATION_SYMBOLS = 100
 #: Bits to remember in the noiseless memorization problem.
 MEMORY_BITS = 5
+#: The 20-bit memorization problem: this many symbols out of
+#: :data:`MEMORY_20BIT_SYMBOLS` (5 ** 10, about 2 ** 23 patterns).
+MEMORY_20BIT_LENGTH = 10
+MEMORY_20BIT_SYMBOLS = 5
+#: Martens & Sutskever's success criterion (``criterion="paper"``): fewer
+#: than this fraction of the test sequences wrong ...
+PAPER_THRESHOLD = 0.001
+#: ... where a regression output is wrong when it is off by more than this.
+PAPER_TOLERANCE = 0.04
+#: The success criteria of :func:`test_error`.
+CRITERIA = ("library", "paper")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +137,8 @@ TASKS = {t.name: t for t in (
     Task("random_permutation", PERMUTATION_SYMBOLS, PERMUTATION_SYMBOLS,
          "classification", 0.01, min_T=2),
     Task("memorization", 4, 2, "classification", 0.01, min_T=1),
+    Task("memorization_20bit", MEMORY_20BIT_SYMBOLS + 2, MEMORY_20BIT_SYMBOLS,
+         "classification", 0.01, min_T=1),
 )}
 
 
@@ -279,22 +299,30 @@ def _random_permutation(task, T, n, rng):
 
 
 def _memorization(task, T, n, rng):
-    """Noiseless memorization (Martens & Sutskever 2011).
+    """Noiseless memorization (Martens & Sutskever 2011), 5-bit and 20-bit.
 
-    Four input symbols: bit 0, bit 1, "go" and blank.  The first 5 steps
-    show 5 random bits, then come blanks, a "go" on the step 5 before the
-    last, and 5 more blank steps on which the targets are the 5 bits in order
-    (one-hot over {0, 1}; NaN before).  The sequence has ``T + 10`` steps,
-    so ``T + 1`` steps separate the last bit from the first output.
+    5-bit (``memorization``): four input symbols, bit 0, bit 1, "go" and
+    blank.  The first 5 steps show 5 random bits, then come blanks, a "go"
+    on the step 5 before the last, and 5 more blank steps on which the
+    targets are the 5 bits in order (one-hot over {0, 1}; NaN before).  The
+    sequence has ``T + 10`` steps, so ``T + 1`` steps separate the last bit
+    from the first output.  20-bit (``memorization_20bit``): the same with
+    10 symbols out of 5 (seven input symbols: the five, "go" and blank; five
+    output classes) and ``T + 20`` steps.
     """
-    n_steps = T + 2 * MEMORY_BITS
-    bits = rng.integers(0, 2, size=(n, MEMORY_BITS))
-    symbols = np.full((n, n_steps), 3)
-    symbols[:, :MEMORY_BITS] = bits
-    symbols[:, n_steps - MEMORY_BITS - 1] = 2
-    x = np.eye(4)[symbols]
-    t = np.full((n, n_steps, 2), np.nan)
-    t[:, n_steps - MEMORY_BITS:] = np.eye(2)[bits]
+    if task.name == "memorization":
+        length, n_symbols = MEMORY_BITS, 2
+    else:
+        length, n_symbols = MEMORY_20BIT_LENGTH, MEMORY_20BIT_SYMBOLS
+    go, blank = n_symbols, n_symbols + 1
+    n_steps = T + 2 * length
+    pattern = rng.integers(0, n_symbols, size=(n, length))
+    symbols = np.full((n, n_steps), blank)
+    symbols[:, :length] = pattern
+    symbols[:, n_steps - length - 1] = go
+    x = np.eye(n_symbols + 2)[symbols]
+    t = np.full((n, n_steps, n_symbols), np.nan)
+    t[:, n_steps - length:] = np.eye(n_symbols)[pattern]
     return x, t
 
 
@@ -302,7 +330,7 @@ _GENERATORS = {"addition": _two_operands, "multiplication": _two_operands,
                "xor": _two_operands, "temporal_order": _temporal_order,
                "temporal_order_3bit": _temporal_order,
                "random_permutation": _random_permutation,
-               "memorization": _memorization}
+               "memorization": _memorization, "memorization_20bit": _memorization}
 
 
 def generate(task, T, n_sequences, rng=None, dtype=np.float32):
@@ -313,7 +341,7 @@ def generate(task, T, n_sequences, rng=None, dtype=np.float32):
     task : str
         One of :data:`TASKS`: ``"addition"``, ``"multiplication"``,
         ``"xor"``, ``"temporal_order"``, ``"temporal_order_3bit"``,
-        ``"random_permutation"``, ``"memorization"``.
+        ``"random_permutation"``, ``"memorization"``, ``"memorization_20bit"``.
     T : int
         The time lag: minimum sequence length, or the blank stretch of the
         memorization problem (at least :attr:`Task.min_T`, 10 for the
@@ -362,25 +390,33 @@ def _float_dtype(dtype):
     return checked
 
 
-def test_error(task, outputs, targets):
-    """The error the success criterion compares with :attr:`Task.threshold`.
+def test_error(task, outputs, targets, criterion="library"):
+    """The error the success criterion compares with its threshold
+    (:func:`threshold`).
 
     Parameters
     ----------
     task : str
     outputs, targets : (n_sequences, n_steps, n_out) array_like
         Network outputs (NumPy or CuPy) and the generated targets.
+    criterion : {"library", "paper"}
+        ``"library"``: the criterion of :attr:`Task.threshold`.
+        ``"paper"``: Martens & Sutskever's, the fraction of wrong sequences.
 
     Returns
     -------
     float
-        Regression: mean squared error over the target steps (NaN if an
-        output there is NaN).  Classification: fraction of scored steps
-        whose most probable output is not the target class; a step with a
-        NaN output counts as wrong (all-NaN outputs give 1.0).  Either way
-        NaN outputs never pass :func:`solved`.
+        ``"library"``: for regression the mean squared error over the
+        target steps (NaN if an output there is NaN), for classification
+        the fraction of scored steps whose most probable output is not the
+        target class; a step with a NaN output counts as wrong (all-NaN
+        outputs give 1.0).  ``"paper"``: the fraction of sequences with a
+        wrong scored step, where a regression output is wrong when it is
+        off by more than :data:`PAPER_TOLERANCE` (or NaN).  Either way NaN
+        outputs never pass :func:`solved`.
     """
     spec = get_task(task)
+    val.check_choice(criterion, "criterion", CRITERIA)
     outputs = np.asarray(to_numpy(outputs), dtype=np.float64)
     targets = spec.scored(np.asarray(to_numpy(targets), dtype=np.float64))
     if outputs.shape != targets.shape:
@@ -390,15 +426,30 @@ def test_error(task, outputs, targets):
     if not has_target.any():
         raise ValueError("targets hold no scored target (all NaN)")
     if spec.kind == "regression":
-        return float(np.mean((outputs - targets)[has_target] ** 2))
-    wrong = outputs.argmax(axis=-1) != np.nan_to_num(targets, nan=-1).argmax(axis=-1)
-    wrong |= np.isnan(outputs).any(axis=-1)  # argmax would pick a NaN as the class
-    return float(wrong[has_target].mean())
+        if criterion == "library":
+            return float(np.mean((outputs - targets)[has_target] ** 2))
+        off = np.abs(outputs - np.nan_to_num(targets)).max(axis=-1)
+        wrong = ~(off <= PAPER_TOLERANCE)  # NaN outputs are wrong
+    else:
+        wrong = outputs.argmax(axis=-1) != np.nan_to_num(targets, nan=-1).argmax(axis=-1)
+        wrong |= np.isnan(outputs).any(axis=-1)  # argmax would pick a NaN as the class
+    if criterion == "library":
+        return float(wrong[has_target].mean())
+    wrong &= has_target
+    return float(wrong.any(axis=1)[has_target.any(axis=1)].mean())
 
 
-def solved(task, outputs, targets):
-    """Whether :func:`test_error` is below the task's threshold."""
-    return test_error(task, outputs, targets) < get_task(task).threshold
+def threshold(task, criterion="library"):
+    """The threshold below which :func:`test_error` means solved:
+    :attr:`Task.threshold`, or :data:`PAPER_THRESHOLD` for
+    ``criterion="paper"``."""
+    val.check_choice(criterion, "criterion", CRITERIA)
+    return get_task(task).threshold if criterion == "library" else PAPER_THRESHOLD
+
+
+def solved(task, outputs, targets, criterion="library"):
+    """Whether :func:`test_error` is below :func:`threshold`."""
+    return test_error(task, outputs, targets, criterion) < threshold(task, criterion)
 
 
 def set_spectral_radius(net, layer, radius):
@@ -419,7 +470,7 @@ def set_spectral_radius(net, layer, radius):
 
 
 def tanh_rnn(task, n_hidden=100, spectral_radius=1.2, structural_damping=1 / 30,
-             optimizer=None, rng=None, **kwargs):
+             optimizer=None, rng=None, init_scale=1.0, input_scale=1.0, **kwargs):
     """Martens & Sutskever's (2011) network for a pathological problem.
 
     ``RNNet([task.n_in, n_hidden, task.n_out])`` with a recurrent ``tanh``
@@ -442,6 +493,12 @@ def tanh_rnn(task, n_hidden=100, spectral_radius=1.2, structural_damping=1 / 30,
     optimizer : Optimizer, optional
         Whose damping the structural damping follows.
     rng : int, numpy.random.RandomState or Generator, optional
+    init_scale : float
+        Scale of the sparse feed-forward weights (input to hidden, hidden
+        to output); Martens & Sutskever's released code uses
+        ``1 / sqrt(15)``.
+    input_scale : float
+        A further scale of the input-to-hidden weights (0.25 in that code).
     **kwargs
         More :class:`~hessianfree.RNNet` arguments (``use_GPU``, ``dtype``,
         ``debug``, ...).
@@ -453,6 +510,8 @@ def tanh_rnn(task, n_hidden=100, spectral_radius=1.2, structural_damping=1 / 30,
     spec = get_task(task)
     n_hidden = val.check_positive_int(n_hidden, "n_hidden")
     mu = val.check_nonneg_float(structural_damping, "structural_damping")
+    init_scale = val.check_nonneg_float(init_scale, "init_scale")
+    input_scale = val.check_nonneg_float(input_scale, "input_scale")
     if spec.kind == "regression":
         output, loss = nl.Linear(), loss_funcs.SquaredError()
     else:
@@ -468,4 +527,8 @@ def tanh_rnn(task, n_hidden=100, spectral_radius=1.2, structural_damping=1 / 30,
                 W_rec_params={"init_type": "sparse"},
                 loss_type=losses, rng=rng, **kwargs)
     set_spectral_radius(net, 1, spectral_radius)
+    for (pre, post), scale in (((0, 1), init_scale * input_scale), ((1, 2), init_scale)):
+        if scale != 1:
+            W, _ = net.get_weights(net.W, (pre, post))  # a view: scales net.W
+            W *= W.dtype.type(scale)
     return net

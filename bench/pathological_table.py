@@ -1,0 +1,161 @@
+"""The table of ``bench/pathological.py --suite`` records beside Martens &
+Sutskever's (2011, Figure 3): failure rate, mean units (minibatches of 1,000
+sequences) to success and mean CPU seconds to success per (task, T),
+preset and optimizer.
+
+Usage::
+
+    python bench/pathological_table.py RECORDS.jsonl [--criterion paper]
+        [--format rst|text]
+
+It also prints one ``RESULT`` line per (task, T, preset) with the mean
+CPU seconds (``hf_s``, ``adam_s``: the best Adam configuration), the mean
+units to success and the failure rate of Hessian-free.
+"""
+
+import argparse
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from pathological_suite import ALL_TASKS, read_records  # noqa: E402
+
+#: Martens & Sutskever (2011), Figure 3, as read from the figure: failure
+#: rates at T = 30, 50, 100, 200, and the mean minibatches to success at
+#: T=200 (xor: at T=100; None where no run succeeded).
+PAPER = {
+    "addition": ((0, 0, 0, 0.25), {200: 10000}),
+    "multiplication": ((0, 0, 0, 0.5), {200: 16200}),
+    "temporal_order": ((0, 0, 0.25, 0.75), {200: 9200}),
+    "temporal_order_3bit": ((0, 0, 0, 0.5), {200: 12200}),
+    "random_permutation": ((0, 0, 0, 0.25), {200: 5100}),
+    "xor": ((0, 0, 0.75, 1.0), {100: 10500}),
+    "memorization": ((0, 0, 0, 0), {200: 8800}),
+    "memorization_20bit": ((0, 0, 0, 0.5), {200: 25600}),
+}
+PAPER_T = (30, 50, 100, 200)
+
+
+def paper_cell(task, T):
+    """The paper's (failure rate, mean units to success) of (task, T), None
+    where it does not give them."""
+    if task not in PAPER or T not in PAPER_T:
+        return None, None
+    rates, units = PAPER[task]
+    return rates[PAPER_T.index(T)], units.get(T)
+
+
+def summarize(records, criterion="paper"):
+    """One row per (task, T, preset, optimizer[, config]): runs, failures,
+    failure rate, mean units and mean CPU seconds over the solved runs."""
+    groups = {}
+    for r in records:
+        if r.get("criterion") != criterion:
+            continue
+        key = (r["task"], r["T"], r["preset"], r["optimizer"], r.get("config"))
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for key in sorted(groups, key=lambda k: (ALL_TASKS.index(k[0]) if k[0] in ALL_TASKS
+                                             else 99, k[1], k[2], k[3], str(k[4]))):
+        runs = groups[key]
+        solved = [r for r in runs if r["solved"]]
+        rows.append({
+            "task": key[0], "T": key[1], "preset": key[2], "optimizer": key[3],
+            "config": key[4], "runs": len(runs), "failures": len(runs) - len(solved),
+            "fail_rate": (len(runs) - len(solved)) / len(runs),
+            "seeds": sorted(r["seed"] for r in runs),
+            "units": _mean([r["units"] for r in solved]),
+            "cpu_s": _mean([r["cpu_s"] for r in solved]),
+            "cpu_s_per_unit": _mean([r["cpu_s_per_unit"] for r in runs]),
+            "gemm_s_per_unit": _mean([r.get("gemm_s_per_unit") for r in runs
+                                      if r.get("gemm_s_per_unit") is not None]),
+            "error_units": _mean([r.get("error_units") for r in solved
+                                  if r.get("error_units") is not None]),
+        })
+    return rows
+
+
+def _mean(values):
+    return sum(values) / len(values) if values else None
+
+
+def _fmt(value, digits=0):
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def best_adam(rows, task, T, preset):
+    """The Adam configuration of (task, T, preset) with the lowest failure
+    rate, then the fewest mean units."""
+    adam = [r for r in rows if r["optimizer"] == "adam" and r["task"] == task
+            and r["T"] == T and r["preset"] == preset]
+    if not adam:
+        return None
+    return min(adam, key=lambda r: (r["fail_rate"], math.inf if r["units"] is None
+                                    else r["units"]))
+
+
+def render(rows, fmt="rst"):
+    """The Hessian-free rows beside the paper, with the best Adam
+    configuration of each."""
+    header = ["task", "T", "preset", "failures (runs)", "paper failure rate",
+              "mean units to success", "paper units", "mean CPU s to success",
+              "CPU s / unit (GEMM floor)", "best Adam: failures, units, CPU s"]
+    lines = []
+    for r in rows:
+        if r["optimizer"] != "hf":
+            continue
+        rate, units = paper_cell(r["task"], r["T"])
+        adam = best_adam(rows, r["task"], r["T"], r["preset"])
+        lines.append([
+            r["task"], str(r["T"]), r["preset"], f"{r['failures']} ({r['runs']})",
+            "-" if rate is None else f"{rate:g}", _fmt(r["units"]),
+            "-" if units is None else f"about {units:,}", _fmt(r["cpu_s"], 1),
+            f"{_fmt(r['cpu_s_per_unit'], 3)} ({_fmt(r['gemm_s_per_unit'], 4)})",
+            "-" if adam is None else
+            f"{adam['failures']}/{adam['runs']}, {_fmt(adam['units'])}, "
+            f"{_fmt(adam['cpu_s'], 1)} ({adam['config']})"])
+    if fmt == "text":
+        widths = [max(len(x) for x in col) for col in zip(header, *lines)]
+        return "\n".join("  ".join(x.ljust(w) for x, w in zip(line, widths))
+                         for line in [header] + lines)
+    out = [".. list-table::", "   :header-rows: 1", ""]
+    for line in [header] + lines:
+        out.append(f"   * - {line[0]}")
+        out.extend(f"     - {x}" for x in line[1:])
+    return "\n".join(out)
+
+
+def result_lines(rows):
+    """``RESULT task=.. T=.. hf_s=.. adam_s=.. units=.. fail_rate=..`` per
+    Hessian-free row (mean CPU seconds and units to success)."""
+    lines = []
+    for r in rows:
+        if r["optimizer"] != "hf":
+            continue
+        adam = best_adam(rows, r["task"], r["T"], r["preset"])
+        adam_s = "-" if adam is None else (
+            "unsolved" if adam["cpu_s"] is None else f"{adam['cpu_s']:.1f}")
+        hf_s = "unsolved" if r["cpu_s"] is None else f"{r['cpu_s']:.1f}"
+        lines.append(f"RESULT task={r['task']} T={r['T']} preset={r['preset']} "
+                     f"hf_s={hf_s} "
+                     f"adam_s={adam_s} units={_fmt(r['units'], 1).replace(',', '')} "
+                     f"fail_rate={r['fail_rate']:.2f} runs={r['runs']}")
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("records")
+    parser.add_argument("--criterion", choices=["paper", "library"], default="paper")
+    parser.add_argument("--format", choices=["rst", "text"], default="rst")
+    args = parser.parse_args(argv)
+    rows = summarize(read_records(args.records), args.criterion)
+    print(render(rows, args.format))
+    print()
+    print("\n".join(result_lines(rows)))
+
+
+if __name__ == "__main__":
+    main()

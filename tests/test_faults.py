@@ -72,12 +72,12 @@ def test_persistent_gradient_fault_stops_run_with_best_weights_intact(tmp_path):
             train(net, 50, optimizer, file_output=prefix, max_failures=3)
     messages = nonfinite_messages(caught)
     assert len(messages) == 3
-    for epoch, message in zip((4, 5, 6), messages):
+    for epoch, message in zip((5, 6, 7), messages):  # epochs count from 1
         assert message.startswith(f"epoch {epoch}:")
         assert "gradient" in message
     assert "1 failed update in a row" in messages[0]
     assert "3 failed updates in a row; the run stops at 3" in messages[2]
-    assert "epoch 6" in str(info.value) and "best_W" in str(info.value)
+    assert "epoch 7:" in str(info.value) and "best_W" in str(info.value)
     # the faulty epochs changed no weights; the damping went up each time
     np.testing.assert_array_equal(net.W, healthy.W)
     np.testing.assert_array_equal(net.best_W, healthy.best_W)
@@ -104,7 +104,7 @@ def test_transient_curvature_fault_is_skipped_and_training_goes_on():
         warnings.simplefilter("always")
         errors = train(net, 12, optimizer, max_failures=3)
     messages = nonfinite_messages(caught)
-    assert [m.split(":")[0] for m in messages] == ["epoch 2", "epoch 3"]
+    assert [m.split(":")[0] for m in messages] == ["epoch 3", "epoch 4"]
     assert all("curvature product" in m for m in messages)
     assert errors[2] == errors[1] and errors[3] == errors[1]  # skipped updates
     assert len(errors) == 12 and errors[-1] < errors[1]
@@ -165,7 +165,7 @@ class NaNUpdate(hf.opt.Optimizer):
 def test_nonfinite_update_from_a_custom_optimizer_is_skipped():
     net = make_net(FaultyLoss())
     W = net.W.copy()
-    with pytest.warns(NonFiniteWarning, match="epoch 0: the update returned by the "
+    with pytest.warns(NonFiniteWarning, match="epoch 1: the update returned by the "
                                               "optimizer holds NaN"):
         with pytest.raises(NonFiniteError):
             train(net, 5, NaNUpdate(), max_failures=1)
@@ -187,5 +187,5 @@ def test_warnings_as_errors_stop_at_the_first_fault():
     net = make_net(FaultyLoss(bad_grad={1}))
     with warnings.catch_warnings():
         warnings.simplefilter("error", NonFiniteWarning)
-        with pytest.raises(NonFiniteWarning, match="epoch 1: .*gradient"):
+        with pytest.raises(NonFiniteWarning, match="epoch 2: .*gradient"):
             train(net, 5)

@@ -10,7 +10,8 @@ gradient, curvature product or CG step (:class:`NonFiniteWarning`); the loop
 undoes an update after which the error is not finite.  Each failed update
 raises the damping and warns with the epoch and the quantity;
 ``max_failures`` failures in a row stop the run with :class:`NonFiniteError`
-(the best weights stay in ``net.best_W`` and on disk).  With ``file_output``
+(the best weights stay in ``net.best_W`` and on disk).  Messages number
+epochs from 1, as the progress bar does.  With ``file_output``
 set every epoch ends with a checkpoint (:mod:`hessianfree.run.checkpoint`), and
 ``resume=True`` continues from it.
 """
@@ -192,7 +193,7 @@ def _report_faults(faults, epoch, run, max_failures):
     run.failures = run.failures + 1 if faults else 0
     limit = "no limit" if max_failures is None else f"the run stops at {max_failures}"
     for fault in faults:
-        warnings.warn(f"epoch {epoch}: {fault} ({run.failures} failed update"
+        warnings.warn(f"epoch {epoch + 1}: {fault} ({run.failures} failed update"
                       f"{'s' if run.failures > 1 else ''} in a row; {limit})",
                       NonFiniteWarning, stacklevel=5)
 
@@ -210,7 +211,7 @@ def _write_outputs(net, optimizer, run, plotting, file_output):
             filename = checkpoint.checkpoint_filename(file_output)
             checkpoint.save(filename, *run_state.checkpoint_contents(net, optimizer, run))
     except OSError as e:
-        message = (f"epoch {run.epoch - 1}: could not write {filename!r} "
+        message = (f"epoch {run.epoch}: could not write {filename!r} "
                    f"({e.strerror or e}); {_what_is_intact(run, file_output)}. Free "
                    f"space or fix the directory, then continue with "
                    f"run_epochs(..., resume=True)")
@@ -231,7 +232,7 @@ def _what_is_intact(run, file_output):
                 f"of this run is left")
     if not os.path.isfile(filename):
         return f"the checkpoint {filename!r} no longer exists"
-    return f"the checkpoint after epoch {run.saved_epoch - 1} is intact"
+    return f"the checkpoint after epoch {run.saved_epoch} is intact"
 
 
 def _stop_reason(errors, target_err, has_test):
@@ -252,7 +253,7 @@ def _check_failures(net, run, faults, max_failures, file_output):
     where = "net.best_W" + ("" if file_output is None else
                             f" and {checkpoint.weights_filename(file_output)!r}")
     raise NonFiniteError(
-        f"epoch {run.epoch - 1}: {run.failures} updates in a row failed with NaN or "
+        f"epoch {run.epoch}: {run.failures} updates in a row failed with NaN or "
         f"inf values (last: {faults[-1]}); stopping.  The best weights (error "
         f"{net.best_error:.6g}) are in {where}; W holds the last finite weights.")
 

@@ -301,3 +301,11 @@ def test_missing_matplotlib_message(monkeypatch):
     module = importlib.reload(dataplotter)  # importing needs no matplotlib
     with pytest.raises(ImportError, match=r'pip install "hessianfree\[demos\]"'):
         module.plot({"error": [1.0]})
+
+
+def test_epochs_on_the_x_axis_count_from_1():
+    # as the progress bar and the training loop's messages number them
+    fig = dataplotter.plot(PLOTS, fig=new_figure())
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            assert list(line.get_xdata()) == [1, 2, 3, 4], ax.get_title()

@@ -175,7 +175,7 @@ def _draw_panel(ax, label, log_scale, lines):
     if log_scale and not any(math.isfinite(v) and v > 0 for v in values):
         log_scale = False  # nothing to show on a log axis
     for name, series in lines:
-        ax.plot(range(len(series)), series, label=name)
+        ax.plot(range(1, len(series) + 1), series, label=name)  # epochs from 1
     if log_scale:
         ax.set_yscale("log", nonpositive="mask")
     limits = value_range(values, log_scale)
@@ -197,7 +197,8 @@ def plot(plots, fig=None, title=DEFAULT_TITLE):
 
     Training and test error share the first panel (with a legend); every
     other series gets a panel of its own.  Each panel has the epoch on its x
-    axis and the series' name as its title and y label.
+    axis (counting from 1, as the progress bar does) and the series' name as
+    its title and y label.
 
     Parameters
     ----------

@@ -50,7 +50,8 @@ import os
 import sys
 import time
 
-import pathological_suite
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pathological_suite  # noqa: E402
 
 TASKS = ["addition", "multiplication", "xor", "temporal_order", "temporal_order_3bit",
          "random_permutation", "memorization", "memorization_20bit"]

@@ -2,11 +2,14 @@
 from the library's recipe with the command line's options in their place,
 and a tiny run ends with the RESULT line that runs are compared by."""
 
+import json
 import os
 import pathlib
 import re
 import subprocess
 import sys
+
+import pytest
 
 import hessianfree as hf
 
@@ -27,7 +30,8 @@ def test_tiny_run_prints_a_result_line():
     lines = [line for line in out.splitlines() if line.startswith("RESULT")]
     assert len(lines) == 1
     assert re.fullmatch(r"RESULT task=xor T=10 hf_s=(\d+\.\d|unsolved\(2\)) adam_s=- "
-                        r"adam_best=- load=[\d./]+", lines[0]), lines[0]
+                        r"adam_best=- units=\d+\.\d fail_rate=(0|1)\.00 load=[\d./]+",
+                        lines[0]), lines[0]
     assert "HF    epoch   1" in out
 
 
@@ -56,3 +60,87 @@ def test_settings_are_the_recipe_with_overrides(monkeypatch):
     assert optimizer.cg_storage == hf.opt.RULE_SETS["original"]["cg_storage"]
     optimizer, _ = module.hf_settings(args, "addition")
     assert optimizer.cg_storage == hf.opt.RULE_SETS["alternative"]["cg_storage"]
+
+
+SUITE = ["--suite", "--tasks", "addition", "memorization_20bit", "--T", "10",
+         "--seeds", "0", "1", "--n-train", "300", "--minibatch", "100", "--cg-iter", "5",
+         "--suite-test", "100"]
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_suite_records_every_run_and_resumes(tmp_path):
+    out, ckpt = tmp_path / "suite.jsonl", tmp_path / "ckpt"
+    common = SUITE + ["--out", str(out), "--checkpoints", str(ckpt), "--budget-units", "2"]
+    # a sitting too short for any run: no records, a checkpoint and counts per run
+    text = run_bench(*common, "--max-cpu", "0")
+    assert "0 runs recorded, 4 stopped" in text and not out.exists()
+    side = json.loads((ckpt / "hf-recommended-addition-T10-s0_work.json").read_text())
+    assert side["updates"] == 1 and side["work"]["gradient"] == 100
+    text = run_bench(*common)
+    assert "4 runs recorded" in text
+    records = _records(out)
+    assert len(records) == 4
+    for r in records:
+        assert r["optimizer"] == "hf" and r["preset"] == "recommended"
+        assert r["criterion"] == "paper" and r["status"] in ("solved", "failed")
+        assert r["units"] >= 2 or r["solved"]
+        # resumed, not restarted: the counts go on from the first sitting's update
+        assert r["updates"] >= 2 and r["gradient_examples"] == 100 * r["updates"]
+        assert r["units"] == pytest.approx(
+            (r["gradient_examples"] + r["curvature_examples"]) / 1000)
+        assert r["cpu_s"] > 0 and r["gemm_s_per_unit"] > 0
+        assert r["settings"]["CG_iter"] == 5 and r["settings"]["n_train"] == 300
+    assert {(r["task"], r["seed"]) for r in records} == {
+        (t, s) for t in ("addition", "memorization_20bit") for s in (0, 1)}
+    # everything recorded: nothing left to run
+    assert "suite: 0 runs to do" in run_bench(*common)
+    assert len(_records(out)) == 4
+    results = [line for line in text.splitlines() if line.startswith("RESULT")]
+    assert len(results) == 2
+    assert re.fullmatch(r"RESULT task=addition T=10 preset=recommended hf_s=\S+ "
+                        r"adam_s=- units=\S+ fail_rate=\d\.\d\d runs=2", results[0])
+
+
+def test_paper_preset_draws_fresh_data(tmp_path):
+    out = tmp_path / "suite.jsonl"
+    run_bench(*SUITE[:3], "--T", "10", "--seeds", "0", "--presets", "paper",
+              "--minibatch", "200", "--cg-iter", "3", "--suite-test", "100",
+              "--budget-units", "1", "--out", str(out),
+              "--checkpoints", str(tmp_path / "ckpt"))
+    (r,) = _records(out)
+    assert r["settings"]["fresh_data"] and r["settings"]["n_train"] is None
+    assert r["settings"]["curvature_fraction"] == 0.1
+    # one update: the gradient on 200 sequences, each CG product on 20
+    assert r["gradient_examples"] == 200 * r["updates"]
+    assert r["curvature_examples"] % 20 == 0
+
+
+def test_table_beside_the_paper(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import pathological_table as table
+    base = dict(T=50, preset="recommended", optimizer="hf", criterion="paper",
+                cpu_s_per_unit=0.05, gemm_s_per_unit=0.01, error_units=1.0)
+    records = [dict(base, task="addition", seed=s, solved=s < 3, units=100.0 * (s + 1),
+                    cpu_s=10.0 * (s + 1)) for s in range(4)]
+    records.append(dict(base, task="addition", seed=0, optimizer="adam",
+                        config="lr0.001_b32", solved=True, units=900.0, cpu_s=99.0))
+    records.append(dict(base, task="xor", seed=0, solved=True, units=1.0, cpu_s=1.0,
+                        criterion="library"))
+    rows = table.summarize(records)
+    (hf_row,) = [r for r in rows if r["optimizer"] == "hf"]
+    assert hf_row["failures"] == 1 and hf_row["fail_rate"] == 0.25
+    assert hf_row["units"] == pytest.approx(200) and hf_row["cpu_s"] == pytest.approx(20)
+    text = table.render(rows)
+    assert "   * - addition" in text and "0/1, 900, 99.0 (lr0.001_b32)" in text
+    assert "1 (4)" in text  # failures (runs), beside the paper's rate 0
+    assert table.paper_cell("xor", 100) == (0.75, 10500)
+    assert table.paper_cell("addition", 50) == (0, None)
+    (line,) = table.result_lines(rows)
+    assert line == ("RESULT task=addition T=50 preset=recommended hf_s=20.0 "
+                    "adam_s=99.0 units=200.0 fail_rate=0.25 runs=4")
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records) + '{"cut short')
+    assert len(table.read_records(path)) == len(records)

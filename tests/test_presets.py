@@ -82,3 +82,28 @@ def test_point_mass_is_a_plant_of_hf_nl():
     mass = hf.nl.PointMass([0.0, 0.5], n_steps=3)
     assert isinstance(mass, hf.nl.Plant) and mass.shape == (2, 3, 2)
     assert "PointMass" in hf.nl.__all__
+
+
+def test_pathological_recipes():
+    recipe = presets.pathological_recipe("addition")
+    assert recipe.n_train == 10000 and recipe.minibatch_size == 1000
+    assert recipe.network == {} and recipe.optimizer.CG_iter == 300
+    paper = presets.pathological_recipe("temporal_order_3bit", "paper", plotting=False)
+    assert paper.optimizer.state.damping == pytest.approx(0.08)
+    paper = presets.martens_sutskever_2011("temporal_order_3bit")
+    opt = paper.optimizer
+    assert paper.n_train is None and paper.minibatch_size == 10000  # fresh data
+    assert opt.curvature_fraction == 0.1 and opt.CG_iter == 300 and opt.cg_decay == 0.95
+    assert opt.state.damping == pytest.approx(0.08)  # 0.01 x 8 outputs
+    assert opt.cg_rel_tol == 0
+    assert paper.network["structural_damping"] == 0.03
+    assert paper.network["input_scale"] == 0.25
+    assert paper.network["init_scale"] == pytest.approx(15 ** -0.5)
+    assert presets.martens_sutskever_2011("xor", CG_iter=5).optimizer.CG_iter == 5
+    with pytest.raises(ValueError, match="preset"):
+        presets.pathological_recipe("xor", "fast")
+    with pytest.raises(ValueError, match="task"):
+        presets.pathological_recipe("adding")
+    for name in ("pathological_recipe", "martens_sutskever_2011", "PathologicalRecipe",
+                 "PATHOLOGICAL_PRESETS"):
+        assert name in presets.__all__

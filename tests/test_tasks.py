@@ -26,7 +26,8 @@ def has_target(t):
 def test_shapes_seeding_and_targets(name):
     spec = tasks.get_task(name)
     x, t = tasks.generate(name, T, 50, rng=3)
-    n_steps = {"random_permutation": T, "memorization": T + 10}.get(name, T + T // 10)
+    n_steps = {"random_permutation": T, "memorization": T + 10,
+               "memorization_20bit": T + 20}.get(name, T + T // 10)
     assert x.shape == (50, n_steps, spec.n_in) and t.shape == (50, n_steps, spec.n_out)
     assert x.dtype == t.dtype == np.float32
     assert np.isfinite(x).all()
@@ -108,6 +109,42 @@ def test_memorization():
     np.testing.assert_array_equal(t[:, T + 5:].argmax(axis=-1), s[:, :5])
 
 
+def test_memorization_20bit():
+    x, t = tasks.generate("memorization_20bit", T, 200, rng=0)
+    assert x.shape == (200, T + 20, 7) and t.shape == (200, T + 20, 5)
+    s = x.argmax(axis=-1)
+    assert s[:, :10].max() <= 4 and set(np.unique(s[:, :10])) == set(range(5))
+    assert (s[:, 10:T + 9] == 6).all() and (s[:, T + 9] == 5).all()
+    assert (s[:, T + 10:] == 6).all()
+    assert not has_target(t)[:, :T + 10].any() and has_target(t)[:, T + 10:].all()
+    np.testing.assert_array_equal(t[:, T + 10:].argmax(axis=-1), s[:, :10])
+
+
+def test_paper_criterion_counts_wrong_sequences():
+    _, t = tasks.generate("addition", 20, 1000, rng=0)
+    exact = np.nan_to_num(t)
+    assert tasks.threshold("addition", "paper") == tasks.PAPER_THRESHOLD == 0.001
+    assert tasks.test_error("addition", exact + 0.039, t, "paper") == 0
+    assert tasks.solved("addition", exact + 0.039, t, criterion="paper")
+    off = exact.copy()
+    off[:2] += 0.05  # two sequences off by more than 0.04: 0.2% wrong
+    assert tasks.test_error("addition", off, t, "paper") == pytest.approx(0.002)
+    assert not tasks.solved("addition", off, t, "paper")
+    assert tasks.solved("addition", off, t)  # MSE 5e-6 meets the library's
+    off[0, -1] = np.nan
+    assert tasks.test_error("addition", off, t, "paper") == pytest.approx(0.002)
+    # classification: a sequence with one wrong step of five is wrong
+    _, t = tasks.generate("memorization", 10, 500, rng=0)
+    out = np.nan_to_num(t)
+    out[0, -1] = 1 - out[0, -1]
+    assert tasks.test_error("memorization", out, t) == pytest.approx(1 / 2500)
+    assert tasks.test_error("memorization", out, t, "paper") == pytest.approx(1 / 500)
+    with pytest.raises(ValueError, match="criterion"):
+        tasks.test_error("memorization", out, t, "strict")
+    with pytest.raises(ValueError, match="criterion"):
+        tasks.threshold("xor", "none")
+
+
 def test_test_error_and_trivial_predictors():
     _, t = tasks.generate("addition", 100, 4000, rng=0)
     mean = np.where(np.isnan(t), 0, np.nanmean(t))
@@ -154,6 +191,12 @@ def test_tanh_rnn_recipe():
                if isinstance(loss, hf.loss_funcs.StructuralDamping)]
     assert len(damping) == 1 and damping[0].optimizer is opt
     assert np.isclose(damping[0].weight, 1 / 30)
+    scaled = tasks.tanh_rnn("temporal_order", n_hidden=30, rng=0, init_scale=0.5,
+                            input_scale=0.25)
+    for (pre, post), factor in (((0, 1), 0.125), ((1, 2), 0.5), ((1, 1), 1)):
+        np.testing.assert_allclose(scaled.get_weights(scaled.W, (pre, post))[0],
+                                   factor * net.get_weights(net.W, (pre, post))[0],
+                                   rtol=1e-6)
     plain = tasks.tanh_rnn("addition", n_hidden=10, structural_damping=0, rng=0)
     assert isinstance(plain.layers[2], hf.nl.Linear)
     assert not any(isinstance(loss, hf.loss_funcs.StructuralDamping)

@@ -225,3 +225,33 @@ def test_save_to_an_open_file(tmp_path):
     with open(tmp_path / "m.npz", "wb") as f:
         net.save(f)
     np.testing.assert_array_equal(hf.load(tmp_path / "m.npz").W, net.W)
+
+
+def test_repr_is_the_architecture_in_one_line():
+    assert repr(hf.FFNet([2, 5, 1])) == ("FFNet(shape=[2, 5, 1], layers=[Linear, Logistic, "
+                                         "Logistic], loss=SquaredError(), n_params=21)")
+    assert repr(ff_skip_softmax()) == (
+        "FFNet(shape=[3, 5, 4, 3], layers=[Linear, ReLU, Tanh, Softmax], "
+        "conns={0: [1, 2], 1: [2, 3], 2: [3]}, loss=CrossEntropy(), n_params=93)")
+    assert repr(rnn_mixed()).startswith("RNNet(shape=[2, 4, 3, 1], layers=[Linear, "
+                                        "Continuous, SoftLIF, Logistic], rec_layers=[1], ")
+
+
+def test_summary_lists_layers_units_nonlinearities_parameters_and_loss(capsys):
+    net = ff_skip_softmax()
+    assert net.summary() is None
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"FFNet: 4 layers, {net.n_params} parameters (float64, CPU)"
+    assert lines[1].split() == ["layer", "units", "nonlinearity", "inputs", "from",
+                                "parameters"]
+    rows = [line.split("  ") for line in lines[3:7]]
+    rows = [[c.strip() for c in row if c.strip()] for row in rows]
+    assert rows == [["0", "3", "Linear()", "(input)", "0"],
+                    ["1", "5", "ReLU(max=6.0)", "0", "20"],
+                    ["2", "4", "Tanh()", "0, 1", "40"],
+                    ["3", "3", "Softmax()", "1, 2", "33"]]
+    assert sum(int(row[-1]) for row in rows) == net.n_params
+    assert lines[7] == "loss: CrossEntropy()"
+    rnn_mixed().summary()
+    out = capsys.readouterr().out
+    assert "0, itself (recurrent)" in out and "RNNet: 4 layers" in out

@@ -30,6 +30,31 @@ def as_examples(net, inputs, name):
     return (inputs[None] if single else inputs), single
 
 
+def _summary_text(net):
+    """The table that :meth:`WholeModel.summary` prints."""
+    recurrent = set(getattr(net, "rec_layers", None) or ())
+    header = ("layer", "units", "nonlinearity", "inputs from", "parameters")
+    rows = []
+    for i, (units, layer) in enumerate(zip(net.shape, net.layers)):
+        sources = [str(pre) for pre in net.back_conns[i]]
+        sources += ["itself (recurrent)"] if i in recurrent else []
+        n = sum(end - start for (pre, post), (start, _, end) in net.offsets.items()
+                if post == i)
+        rows.append((str(i), str(units), repr(layer),
+                     ", ".join(sources) or "(input)", f"{n:,}"))
+    widths = [max(len(row[k]) for row in rows + [header]) for k in range(len(header))]
+    right = (False, True, False, False, True)  # numbers align right
+
+    def line(row):
+        return "  ".join(c.rjust(w) if r else c.ljust(w)
+                         for c, w, r in zip(row, widths, right)).rstrip()
+    device = "GPU" if net.use_GPU else "CPU"
+    return "\n".join([f"{type(net).__name__}: {net.n_layers} layers, {net.n_params:,} "
+                      f"parameters ({np.dtype(net.dtype).name}, {device})",
+                      line(header), line(["-" * w for w in widths]),
+                      *map(line, rows), f"loss: {net.loss_type!r}"])
+
+
 class WholeModel:
     """Methods of a network as a whole model (mixed into FFNet)."""
 
@@ -39,6 +64,36 @@ class WholeModel:
         :class:`~hessianfree.losses.loss_funcs.LossSet` for a list), as the original
         package exposes it: ``net.loss.batch_loss(net.forward(x), targets)``."""
         return self.loss_type
+
+    def __repr__(self):
+        """``FFNet(shape=[...], layers=[...], loss=..., n_params=...)``: the
+        architecture in one line (:meth:`summary` has a table)."""
+        parts = [f"shape={list(self.shape)}",
+                 f"layers=[{', '.join(type(layer).__name__ for layer in self.layers)}]"]
+        if self.conns != {i: [i + 1] for i in range(self.n_layers - 1)}:
+            parts.append(f"conns={self.conns}")
+        if getattr(self, "rec_layers", None) is not None:
+            parts.append(f"rec_layers={list(self.rec_layers)}")
+        parts += [f"loss={self.loss_type!r}", f"n_params={self.n_params}"]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def summary(self):
+        """Print the network as a table: per layer its units, nonlinearity,
+        the layers it takes input from and its parameters (the weights and
+        biases of its incoming connections), then the loss and the total.
+
+        Examples
+        --------
+        >>> hf.FFNet([2, 5, 1]).summary()
+        FFNet: 3 layers, 21 parameters (float32, CPU)
+        layer  units  nonlinearity  inputs from  parameters
+        -----  -----  ------------  -----------  ----------
+        0          2  Linear()      (input)               0
+        1          5  Logistic()    0                    15
+        2          1  Logistic()    1                     6
+        loss: SquaredError()
+        """
+        print(_summary_text(self))
 
     def predict(self, inputs, params=None):
         """The network's output (the last layer only).

@@ -134,6 +134,27 @@ def test_pathological_demo(capsys):
     assert "xor, T=10" in out and "after 2 epochs" in out
 
 
+def test_pathological_demo_is_not_stopped_by_a_plateau(capsys):
+    """Only the criterion or max_epochs stops it: here run_epochs' rule for a
+    rising test error would have stopped it after 22 epochs."""
+    demos.pathological("temporal_order", T=20, plots=False, n_train=200, n_test=100,
+                       minibatch_size=100, CG_iter=2, max_epochs=25)
+    out = capsys.readouterr().out
+    assert "after 25 epochs" in out and "units" in out and "not solved" in out
+
+
+def test_pathological_demo_paper_preset_and_criterion(capsys):
+    net = demos.pathological("addition", T=10, plots=False, n_test=100, minibatch_size=200,
+                             CG_iter=5, max_epochs=2, preset="paper", criterion="paper")
+    W_in, _ = net.get_weights(net.W, (0, 1))
+    assert np.abs(W_in).max() < 0.25 * 15 ** -0.5 * 6  # the paper's small input weights
+    out = capsys.readouterr().out
+    assert "paper preset: fresh sequences every update" in out
+    assert "below 0.001" in out
+    with pytest.raises(ValueError, match="criterion"):
+        demos.pathological("addition", T=10, plots=False, criterion="strict")
+
+
 def test_pathological_settings_are_the_documented_recipe():
     optimizer, minibatch = demos.pathological_settings()
     assert (optimizer.CG_iter, optimizer.damping, optimizer.curvature_fraction,

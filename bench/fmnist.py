@@ -60,13 +60,18 @@ class Tracker:
 
     def __init__(self):
         self.train_s = self.eval_s = 0.0
-        self.hits, self.best, self.steps = {}, 0.0, 0
+        self.hits, self.best, self.steps, self.examples = {}, 0.0, 0, 0
 
     def add(self, accuracy):
         self.best = max(self.best, accuracy)
         for t in THRESHOLDS:
             if accuracy >= t and t not in self.hits:
                 self.hits[t] = (self.train_s, self.steps)
+
+    @property
+    def per_example_us(self):
+        """Training time per example the gradient saw, in microseconds."""
+        return 1e6 * self.train_s / max(self.examples, 1)
 
     @property
     def done(self):
@@ -130,6 +135,7 @@ def run_hf(data, args):
         now = time.perf_counter()
         track.train_s += now - track.mark
         track.steps += 1
+        track.examples += net.batch.size
         cg_iters.append(opt.last_cg.n_iters if opt.last_cg is not None else 0)
         accuracy = float(np.mean(np.argmax(net.forward(Xt)[-1], axis=1) == Lt))
         track.add(accuracy)
@@ -171,6 +177,7 @@ def run_adam(data, args):
             loss_fn(model(X[idx]), Y[idx]).backward()
             opt.step()
             track.steps += 1
+            track.examples += len(idx)
             if track.steps % args.adam_eval_every == 0:
                 track.train_s += time.perf_counter() - start
                 start = time.perf_counter()
@@ -190,7 +197,8 @@ def describe(name, track):
              else "    not reached" for t in THRESHOLDS]
     print(f"{name:22s} {cells[0]:>20s} {cells[1]:>20s}   best {track.best:.4f}, "
           f"{track.steps} updates, {track.train_s:.1f} s training "
-          f"(+{track.eval_s:.1f} s measuring accuracy, not counted)")
+          f"(+{track.eval_s:.1f} s measuring accuracy, not counted), "
+          f"{track.examples} examples, {track.per_example_us:.1f} us per example")
 
 
 def parse_args(argv):
@@ -310,11 +318,13 @@ def main(argv=None):
     describe(f"PyTorch Adam (x{torch.get_num_threads()})", adam)
     ratios = [f"{ours.hits[t][0] / adam.hits[t][0]:.2f}"
               if t in ours.hits and t in adam.hits else "unreached" for t in THRESHOLDS]
-    print(f"{'ratio ours/Adam':22s} {ratios[0]:>20s} {ratios[1]:>20s}")
+    per_example = ours.per_example_us / adam.per_example_us
+    print(f"{'ratio ours/Adam':22s} {ratios[0]:>20s} {ratios[1]:>20s}   per example "
+          f"{per_example:.2f}")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"RESULT ratio_85={ratios[0]} ratio_88={ratios[1]} hf_85={_cell(ours, 0.85)} "
           f"hf_88={_cell(ours, 0.88)} adam_85={_cell(adam, 0.85)} "
-          f"adam_88={_cell(adam, 0.88)}")
+          f"adam_88={_cell(adam, 0.88)} per_example_ratio={per_example:.2f}")
     return 0
 
 

@@ -69,36 +69,9 @@ def factored_shifts(A, S, damping):
     return pi * root, root / pi
 
 
-def eigen(F):
-    """The eigendecomposition of a symmetric positive semi-definite factor,
-    in float64: ``(w, Q)`` with :math:`F = Q\\,\\mathrm{diag}(w)\\,Q^T` and the
-    eigenvalues that rounding made negative set to 0.  Computed once per
-    refresh, it turns every damping into a diagonal rescale
-    (:func:`eigen_inverse`)."""
-    xp = array_module(F)
-    w, Q = xp.linalg.eigh(F.astype(np.float64))
-    return xp.maximum(w, 0.0), Q
-
-
-def eigen_inverse(w, Q, shift, dtype):
-    """:math:`(F + c I)^{-1} = Q\\,\\mathrm{diag}(1 / (w + c))\\,Q^T` from
-    :func:`eigen`'s ``(w, Q)``, symmetric, in ``dtype``.
-
-    A shift below ``1e-6`` times the mean eigenvalue (the mean diagonal of
-    :math:`F`) is raised to that, so that the inverse stays finite.
-    """
-    floor = 1e-6 * max(float(w.sum()) / w.shape[0], 1e-30)
-    scaled = Q / (w + max(shift, floor))
-    inv = scaled @ Q.T
-    inv += inv.T
-    inv *= 0.5
-    return inv.astype(dtype)
-
-
 def damped_inverse(F, shift):
     """:math:`(F + c I)^{-1}` of a symmetric positive semi-definite factor,
-    computed in float64 (:func:`eigen`, :func:`eigen_inverse`) and returned
-    symmetric in ``F``'s dtype.
+    computed in float64 and returned symmetric in ``F``'s dtype.
 
     Parameters
     ----------
@@ -106,8 +79,24 @@ def damped_inverse(F, shift):
     shift : float
         :math:`c > 0`; a shift below ``1e-6`` times the mean diagonal of
         ``F`` is raised to that so that the inverse stays finite.
+
+    Notes
+    -----
+    An explicit inverse per refresh, rather than an eigendecomposition that
+    would turn a new damping into a diagonal rescale: for the 785 x 785
+    input factor of ``bench/fmnist.py`` the float64 ``eigh`` takes 134 ms
+    and the inverse 66 ms, and with ``rebuild_ratio=4`` the inverses are
+    rebuilt between refreshes too seldom for the rescale to pay back
+    (``docs/tuning.rst``).
     """
-    return eigen_inverse(*eigen(F), shift, F.dtype)
+    xp = array_module(F)
+    F64 = F.astype(np.float64)
+    floor = 1e-6 * max(float(xp.trace(F64)) / F.shape[0], 1e-30)
+    F64 += xp.eye(F.shape[0], dtype=np.float64) * max(shift, floor)
+    inv = xp.linalg.inv(F64)
+    inv += inv.T
+    inv *= 0.5
+    return inv.astype(F.dtype)
 
 
 def apply_blocks(blocks, inverses, r, out, scratch=None):
@@ -157,9 +146,6 @@ class KFACState:
         Exponential averages of ``(A, S)`` per connection.  Connections from
         the same layer share their ``A`` (the same array), connections into
         the same layer their ``S``.
-    eigen : dict or None
-        :func:`eigen` of each distinct factor, by ``id``, from the latest
-        refresh.
     inverses : list of (array, array) or None
         The damped inverses per connection, as last computed.
     n_refreshes : int
@@ -167,7 +153,6 @@ class KFACState:
     """
 
     factors: list = None
-    eigen: dict = None
     inverses: list = None
     n_refreshes: int = 0
 
@@ -287,21 +272,13 @@ class KFAC(Preconditioner):
             factors=None if factors is None else
             [(factors[a], factors[b]) for a, b in pairs], n_refreshes=counts[0])
         self._updates, self._damping = counts[1], damping
-        if factors is not None:
-            self._decompose()
-            if damping is not None:
-                self._invert(damping)
-
-    def _decompose(self):
-        self.state.eigen = {id(F): eigen(F) for F in self.state.distinct()}
+        if factors is not None and damping is not None:
+            self._invert(damping)
 
     def _invert(self, damping):
-        """The damped inverses per connection: a diagonal rescale of each
-        factor's eigendecomposition (:func:`eigen_inverse`)."""
-        def inverse(F, shift):
-            return eigen_inverse(*self.state.eigen[id(F)], shift, F.dtype)
+        """The damped inverses per connection (:func:`damped_inverse`)."""
         self.state.inverses = [
-            (inverse(A, a_shift), inverse(S, s_shift))
+            (damped_inverse(A, a_shift), damped_inverse(S, s_shift))
             for (A, S), (a_shift, s_shift) in
             ((f, factored_shifts(*f, damping)) for f in self.state.factors)]
         self._damping = damping
@@ -344,4 +321,3 @@ class KFAC(Preconditioner):
         self.state.factors = [(average(A0, A), average(S0, S))
                               for (A0, S0), (A, S) in zip(old, new)]
         self.state.n_refreshes = k
-        self._decompose()

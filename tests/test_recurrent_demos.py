@@ -119,11 +119,33 @@ def test_adding_bad_input():
         demos.adding(T=5, plots=False, network="lstm")
 
 
-def test_adding_default_is_the_plain_tanh_network(capsys):
+def test_adding_default_is_the_plain_tanh_network(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     net = demos.adding(T=5, plots=False, n_sequences=200, minibatch_size=100,
                        max_epochs=3, target_mse=0.0)
     assert net.shape == [2, 100, 1] and isinstance(net.layers[1], hf.nl.Tanh)
-    assert "test MSE" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "test MSE" in out and "after 3 epochs" in out and "s of CPU time" in out
+
+
+def test_adding_trains_with_the_addition_settings(monkeypatch, tmp_path, capsys):
+    """The tanh network trains with pathological_settings("addition"), and
+    only target_mse or max_epochs stops it."""
+    monkeypatch.chdir(tmp_path)
+    seen = {}
+    real = hf.presets.pathological_settings
+
+    def spy(task=None, **kwargs):
+        seen["task"] = task
+        return real(task, CG_iter=2, **kwargs)
+    monkeypatch.setattr(hf.presets, "pathological_settings", spy)
+    demos.adding(T=10, plots=False, n_sequences=300, minibatch_size=100,
+                 max_epochs=25, target_mse=0.0, curves=False)
+    assert seen["task"] == "addition"
+    assert "after 25 epochs" in capsys.readouterr().out
+    import inspect
+    defaults = inspect.signature(demos.adding).parameters
+    assert defaults["minibatch_size"].default == 1000
 
 
 def test_pathological_demo(capsys):

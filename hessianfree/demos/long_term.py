@@ -14,7 +14,7 @@ from hessianfree.presets import pathological_recipe
 
 
 @register
-def pathological(task="addition", T=50, plots=True, n_train=None, n_test=1000,
+def pathological(task="addition", T=50, plots=True, n_train=None, n_test=2000,
                  minibatch_size=None, CG_iter=None, curvature_fraction=None,
                  max_epochs=500, seed=0, preset="recommended", criterion="library"):
     """A pathological long-term-dependency problem with Martens & Sutskever's

@@ -150,18 +150,21 @@ def draw_output_noise(loss, layers, d2_loss, n_examples, rng):
     Returns
     -------
     list
-        Per layer, host arrays with one row per example: uniform numbers
-        ``(n_examples, 1)`` for the output's category draw, else standard
-        normal ``(n_examples, n_i)`` where the loss acts (None elsewhere).
+        Per layer, host arrays in the network's dtype with one row per
+        example: uniform numbers ``(n_examples, 1)`` for the output's
+        category draw, else standard normal ``(n_examples, n_i)`` where the
+        loss acts (None elsewhere).  They are drawn in float64 with ``rng``
+        and cast on the host, so a GPU receives half the bytes of float64.
     """
+    dtype = next(d2.dtype for d2 in d2_loss if d2 is not None)
     if _samples_categories(loss, layers):
         uniform = rng.random((n_examples, 1)) if hasattr(rng, "random") else \
             rng.random_sample((n_examples, 1))
-        return [None] * (len(layers) - 1) + [uniform]
+        return [None] * (len(layers) - 1) + [uniform.astype(dtype)]
     normal = rng.standard_normal if hasattr(rng, "standard_normal") else \
         (lambda shape: rng.randn(*shape))
-    return [None if d2 is None else normal((n_examples,) + tuple(d2.shape[1:]))
-            for d2 in d2_loss]
+    return [None if d2 is None else
+            normal((n_examples,) + tuple(d2.shape[1:])).astype(dtype) for d2 in d2_loss]
 
 
 def _categorical_error(y, u, xp):

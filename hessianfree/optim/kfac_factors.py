@@ -156,7 +156,7 @@ def draw_output_noise(loss, layers, d2_loss, n_examples, rng):
         loss acts (None elsewhere).  They are drawn in float64 with ``rng``
         and cast on the host, so a GPU receives half the bytes of float64.
     """
-    dtype = next(d2.dtype for d2 in d2_loss if d2 is not None)
+    dtype = next((d2.dtype for d2 in d2_loss if d2 is not None), np.float64)
     if _samples_categories(loss, layers):
         uniform = rng.random((n_examples, 1)) if hasattr(rng, "random") else \
             rng.random_sample((n_examples, 1))

@@ -78,6 +78,7 @@ KILL_SCRIPT = SETUP + textwrap.dedent("""
     net, x, t = problem()
     train(net, x, t, max_epochs, PausingHF(CG_iter=30), file_output=prefix,
           resume=True, print_period=1)
+    np.save(prefix + "_last_W.npy", net.W)
     print("finished", flush=True)
 """)
 
@@ -182,6 +183,32 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     assert not any(f.startswith(".tmp_") for f in os.listdir(tmp_path))
     assert survived == len(KILLS)
     print(f"\nkills survived: {survived}")
+
+
+def test_ctrl_c_mid_epoch_ends_with_one_message_and_the_completed_epochs(tmp_path):
+    path = script(tmp_path, "train.py", KILL_SCRIPT)
+    prefix = str(tmp_path / "run")
+    process = start(path, prefix, MAX_EPOCHS, "cg", 7)
+    for line in process.stdout:
+        if line.startswith("inside epoch 7"):  # in the CG of the eighth epoch
+            process.send_signal(signal.SIGINT)
+            break
+    out = process.stdout.read()
+    assert process.wait(timeout=60) == 0 and "finished" in out, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert (f"interrupted after epoch 7, whose weights the network keeps; the checkpoint "
+            f"after epoch 7 is intact ({prefix + '_checkpoint.npz'!r}); resume with "
+            f"resume=True") in out.splitlines(), out
+    meta, arrays = checkpoint.load(prefix + "_checkpoint.npz")
+    assert meta["epoch"] == 7
+    np.testing.assert_array_equal(np.load(prefix + "_last_W.npy"), arrays["W"])
+    # and resuming ends where an uninterrupted run ends
+    setup = problem()
+    reference, x, t = setup["problem"]()
+    setup["train"](reference, x, t, MAX_EPOCHS, print_period=None)
+    out, _ = start(path, prefix, MAX_EPOCHS, "none", -1).communicate(timeout=120)
+    assert "finished" in out, out
+    np.testing.assert_array_equal(np.load(prefix + "_last_W.npy"), reference.W)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")

@@ -175,3 +175,69 @@ def test_minibatch_larger_than_the_data_warns_and_uses_all():
         hf.FFNet([2, 5, 1], rng=0).run_epochs(inputs, targets, optimizer=hf_opt(),
                                               max_epochs=1, minibatch_size=4,
                                               print_period=None)
+
+
+class InterruptingError(hf.loss_funcs.SquaredError):
+    """A test error whose ``at``-th evaluation is cut short by Ctrl-C (after
+    the loop added the update to the weights)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at, self.calls = at, 0
+
+    def batch_loss(self, activities, targets):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return super().batch_loss(activities, targets)
+
+
+def test_ctrl_c_mid_epoch_keeps_the_last_completed_epoch(tmp_path, capsys):
+    reference = hf.FFNet([2, 5, 1], rng=0)
+    expected = reference.run_epochs(XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=2),
+                                    max_epochs=3, print_period=None,
+                                    test=(XOR_IN, XOR_OUT))
+    net = hf.FFNet([2, 5, 1], rng=0)
+    prefix = str(tmp_path / "run")
+    errors = net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=2), max_epochs=10,
+                            print_period=None, test=(XOR_IN, XOR_OUT),
+                            test_err=InterruptingError(at=4), file_output=prefix)
+    assert errors == expected  # three epochs completed; the fourth is undone
+    np.testing.assert_array_equal(net.W, reference.W)
+    out = capsys.readouterr().out
+    assert out == (f"interrupted after epoch 3, whose weights the network keeps; the "
+                   f"checkpoint after epoch 3 is intact ({prefix + '_checkpoint.npz'!r}); "
+                   f"resume with resume=True\n")
+    resumed = hf.FFNet([2, 5, 1], rng=0)
+    resumed.run_epochs(XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=2), max_epochs=3,
+                       print_period=None, test=(XOR_IN, XOR_OUT), file_output=prefix,
+                       resume=True)
+    np.testing.assert_array_equal(resumed.W, reference.W)
+
+
+def test_ctrl_c_between_epochs_and_without_file_output(tmp_path, capsys):
+    def stop_at_2(net, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    net = hf.FFNet([2, 5, 1], rng=0)
+    errors = net.run_epochs(XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=2), max_epochs=10,
+                            print_period=None, callback=stop_at_2)
+    assert len(errors) == 2
+    assert capsys.readouterr().out == (
+        "interrupted after epoch 2, whose weights the network keeps; no checkpoint "
+        "(file_output=... writes one every epoch)\n")
+    with hf.training.resume_hint("--resume"):  # what a command line says instead
+        hf.FFNet([2, 5, 1], rng=0).run_epochs(
+            XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=2), max_epochs=10,
+            print_period=None, test=(XOR_IN, XOR_OUT), test_err=InterruptingError(at=1),
+            file_output=str(tmp_path / "run"))
+    assert capsys.readouterr().out == ("interrupted in the first epoch (the weights are "
+                                       "unchanged); no checkpoint had been written yet\n")
+    prefix = str(tmp_path / "run")
+    with hf.training.resume_hint("--resume"):  # what a command line says instead
+        hf.FFNet([2, 5, 1], rng=0).run_epochs(
+            XOR_IN, XOR_OUT, optimizer=hf_opt(CG_iter=2), max_epochs=10,
+            print_period=None, callback=stop_at_2, file_output=prefix)
+    assert capsys.readouterr().out.endswith(
+        f"after epoch 2 is intact ({prefix + '_checkpoint.npz'!r}); resume with --resume\n")

@@ -100,9 +100,10 @@ class Progress:
             self._write(f"epoch {epoch + 1}/{self.max_epochs}: {self._summary()} "
                         f"({elapsed:.1f} s)\n")
 
-    def message(self, text):
-        """A line of text (e.g. why the run stopped), below the live line."""
-        if self.enabled:
+    def message(self, text, always=False):
+        """A line of text (e.g. why the run stopped), below the live line;
+        ``always``: even when the display is off (``print_period=None``)."""
+        if self.enabled or always:
             self.clear()
             self._write(text + "\n")
 

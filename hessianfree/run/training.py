@@ -17,6 +17,7 @@ set every epoch ends with a checkpoint (:mod:`hessianfree.run.checkpoint`), and
 """
 
 import contextlib
+import contextvars
 import math
 import os
 import time
@@ -40,6 +41,21 @@ from hessianfree.run.run_checks import (check_run_args, check_targets,  # noqa: 
 
 #: Stop when the test error is higher than it was this many epochs earlier.
 OVERFIT_WINDOW = 10
+
+#: How the messages tell the user to continue a run from its checkpoint.
+_RESUME_HINT = contextvars.ContextVar("resume_hint", default="resume=True")
+
+
+@contextlib.contextmanager
+def resume_hint(text):
+    """Within this block, messages that say how to continue a run from its
+    checkpoint name ``text`` instead of ``resume=True`` (e.g. a command
+    line's ``--resume``; the demos use it)."""
+    token = _RESUME_HINT.set(text)
+    try:
+        yield
+    finally:
+        _RESUME_HINT.reset(token)
 
 
 class NonFiniteError(FloatingPointError):
@@ -74,7 +90,7 @@ def announce_start(file_output, resume, saved):
     earlier = [name for name in (filename, checkpoint.weights_filename(file_output))
                if os.path.exists(name)]
     if earlier:
-        hint = "" if resume else "; pass resume=True to continue that run instead"
+        hint = "" if resume else f"; pass {_RESUME_HINT.get()} to continue that run instead"
         warnings.warn(f"file_output {os.fspath(file_output)!r}: this fresh run "
                       f"overwrites {' and '.join(map(repr, earlier))} of an earlier "
                       f"run{hint}", UserWarning, stacklevel=4)
@@ -214,7 +230,7 @@ def _write_outputs(net, optimizer, run, plotting, file_output):
         message = (f"epoch {run.epoch}: could not write {filename!r} "
                    f"({e.strerror or e}); {_what_is_intact(run, file_output)}. Free "
                    f"space or fix the directory, then continue with "
-                   f"run_epochs(..., resume=True)")
+                   f"{_RESUME_HINT.get()}")
         raise (CheckpointError(message) if e.errno is None else
                CheckpointError(e.errno, message)) from e
     if file_output is not None:
@@ -353,7 +369,10 @@ def run_epochs(net, inputs, targets, optimizer, max_epochs=100, minibatch_size=N
         The (test, else training) error after each epoch (including the
         epochs before a resume).  The weights with the lowest of these are
         kept in ``best_W`` (error ``best_error``); ``W`` holds the last
-        weights.
+        weights.  Ctrl-C (KeyboardInterrupt) ends the run like a stopping
+        rule: the network keeps the weights of the last completed epoch,
+        and one line says so, which checkpoint is intact and that
+        ``resume=True`` continues from it (under ``comm`` it propagates).
 
     Raises
     ------
@@ -410,9 +429,10 @@ def _loop(net, optimizer, run, data, settings):
     progress = Progress(max_epochs, print_period)
     start, registry = time.perf_counter() - run.elapsed, {}
     reason = _stop_reason(run.errors, target_err, has_test)
+    epoch, kept, interrupted = run.epoch, None, False
     try:
         while reason is None and run.epoch < max_epochs:
-            epoch = run.epoch
+            epoch, kept = run.epoch, net.W.copy()  # what Ctrl-C during the epoch restores
             printing = print_period is not None and epoch % print_period == 0
             train_error, error, faults = _train_epoch(net, optimizer, data, run,
                                                       progress, printing, registry)
@@ -429,8 +449,29 @@ def _loop(net, optimizer, run, data, settings):
             if callback is not None and net.reduction.any(callback(net, epoch)) \
                     and reason is None:  # any process's callback stops all
                 reason = f"callback stopped training after {run.epoch} epochs"
+    except KeyboardInterrupt:
+        if net.reduction.comm is not None:
+            raise  # the other processes wait in a collective call
+        reason, interrupted = _interrupted(net, run, epoch, kept, file_output), True
     finally:
         progress.close(optimizer)
     if reason is not None:
-        progress.message(reason)
+        progress.message(reason, always=interrupted)
     return run.errors
+
+
+def _interrupted(net, run, epoch, kept, file_output):
+    """Ctrl-C: put back the weights of the last completed epoch (if the
+    interrupted one changed them) and say what is left to resume from."""
+    if run.epoch == epoch and kept is not None:  # the epoch did not complete
+        net.W = kept
+    if file_output is None:
+        left = "no checkpoint (file_output=... writes one every epoch)"
+    else:
+        left = _what_is_intact(run, file_output)
+        if left.endswith("intact"):
+            left += (f" ({checkpoint.checkpoint_filename(file_output)!r}); resume with "
+                     f"{_RESUME_HINT.get()}")
+    done = (f"interrupted after epoch {run.epoch}, whose weights the network keeps"
+            if run.epoch else "interrupted in the first epoch (the weights are unchanged)")
+    return f"{done}; {left}"

@@ -268,3 +268,12 @@ def test_classification_error_counts_nonfinite_outputs_as_wrong():
     outputs[1, 2] = np.inf
     loss = hf.loss_funcs.ClassificationError()
     assert loss.batch_loss([outputs], targets) == 0.5
+
+
+def test_classes_needing_arguments_are_refused_naming_the_parameter():
+    with pytest.raises(TypeError, match="loss_type: StructuralDamping cannot be created"):
+        hf.FFNet([2, 3, 1], loss_type=hf.loss_funcs.StructuralDamping)
+    with pytest.raises(TypeError, match="layers: Needy cannot be created"):
+        hf.nl.resolve(type("Needy", (hf.nl.Continuous,), {}), "layers")
+    assert isinstance(hf.loss_funcs.resolve_loss(hf.loss_funcs.SquaredError),
+                      hf.loss_funcs.SquaredError)

@@ -192,3 +192,23 @@ def as_batch(x, name, n_units, ndim, dtype, xp, allow_nan=False):
         what = "inf" if allow_nan else "NaN or inf"
         raise ValueError(f"{name} contains {what} values")
     return x
+
+
+def instance_of(value, base, name):
+    """``value`` itself if it is a ``base`` instance, a new instance if it
+    is a subclass of ``base`` (created without arguments), else None.
+
+    Raises
+    ------
+    TypeError
+        Naming ``name`` and the class, if the subclass needs arguments.
+    """
+    if isinstance(value, base):
+        return value
+    if isinstance(value, type) and issubclass(value, base):
+        try:
+            return value()
+        except TypeError as e:
+            raise TypeError(f"{name}: {value.__name__} cannot be created without "
+                            f"arguments; pass an instance") from e
+    return None

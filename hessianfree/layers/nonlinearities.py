@@ -481,14 +481,9 @@ def resolve(layer, name="layer"):
     TypeError
         For anything else.
     """
-    if isinstance(layer, Nonlinearity):
-        return layer
-    if isinstance(layer, type) and issubclass(layer, Nonlinearity):
-        try:
-            return layer()
-        except TypeError as e:
-            raise TypeError(f"{name}: layer class {layer.__name__} cannot be "
-                            f"created without arguments; pass an instance") from e
+    instance = val.instance_of(layer, Nonlinearity, name)
+    if instance is not None:
+        return instance
     if isinstance(layer, str):
         try:
             return _BY_NAME[layer.lower()]()

@@ -134,14 +134,9 @@ def resolve_loss(loss_type):
     ValueError
         If ``loss_type`` is an empty list.
     """
-    if isinstance(loss_type, LossFunction):
-        return loss_type
-    if isinstance(loss_type, type) and issubclass(loss_type, LossFunction):
-        try:
-            return loss_type()
-        except TypeError as e:
-            raise TypeError(f"loss_type {loss_type.__name__} cannot be created "
-                            f"without arguments; pass an instance") from e
+    instance = val.instance_of(loss_type, LossFunction, "loss_type")
+    if instance is not None:
+        return instance
     if isinstance(loss_type, (list, tuple)):
         if not loss_type:
             raise ValueError("loss_type is an empty list; give at least one "

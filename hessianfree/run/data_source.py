@@ -3,8 +3,11 @@
 Instead of a fixed training set, :func:`hessianfree.run.training.run_epochs`
 accepts as ``inputs`` a callable ``source(rng, n)`` that returns ``n`` new
 training examples ``(inputs, targets)``, with ``targets=None`` and an int
-``minibatch_size``: every epoch it draws ``minibatch_size`` examples (under
-``comm`` each process draws its share) and trains on them.  This is how
+``minibatch_size``: every epoch it draws ``minibatch_size`` examples and
+trains on them.  Under ``comm`` each process draws its share from its own
+network's rng, so give the processes' networks different seeds (the same
+seed draws the same examples on every process); this path has no test of
+its own yet.  This is how
 Martens & Sutskever (2011) trained on their synthetic problems, never
 showing the same sequence twice.  For example, with
 :func:`hessianfree.data.tasks.generate`::

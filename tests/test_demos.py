@@ -121,6 +121,69 @@ def test_demo_records_curves_and_says_how_to_view_them(capsys):
     assert "dataplotter" not in capsys.readouterr().out
 
 
+def test_demo_saves_the_model_and_says_what_each_file_is(capsys):
+    net = demos.xor(rng=0)
+    out = capsys.readouterr().out
+    listing = out[out.index("files written:"):].splitlines()[1:]
+    named = [line.split()[0] for line in listing if not line.startswith("   ")]
+    assert named == ["xor_model.npz", "xor_weights.npy", "xor_checkpoint.npz",
+                     "xor_plots.json"]
+    assert sorted(named) == sorted(os.listdir("."))  # every file it wrote, and no other
+    assert "net = hf.load('xor_model.npz')" in out
+    assert "hf.FFNet(<the same architecture>, load_weights='xor_weights.npy')" in out
+    assert "run the demo again with --resume (resume=True in Python)" in out
+    loaded = hf.load("xor_model.npz")  # the whole trained model
+    np.testing.assert_array_equal(loaded.predict(XOR_INPUTS), net.predict(XOR_INPUTS))
+    # the bare weights file is not a model file: hf.load says what it is instead
+    with pytest.raises(ValueError, match=r"'xor_weights.npy' is a bare weight vector.*"
+                                         r"load_weights="):
+        hf.load("xor_weights.npy")
+    np.testing.assert_array_equal(
+        hf.FFNet([2, 5, 1], load_weights="xor_weights.npy").W, net.best_W)
+
+
+def test_cli_resume_and_ctrl_c_name_the_option(monkeypatch, capsys):
+    update = hf.opt.HessianFree.compute_update
+    calls = []
+
+    def interrupted_in_epoch_5(self, printing=False):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return update(self, printing)
+
+    monkeypatch.setattr(hf.opt.HessianFree, "compute_update", interrupted_in_epoch_5)
+    assert demos.main(["connections", "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert ("interrupted after epoch 4, whose weights the network keeps; the checkpoint "
+            "after epoch 4 is intact ('connections_checkpoint.npz'); resume with "
+            "--resume") in out.splitlines()
+    assert "files written:" in out  # the demo goes on to save what it has
+    monkeypatch.setattr(hf.opt.HessianFree, "compute_update", update)
+    assert demos.main(["connections", "--seed", "0", "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "resuming from 'connections_checkpoint.npz' after epoch 4" in out
+    resumed = hf.load("connections_model.npz")
+    uninterrupted = demos.connections(rng=0, curves=False)
+    np.testing.assert_array_equal(resumed.W, uninterrupted.W)
+    # a fresh run over the files of an earlier one says how to continue it instead
+    with pytest.warns(UserWarning, match="pass --resume to continue that run instead"):
+        demos.main(["connections", "--seed", "0"])
+    with pytest.warns(UserWarning, match="pass resume=True to continue"):
+        demos.connections(rng=0)  # from Python, the argument
+
+
+def test_resume_needs_the_files(capsys):
+    with pytest.raises(SystemExit):
+        demos.main(["connections", "--resume", "--no-curves"])
+    assert "--no-curves" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        demos.main(["profile", "--resume"])
+    assert "--resume is for the" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="curves=False"):
+        demos.xor(curves=False, resume=True)
+
+
 def test_same_seed_same_run(capsys):
     first = demos.run_demo("xor", seed=3, curves=False)
     second = demos.run_demo("xor", seed=3, curves=False)

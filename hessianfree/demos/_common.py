@@ -21,26 +21,51 @@ def _report(net, inputs, targets):
     return error
 
 
-def _curve_args(name, curves):
+def _curve_args(name, curves, resume=False):
     """``run_epochs`` arguments that record the training curves of demo
-    ``name`` (files ``<name>_plots...``, ``<name>_weights.npy`` and
-    ``<name>_checkpoint.npz`` in the current directory), or none."""
-    return dict(plotting=True, file_output=name) if curves else {}
+    ``name`` and its checkpoint (files ``<name>_plots.json``,
+    ``<name>_weights.npy`` and ``<name>_checkpoint.npz`` in the current
+    directory; :func:`_save_and_list` says what each is for), and continue
+    from that checkpoint if ``resume``; or none."""
+    if resume and not curves:
+        raise ValueError("resume needs the checkpoint the demo writes, which "
+                         "curves=False (--no-curves) turns off")
+    return dict(plotting=True, file_output=name, resume=resume) if curves else {}
 
 
-def _print_curves(file_output, curves):
-    """Tell where ``run_epochs(plotting=True, file_output=...)`` recorded
-    the training curves and how to view them."""
-    if not curves:
+#: What each file a demo writes is for: (suffix, what it is, how to use it).
+_FILES = (
+    ("_model.npz", "the trained network (architecture and weights)",
+     "net = hf.load({path!r})"),
+    ("_weights.npy", "the weights with the lowest test (else training) error, as a "
+     "bare vector", "hf.{cls}(<the same architecture>, load_weights={path!r})"),
+    ("_checkpoint.npz", "the state of the run, to continue it",
+     "run the demo again with --resume (resume=True in Python)"),
+    ("_plots.json", "the training curves",
+     "python -m hessianfree.run.dataplotter {path} (without a display: add --save "
+     "{prefix}_curves.png), or hf.dataplotter.run({path!r})"),
+)
+
+
+def _save_and_list(net, file_output, curves):
+    """Save the whole trained model as ``<file_output>_model.npz``
+    (``net.save``) and list every file the demo wrote, with what it is for
+    and how to use it; nothing without ``file_output`` or ``curves``."""
+    if not curves or file_output is None:
         return
-    from hessianfree.run import plotfile
+    import os
 
-    path = plotfile.plot_filename(file_output)
-    print(f"training curves recorded in {path}; view them with\n"
-          f"    python -m hessianfree.run.dataplotter {path}\n"
-          f"or hf.dataplotter.run({path!r}) (without a display: "
-          f"python -m hessianfree.run.dataplotter {path} --save "
-          f"{file_output or 'HF'}_curves.png)")
+    try:
+        net.save(f"{file_output}_model.npz")
+    except TypeError as e:  # a custom layer (a plant) has no description
+        print(f"the model is not saved as one file: {e}")
+    paths = [(f"{file_output}{suffix}", what, use) for suffix, what, use in _FILES]
+    paths = [entry for entry in paths if os.path.exists(entry[0])]
+    width = max(len(path) for path, _, _ in paths)
+    print("files written:")
+    for path, what, use in paths:
+        how = use.format(path=path, prefix=file_output, cls=type(net).__name__)
+        print(f"  {path:<{width}}  {what}:\n  {'':<{width}}  {how}")
 
 
 def _pyplot():

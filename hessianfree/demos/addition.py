@@ -8,7 +8,7 @@ import hessianfree as hf
 from hessianfree.data import tasks
 from hessianfree.base import validation as val
 from hessianfree.base.backend import to_numpy
-from hessianfree.demos._common import _curve_args, _mse, _print_curves, _pyplot, _show
+from hessianfree.demos._common import _curve_args, _mse, _save_and_list, _pyplot, _show
 from hessianfree.demos._registry import register
 
 
@@ -77,7 +77,7 @@ def adding_network(optimizer, rng=None, use_GPU=False):
 
 @register
 def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1000, max_epochs=300,
-           target_mse=1e-3, seed=0, network="tanh", curves=True):
+           target_mse=1e-3, seed=0, network="tanh", curves=True, resume=False):
     """The "adding" test of long-range memory in recurrent networks.
 
     Input 0 is random in (0, 1) at every step, input 1 is 1 on two random
@@ -133,7 +133,11 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1000, max_epochs=
         Martens & Sutskever's plain tanh network, or the leaky one.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
-        file_output="adding")``) and print how to view them.
+        file_output="adding")``), save the trained model and say what each
+        file written is for.
+    resume : bool
+        Continue the run from the checkpoint an earlier, interrupted run of
+        this demo wrote (``--resume`` on the command line; needs ``curves``).
 
     Returns
     -------
@@ -173,14 +177,14 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1000, max_epochs=
     start = time.process_time()
     net.run_epochs(*train, optimizer=optimizer, minibatch_size=minibatch_size,
                    max_epochs=max_epochs, target_err=-np.inf, print_period=5,
-                   callback=evaluate, **_curve_args("adding", curves))
+                   callback=evaluate, **_curve_args("adding", curves, resume))
     seconds = time.process_time() - start
     net.W = best[1]
     print(f"{seconds:.1f} s of CPU time (test evaluations included)")
     outputs = to_numpy(net.forward(test[0])[-1])
     print(f"test MSE {_mse(outputs, test[1]):.4f} after {len(errors)} epochs "
           f"(trivial predictor: {_mse(trivial, test[1]):.4f})")
-    _print_curves("adding", curves)
+    _save_and_list(net, "adding", curves)
     if plots:
         fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4))
         ax0.semilogy(np.arange(1, len(errors) + 1), errors)

@@ -3,7 +3,7 @@ start, with the settings of :data:`hessianfree.presets.AUTOENCODER_HF`."""
 
 import hessianfree as hf
 from hessianfree.data import datasets
-from hessianfree.demos._common import _dataset, _merged, _print_curves, _pyplot
+from hessianfree.demos._common import _dataset, _merged, _save_and_list, _pyplot
 from hessianfree.demos._registry import register
 from hessianfree.losses.output_losses import ReconstructionError
 from hessianfree.presets import (AUTOENCODER_ENCODER, AUTOENCODER_HF,
@@ -36,7 +36,7 @@ def _autoencoder_defaults(n_train):
 @register
 def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=None,
                 model_args=None, run_args=None, plots=True, file_output="autoencoder",
-                curves=True, allow_pickle=False):
+                curves=True, allow_pickle=False, resume=False):
     """Train Martens' (2010, §6) deep autoencoder from a random start.
 
     The network ``[784, 1000, 500, 250, 30, 250, 500, 1000, 784]`` (logistic
@@ -90,6 +90,9 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
         Read a pickled MNIST (``mnist.pkl[.gz]``; ``--allow-pickle`` on the
         command line): unpickling a crafted file runs code, so without this
         a pickle is refused with an error that names it.
+    resume : bool
+        Continue the run from the checkpoint an earlier, interrupted run of
+        this demo wrote (``--resume`` on the command line; needs ``curves``).
 
     Returns
     -------
@@ -99,11 +102,15 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     """
     data = _autoencoder_data(data, n_train, n_test, allow_pickle)
     if not curves:
+        if resume:
+            raise ValueError("resume needs the checkpoint the demo writes, which "
+                             "curves=False (--no-curves) turns off")
         file_output = None
     net = autoencoder_network(encoder, **(model_args or {}))
     defaults = _autoencoder_defaults(len(data.train_images))
     defaults.update(test=(data.test_images, data.test_images),
-                    plotting=file_output is not None, file_output=file_output)
+                    plotting=file_output is not None, file_output=file_output,
+                    resume=resume)
     run = _merged(defaults, run_args, "run_args")
     print(f"autoencoder: {data.name}, {len(data.train_images)} training and "
           f"{len(data.test_images)} test images, network {net.shape}")
@@ -111,7 +118,7 @@ def autoencoder(encoder=AUTOENCODER_ENCODER, n_train=5000, n_test=1000, data=Non
     for name, images in (("training", data.train_images), ("test", data.test_images)):
         print(f"{name} reconstruction error: {reconstruction_error(net, images):.3f} "
               f"(squared error per image, summed over {images.shape[1]} pixels)")
-    _print_curves(run["file_output"], run["plotting"])
+    _save_and_list(net, run["file_output"], curves)
     if plots and run["file_output"] is not None:
         _plot_autoencoder_curves(net.plots, f"{run['file_output']}_curves.png")
     return net

@@ -4,7 +4,7 @@ connections (non-standard connectivity)."""
 import numpy as np
 
 import hessianfree as hf
-from hessianfree.demos._common import _curve_args, _print_curves, _report
+from hessianfree.demos._common import _curve_args, _save_and_list, _report
 from hessianfree.demos._registry import register
 
 
@@ -22,7 +22,7 @@ def _xor_data(one_hot=False):
 
 
 @register
-def xor(use_hf=True, rng=None, curves=True):
+def xor(use_hf=True, rng=None, curves=True, resume=False):
     """Run a basic xor training test.
 
     The xor function is the most basic test of a multi-layer network (Minsky
@@ -47,7 +47,11 @@ def xor(use_hf=True, rng=None, curves=True):
         :class:`~hessianfree.nets.ffnet.FFNet`); a fresh random one if None.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
-        file_output="xor")``; Hessian-free only) and print how to view them.
+        file_output="xor")``; Hessian-free only), save the trained model
+        and say what each file written is for.
+    resume : bool
+        Continue the run from the checkpoint an earlier, interrupted run of
+        this demo wrote (``--resume`` on the command line; needs ``curves``).
 
     Returns
     -------
@@ -59,18 +63,20 @@ def xor(use_hf=True, rng=None, curves=True):
     if use_hf:
         net.run_epochs(inputs, targets,
                        optimizer=hf.opt.HessianFree(CG_iter=2),
-                       max_epochs=40, **_curve_args("xor", curves))
+                       max_epochs=40, **_curve_args("xor", curves, resume))
     else:
+        if resume:
+            raise ValueError("resume continues the Hessian-free run (use_hf=True)")
         curves = False  # 10,000 short epochs: too many to record
         net.run_epochs(inputs, targets, optimizer=hf.opt.SGD(l_rate=1),
                        max_epochs=10000, print_period=1000)
     _report(net, inputs, targets)
-    _print_curves("xor", curves)
+    _save_and_list(net, "xor", curves)
     return net
 
 
 @register
-def crossentropy(rng=None, curves=True):
+def crossentropy(rng=None, curves=True, resume=False):
     """A network that changes the layer types and the loss function.
 
     ``layers=`` sets one nonlinearity per layer (here linear input, tanh
@@ -92,7 +98,11 @@ def crossentropy(rng=None, curves=True):
         :class:`~hessianfree.nets.ffnet.FFNet`); a fresh random one if None.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
-        file_output=<demo name>)``) and print how to view them.
+        file_output=<demo name>)``), save the trained model and say what
+        each file written is for.
+    resume : bool
+        Continue the run from the checkpoint an earlier, interrupted run of
+        this demo wrote (``--resume`` on the command line; needs ``curves``).
 
     Returns
     -------
@@ -104,14 +114,14 @@ def crossentropy(rng=None, curves=True):
                    layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Softmax()],
                    loss_type=hf.loss_funcs.CrossEntropy(), rng=rng)
     net.run_epochs(inputs, targets, optimizer=hf.opt.HessianFree(CG_iter=2),
-                   max_epochs=40, **_curve_args("crossentropy", curves))
+                   max_epochs=40, **_curve_args("crossentropy", curves, resume))
     _report(net, inputs, targets)
-    _print_curves("crossentropy", curves)
+    _save_and_list(net, "crossentropy", curves)
     return net
 
 
 @register
-def connections(rng=None, curves=True):
+def connections(rng=None, curves=True, resume=False):
     """A network with non-standard connectivity between layers.
 
     ``conns=`` maps each layer to the later layers it projects to::
@@ -131,7 +141,11 @@ def connections(rng=None, curves=True):
         :class:`~hessianfree.nets.ffnet.FFNet`); a fresh random one if None.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
-        file_output=<demo name>)``) and print how to view them.
+        file_output=<demo name>)``), save the trained model and say what
+        each file written is for.
+    resume : bool
+        Continue the run from the checkpoint an earlier, interrupted run of
+        this demo wrote (``--resume`` on the command line; needs ``curves``).
 
     Returns
     -------
@@ -142,7 +156,7 @@ def connections(rng=None, curves=True):
     net = hf.FFNet([2, 5, 5, 1], layers=hf.nl.Tanh(),
                    conns={0: [1, 2], 1: [2, 3], 2: [3]}, rng=rng)
     net.run_epochs(inputs, targets, optimizer=hf.opt.HessianFree(CG_iter=2),
-                   max_epochs=40, **_curve_args("connections", curves))
+                   max_epochs=40, **_curve_args("connections", curves, resume))
     _report(net, inputs, targets)
-    _print_curves("connections", curves)
+    _save_and_list(net, "connections", curves)
     return net

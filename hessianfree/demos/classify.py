@@ -2,7 +2,7 @@
 of :func:`hessianfree.presets.classifier_settings`."""
 
 import hessianfree as hf
-from hessianfree.demos._common import _curve_args, _dataset, _merged, _print_curves
+from hessianfree.demos._common import _curve_args, _dataset, _merged, _save_and_list
 from hessianfree.demos._registry import register
 from hessianfree.presets import MNIST_HIDDEN, classifier_settings
 
@@ -22,7 +22,8 @@ def _mnist_defaults(n_train, data):
 
 
 @register
-def mnist(model_args=None, run_args=None, data=None, curves=True, allow_pickle=False):
+def mnist(model_args=None, run_args=None, data=None, curves=True, allow_pickle=False,
+          resume=False):
     """Classify handwritten digits (MNIST) or clothes (Fashion-MNIST).
 
     A network ``[784, 256, 128, 10]`` (ReLU hidden units, softmax output,
@@ -67,12 +68,16 @@ def mnist(model_args=None, run_args=None, data=None, curves=True, allow_pickle=F
         :class:`~hessianfree.data.datasets.Dataset`.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
-        file_output="mnist")``, unless ``run_args`` says otherwise) and
-        print how to view them.
+        file_output="mnist")``, unless ``run_args`` says otherwise), save
+        the trained model (``mnist_model.npz``, ``net.save``) and say what
+        each file written is for.
     allow_pickle : bool
         Read a pickled MNIST (``mnist.pkl[.gz]``; ``--allow-pickle`` on the
         command line).  Unpickling a crafted file runs code, so without this
         a pickle is refused with an error that names it.
+    resume : bool
+        Continue the run from the checkpoint an earlier, interrupted run of
+        this demo wrote (``--resume`` on the command line; needs ``curves``).
 
     Returns
     -------
@@ -87,7 +92,8 @@ def mnist(model_args=None, run_args=None, data=None, curves=True, allow_pickle=F
         model["layers"] = ([hf.nl.Linear()] + [hf.nl.ReLU()] * (n_layers - 2)
                            + [hf.nl.Softmax()])
     net = hf.FFNet(**model)
-    run = _merged({**run_defaults, **_curve_args("mnist", curves)}, run_args, "run_args")
+    run = _merged({**run_defaults, **_curve_args("mnist", curves, resume)}, run_args,
+                  "run_args")
     targets = data.one_hot(data.train_labels)
     test = run.pop("test", (data.test_images, data.one_hot(data.test_labels)))
     print(f"mnist: {data.name}, {len(targets)} training and "
@@ -97,5 +103,5 @@ def mnist(model_args=None, run_args=None, data=None, curves=True, allow_pickle=F
                       loss_type=hf.loss_funcs.ClassificationError())
     print(f"test classification error: {100 * error:.2f}% "
           f"({len(test[1])} held-out images)")
-    _print_curves(run.get("file_output"), run.get("plotting", False))
+    _save_and_list(net, run.get("file_output"), curves)
     return net

@@ -4,6 +4,7 @@ import argparse
 import inspect
 
 from hessianfree.demos._registry import DEMOS, run_demo
+from hessianfree.run.training import resume_hint
 
 
 def _summary(func):
@@ -20,7 +21,8 @@ def _taking(parameter):
 
 def main(argv=None):
     """Command line: ``python -m hessianfree.demos NAME [--no-plots]
-    [--no-curves] [--seed N] [--data DATA [--allow-pickle]]``, or ``--list``."""
+    [--no-curves] [--resume] [--seed N] [--data DATA [--allow-pickle]]``, or
+    ``--list``."""
     parser = argparse.ArgumentParser(
         prog="python -m hessianfree.demos",
         description="Run one of the hessianfree demos.")
@@ -29,7 +31,12 @@ def main(argv=None):
     parser.add_argument("--no-plots", action="store_true",
                         help="do not draw figures (for headless runs)")
     parser.add_argument("--no-curves", action="store_true",
-                        help="do not record the training curves")
+                        help="do not record the training curves (nor write the "
+                             "model, weights and checkpoint files)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint an earlier, interrupted "
+                             "run of the demo wrote (NAME_checkpoint.npz; give the "
+                             "same --seed)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the demo's random numbers (the same seed "
                              "gives the same run)")
@@ -57,16 +64,21 @@ def main(argv=None):
                      f"{', '.join(DEMOS)}")
     parameters = inspect.signature(DEMOS[args.name]).parameters
     kwargs = {} if args.data is None else {"data": args.data}
-    if args.allow_pickle:
-        kwargs["allow_pickle"] = True
-    for option, key in (("--data", "data"), ("--allow-pickle", "allow_pickle")):
+    for flag, key in ((args.allow_pickle, "allow_pickle"), (args.resume, "resume")):
+        if flag:
+            kwargs[key] = True
+    if args.resume and args.no_curves:
+        parser.error("--resume continues from the checkpoint that --no-curves turns off")
+    for option, key in (("--data", "data"), ("--allow-pickle", "allow_pickle"),
+                        ("--resume", "resume")):
         if key in kwargs and key not in parameters:
             parser.error(f"{option} is for the {_taking(key)} demos, not {args.name!r}")
     if args.seed is not None and args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
     if args.seed is not None and not {"rng", "seed", "model_args"} & set(parameters):
         parser.error(f"the {args.name} demo takes no --seed")
-    run_demo(args.name, plots=not args.no_plots, curves=not args.no_curves,
-             seed=args.seed, **kwargs)
+    with resume_hint("--resume"):  # what the run's messages tell the user to pass
+        run_demo(args.name, plots=not args.no_plots, curves=not args.no_curves,
+                 seed=args.seed, **kwargs)
     return 0
 

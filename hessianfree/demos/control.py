@@ -6,13 +6,14 @@ import numpy as np
 import hessianfree as hf
 from hessianfree.base import validation as val
 from hessianfree.base.backend import to_numpy
-from hessianfree.demos._common import _curve_args, _print_curves, _pyplot, _show
+from hessianfree.demos._common import _curve_args, _save_and_list, _pyplot, _show
 from hessianfree.demos._registry import register
 from hessianfree.layers.plants import PointMass
 
 
 @register
-def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0, curves=True):
+def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0, curves=True,
+          resume=False):
     """A network controlling a dynamic plant in closed loop.
 
     Two features: a custom stateful nonlinearity, and a plant that generates
@@ -45,7 +46,10 @@ def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0, curves=Tr
         Seed of the start positions and the initial weights.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
-        file_output="plant")``) and print how to view them.
+        file_output="plant")``) and say what each file written is for.
+    resume : bool
+        Continue the run from the checkpoint an earlier, interrupted run of
+        this demo wrote (``--resume`` on the command line; needs ``curves``).
 
     Returns
     -------
@@ -65,7 +69,8 @@ def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0, curves=Tr
     net.run_epochs(mass, None,
                    optimizer=hf.opt.HessianFree(CG_iter=20, init_damping=10,
                                                 min_damping=1),
-                   max_epochs=max_epochs, print_period=20, **_curve_args("plant", curves))
+                   max_epochs=max_epochs, print_period=20,
+                   **_curve_args("plant", curves, resume))
 
     mass.reset()
     net.forward(mass)
@@ -76,7 +81,7 @@ def plant(plots=True, n_plants=32, n_steps=20, max_epochs=100, seed=0, curves=Tr
           f"{np.abs(final[:, 0] - 1).mean():.4f} at the end "
           f"(max {np.abs(final[:, 0] - 1).max():.4f}); mean final speed "
           f"{np.abs(final[:, 1]).mean():.4f}")
-    _print_curves("plant", curves)
+    _save_and_list(net, "plant", curves)
     if plots:
         trajectory = np.concatenate([states, final[:, None]], axis=1)
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))

@@ -7,7 +7,7 @@ import hessianfree as hf
 from hessianfree.base import validation as val
 from hessianfree.base.backend import to_numpy
 from hessianfree.demos._common import (_as_random_state, _curve_args, _merged, _mse,
-                                       _print_curves, _pyplot, _show)
+                                       _save_and_list, _pyplot, _show)
 from hessianfree.demos._registry import register
 
 
@@ -43,7 +43,7 @@ def integrator_data(n_sequences, sig_len, rng, spread=False):
 
 @register
 def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=True,
-               rng=None, curves=True):
+               rng=None, curves=True, resume=False):
     """A recurrent network implementing an integrator.
 
     The basic test of a recurrent network: output the running sum of the
@@ -79,7 +79,12 @@ def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=Tr
         initial weights; a fresh one if None.
     curves : bool
         Record the training curves (``run_epochs(plotting=True,
-        file_output="integrator")``) and print how to view them.
+        file_output="integrator")``), save the trained model and say what
+        each file written is for.
+    resume : bool
+        Continue the run from the checkpoint an earlier, interrupted run of
+        this demo wrote (``--resume`` on the command line; needs ``curves``,
+        and the same ``rng`` seed for the same data).
 
     Returns
     -------
@@ -98,7 +103,7 @@ def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=Tr
                          rng=rng), model_args, "model_args")
     run = _merged(dict(optimizer=hf.opt.HessianFree(CG_iter=100), max_epochs=50,
                        test=test, target_err=1e-5, print_period=10,
-                       **_curve_args("integrator", curves)),
+                       **_curve_args("integrator", curves, resume)),
                   run_args, "run_args")
     net = hf.RNNet(**model)
     net.run_epochs(inputs, targets, **run)
@@ -109,7 +114,7 @@ def integrator(model_args=None, run_args=None, n_inputs=15, sig_len=10, plots=Tr
     trivial = np.broadcast_to(targets.mean(axis=0), test[1].shape)
     print(f"test MSE {_mse(outputs, test[1]):.3g} (trivial predictor, the mean "
           f"target of each step: {_mse(trivial, test[1]):.3g})")
-    _print_curves(run.get("file_output"), run.get("plotting", False))
+    _save_and_list(net, run.get("file_output"), curves)
     if plots:
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.5), sharey=True)
         for ax, data, title in zip(axes, (test[0], test[1], outputs),

@@ -93,7 +93,7 @@ def announce_start(file_output, resume, saved):
         hint = "" if resume else f"; pass {_RESUME_HINT.get()} to continue that run instead"
         warnings.warn(f"file_output {os.fspath(file_output)!r}: this fresh run "
                       f"overwrites {' and '.join(map(repr, earlier))} of an earlier "
-                      f"run{hint}", UserWarning, stacklevel=4)
+                      f"run{hint}", UserWarning, stacklevel=5)
 
 
 # ------------------------------------------------------------ one epoch

@@ -89,10 +89,15 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
     def create_module(self, spec):
-        return module(spec.name[len(PREFIX):])
+        found = module(spec.name[len(PREFIX):])
+        self._specs = getattr(self, "_specs", {})
+        self._specs[spec.name] = found.__spec__
+        return found
 
     def exec_module(self, module):
-        pass  # already executed under its new name
+        # already executed under its new name; the import machinery set the
+        # old name's spec on it, so give the module its own spec back
+        module.__spec__ = self._specs.pop(module.__spec__.name)
 
 
 if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):

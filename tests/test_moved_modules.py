@@ -15,6 +15,7 @@ def test_an_earlier_name_is_the_moved_module(name):
     new = importlib.import_module(f"hessianfree.{_moved.MOVED[name]}.{name}")
     assert importlib.import_module(f"hessianfree.{name}") is new
     assert getattr(hf, name) is new
+    assert new.__spec__.name == new.__name__ == f"hessianfree.{_moved.MOVED[name]}.{name}"
 
 
 def test_the_original_packages_imports_work_in_a_fresh_interpreter():

@@ -157,8 +157,9 @@ def network_state(net):
             "best_error": net.best_error, "optimizer": net.optimizer,
             "plots": copy.deepcopy(net.plots), "rng": repr(rng_state),
             "inputs": net.inputs, "targets": net.targets,
-            "activations": net.activations, "batch": getattr(net, "_batch", None),
-            "curv": getattr(net, "_curv", None), "shape": list(net.shape),
+            "activations": net.activations, "batch": net.batch,
+            "curvature": None if net.batch is None else net.batch.curvature,
+            "version": net.weights_version, "shape": list(net.shape),
             "layers": list(net.layers), "n_params": net.n_params}
 
 

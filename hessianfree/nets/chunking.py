@@ -20,7 +20,6 @@ the gradient pass that each chunk's second-order state needs
 
 from hessianfree.nets import batch as batches
 from hessianfree.nets import work
-from hessianfree.nets.batch import check_chunk_size  # noqa: F401
 from hessianfree.layers.nl_base import Plant
 
 

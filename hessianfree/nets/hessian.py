@@ -50,7 +50,7 @@ class SecondOrderState:
     batch's ``n_examples``), every layer's input ``inputs`` and
     ``d2_activation`` ``d2_acts`` (None where unused; a stateful layer's
     from its state at each step), from one forward pass with a
-    :class:`~hessianfree.nets.passes.ForwardRecord`.
+    :class:`~hessianfree.nets.records.ForwardRecord`.
 
     Built by :func:`second_order_state`, once per batch and weights
     version; ``builds`` counts the builds (for tests and profiling).

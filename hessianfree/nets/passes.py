@@ -30,7 +30,7 @@ from hessianfree.nets import curvature
 from hessianfree.nets import hessian
 from hessianfree.nets import work
 from hessianfree.base import validation as val
-from hessianfree.nets.records import ForwardRecord, record_errors  # noqa: F401
+from hessianfree.nets.records import record_errors
 
 
 def apply_derivative(d, x, out, transpose=False):

@@ -208,7 +208,7 @@ class RNNet(ClosedLoop, FFNet):
     def _run(self, source, params, deriv, init_acts, init_state, record=None):
         """Forward pass in the internal (time-major) layout: the one forward
         pass of a recurrent network (``record``, a
-        :class:`~hessianfree.nets.passes.ForwardRecord`, keeps the layers' inputs).
+        :class:`~hessianfree.nets.records.ForwardRecord`, keeps the layers' inputs).
 
         Layers are processed in order; each gets its feed-forward input for
         the whole sequence at once, then steps through time only if it is

@@ -68,28 +68,35 @@ def test_gauss_newton_product_on_least_squares():
     np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-5)
 
 
-def test_indefinite_hessian_still_descends():
+@pytest.mark.parametrize("method", [{"method": "damping", "init_damping": 0.0}, {}],
+                         ids=["damping", "trust-region"])
+def test_indefinite_hessian_still_descends(method):
     """From a saddle region of Rosenbrock (Hessian indefinite at x1 = 0.5,
-    x2 = 1) the damping grows until the model is bounded; every accepted
-    step lowers the objective."""
+    x2 = 1) the damping grows until the model is bounded, or the trust-region
+    step follows the negative curvature; every accepted step lowers the
+    objective."""
     x0 = np.array([0.5, 1.0])
     assert np.linalg.eigvalsh(rosen_hess(x0)).min() < 0
     values = []
-    result = hf.minimize(rosen, x0, rosen_der, hessp=rosen_hess_prod, init_damping=0.0,
+    result = hf.minimize(rosen, x0, rosen_der, hessp=rosen_hess_prod, **method,
                          callback=lambda x: values.append(rosen(x)) and False)
     assert result.success
     assert np.all(np.diff(values) <= 0)
     np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-5)
 
 
-def test_quadratic_in_one_iteration():
+@pytest.mark.parametrize("method, iterations", [
+    ({"method": "damping", "init_damping": 0.0}, 1),
+    ({"initial_trust_radius": 10.0}, 3)],  # CG stops at the forcing tolerance
+    ids=["damping", "trust-region"])
+def test_quadratic_in_few_iterations(method, iterations):
     A = np.array([[3.0, 1.0], [1.0, 2.0]])
     b = np.array([1.0, -1.0])
     result = hf.minimize(lambda x: 0.5 * x @ A @ x - b @ x, np.zeros(2),
                          lambda x: A @ x - b, hessp=lambda x, p: A @ p,
-                         init_damping=0.0, gtol=1e-10)
+                         gtol=1e-10, **method)
     np.testing.assert_allclose(result.x, np.linalg.solve(A, b), rtol=1e-12)
-    assert result.nit == 1
+    assert result.nit == iterations
 
 
 def test_args_maxiter_and_ftol():
@@ -125,9 +132,14 @@ def test_nan_objective_stops_unsuccessfully():
     ({"hessp": rosen_hess_prod, "gnp": rosen_hess_prod}, ValueError),
     ({"hessp": 3}, TypeError),
     ({"hessp": rosen_hess_prod, "maxiter": 0}, ValueError),
-    ({"hessp": rosen_hess_prod, "init_damping": -1.0}, ValueError),
-    ({"hessp": rosen_hess_prod, "min_damping": 2.0, "max_damping": 1.0}, ValueError),
-    ({"hessp": rosen_hess_prod, "cg_decay": 2.0}, ValueError),
+    ({"hessp": rosen_hess_prod, "method": "damping", "init_damping": -1.0}, ValueError),
+    ({"hessp": rosen_hess_prod, "method": "damping", "min_damping": 2.0,
+      "max_damping": 1.0}, ValueError),
+    ({"hessp": rosen_hess_prod, "method": "damping", "cg_decay": 2.0}, ValueError),
+    ({"hessp": rosen_hess_prod, "method": "newton"}, ValueError),
+    ({"hessp": rosen_hess_prod, "initial_trust_radius": 0.0}, ValueError),
+    ({"hessp": rosen_hess_prod, "initial_trust_radius": 5.0, "max_trust_radius": 1.0},
+     ValueError),
     ({"hessp": rosen_hess_prod, "callback": 1}, TypeError),
 ])
 def test_bad_arguments(kwargs, error):
@@ -237,3 +249,98 @@ def test_jac_true_needs_value_and_gradient(fun):
 def test_jac_must_be_callable_or_true(jac):
     with pytest.raises(TypeError, match="jac"):
         hf.minimize(rosen, [-1.2, 1.0], jac, hessp=rosen_hess_prod)
+
+
+def test_options_of_the_other_method_are_refused():
+    with pytest.raises(ValueError, match="init_damping is an option of method='damping', "
+                                         "not of method='trust-region'"):
+        hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod, init_damping=0.1)
+    with pytest.raises(ValueError, match="initial_trust_radius is an option of "
+                                         "method='trust-region'"):
+        hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod, method="damping",
+                    options={"initial_trust_radius": 2.0})
+    with pytest.raises(ValueError, match="unknown keys 'method'"):  # as SciPy: an argument
+        hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod,
+                    options={"method": "damping"})
+    damped = hf.minimize(rosen, [-1.2, 1.0], rosen_der, hessp=rosen_hess_prod,
+                         method="damping")
+    assert damped.success and "damping" in damped and "trust_radius" not in damped
+
+
+def bench_starts(n):
+    """The starts of bench/minimize.py."""
+    return {"alternating": np.tile([-1.2, 1.0], n // 2 + 1)[:n],
+            "linspace": np.linspace(-1.0, 2.0, n)}
+
+
+@pytest.mark.parametrize("n", [2, 10, 100])
+@pytest.mark.parametrize("start", ["alternating", "linspace"])
+def test_reaches_trust_krylovs_minimum_with_at_most_its_products(n, start):
+    """bench/minimize.py's claim: from its starts the default method ends at
+    least as low as SciPy's trust-krylov (which stops at the local minimum
+    f = 3.99 from the 10-D spread start) with no more Hessian products."""
+    from scipy.optimize import minimize as scipy_minimize
+
+    x0 = bench_starts(n)[start]
+    ours = hf.minimize(rosen, x0, rosen_der, hessp=rosen_hess_prod, maxiter=1000)
+    theirs = scipy_minimize(rosen, x0, jac=rosen_der, hessp=rosen_hess_prod,
+                            method="trust-krylov", options={"maxiter": 1000})
+    assert ours.success, ours.message
+    assert ours.fun <= theirs.fun + 1e-6 and ours.fun < 1e-8
+    assert ours.nhev <= theirs.nhev
+
+
+def test_a_rejected_step_is_retried_without_new_products():
+    """In 2-D each CG run takes at most 2 products; a retry at a smaller
+    radius evaluates fun again on the same CG path."""
+    counts, per_iteration = {"f": 0, "h": 0}, []
+
+    def fun(x):
+        counts["f"] += 1
+        return rosen(x)
+
+    def hessp(x, p):
+        counts["h"] += 1
+        return rosen_hess_prod(x, p)
+
+    def callback(x):
+        per_iteration.append(dict(counts))
+        counts.update(f=0, h=0)
+
+    result = hf.minimize(fun, [-1.2, 1.0], rosen_der, hessp=hessp, callback=callback)
+    assert result.success
+    assert max(c["h"] for c in per_iteration) <= 2
+    # after the first iteration (which also evaluates fun at x0), one fun
+    # value per step tried: a step retried at least once
+    assert max(c["f"] for c in per_iteration[1:]) >= 2
+
+
+def test_steihaug_path_pieces():
+    from hessianfree.optim import trust_region as tr
+
+    rng = np.random.default_rng(0)
+    Q = rng.standard_normal((5, 5))
+    B = Q @ Q.T + np.eye(5)
+    g = rng.standard_normal(5)
+    newton = -np.linalg.solve(B, g)
+    path, status = tr.steihaug_path(lambda v: B @ v, g, 1e6, 1e-12, 50)
+    assert status == tr.CONVERGED
+    step, model, on_boundary = tr.point_on_path(path, 1e6)
+    np.testing.assert_allclose(step, newton, rtol=1e-8)
+    assert not on_boundary
+    for radius in (0.3 * np.linalg.norm(newton), 0.05):  # cut inside the path
+        step, model, on_boundary = tr.point_on_path(path, radius)
+        assert on_boundary and np.linalg.norm(step) == pytest.approx(radius)
+        assert model == pytest.approx(g @ step + 0.5 * step @ B @ step, rel=1e-10)
+    norms = [np.linalg.norm(seg.start) for seg in path]
+    assert norms == sorted(norms)  # Steihaug: the path only moves outwards
+    path, status = tr.steihaug_path(lambda v: -v, g, 2.0, 1e-12, 50)
+    assert status == tr.NEGATIVE_CURVATURE
+    step, model, on_boundary = tr.point_on_path(path, 2.0)
+    assert on_boundary and model < 0
+    np.testing.assert_allclose(step, -2.0 * g / np.linalg.norm(g))
+    assert tr.next_radius(1.0, 0.1, 0.8, True, 10.0) == pytest.approx(0.2)
+    assert tr.next_radius(1.0, 0.9, 1.0, True, 10.0) == 2.0
+    assert tr.next_radius(8.0, 0.9, 8.0, True, 10.0) == 10.0
+    assert tr.next_radius(1.0, 0.9, 0.5, False, 10.0) == 1.0
+    assert tr.next_radius(1.0, float("nan"), 0.5, True, 10.0) == pytest.approx(0.125)

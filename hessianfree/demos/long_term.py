@@ -18,7 +18,7 @@ def pathological(task="addition", T=50, plots=True, n_train=None, n_test=2000,
                  minibatch_size=None, CG_iter=None, curvature_fraction=None,
                  max_epochs=500, seed=0, preset="recommended", criterion="library"):
     """A pathological long-term-dependency problem with Martens & Sutskever's
-    network.
+    network, trained with the library's or Martens & Sutskever's recipe.
 
     Trains :func:`hessianfree.data.tasks.tanh_rnn` (100 ``tanh`` units, sparse
     initialization, recurrent spectral radius 1.2, structural damping) with

@@ -70,6 +70,8 @@ def hf_settings(args):
                     curvature_fraction=args.curvature_fraction)
     if args.preconditioner is not None:
         settings["preconditioner"] = PRECONDITIONERS[args.preconditioner]
+    if args.kfac_rank is not None:
+        settings["preconditioner"] = hf.kfac.KFAC(rank=args.kfac_rank)
     if args.rules is not None:
         settings.update(hf.opt.RULE_SETS[args.rules])
     return settings
@@ -285,6 +287,9 @@ def parse_args(argv):
     g.add_argument("--preconditioner", choices=sorted(PRECONDITIONERS),
                    help="CG preconditioner (HessianFree(preconditioner=...); "
                         "default: the demo's)")
+    g.add_argument("--kfac-rank", type=int, default=None,
+                   help="K-FAC with low-rank inverses of the factors larger than "
+                        "twice this (KFAC(rank=...))")
     g.add_argument("--rules", default=None, choices=sorted(hf.opt.RULE_SETS),
                    help="CG and damping rules (hf.opt.RULE_SETS; default: the "
                         "demo's, the alternative ones)")

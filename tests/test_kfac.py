@@ -302,3 +302,35 @@ def test_skip_connections_share_their_layers_factors():
     for (A, S), (A2, S2) in zip(again.state.inverses, precond.state.inverses):
         np.testing.assert_array_equal(A, A2)
         np.testing.assert_array_equal(S, S2)
+
+
+def test_low_rank_inverse_is_exact_on_a_factor_of_that_rank():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((5, 12))
+    F = X.T @ X / 5  # rank 5
+    w, Q = kfac.eigen(F)
+    for shift in (1e-2, 0.7):
+        low = kfac.low_rank_inverse(w, Q, shift, 5, F.dtype)
+        exact = np.linalg.inv(F + shift * np.eye(12))
+        V = rng.standard_normal((12, 3))
+        np.testing.assert_allclose(low.left(V, np.empty_like(V)), exact @ V, rtol=1e-9)
+        np.testing.assert_allclose(low.right(V.T, np.empty_like(V.T)), V.T @ exact,
+                                   rtol=1e-9)
+    # a lower rank keeps the top of the spectrum exact and is positive definite
+    low = kfac.low_rank_inverse(w, Q, 0.1, 2, F.dtype)
+    M = low.left(np.eye(12), np.empty((12, 12)))
+    assert np.all(np.linalg.eigvalsh(M) > 0)
+    np.testing.assert_allclose(M @ Q[:, :2], Q[:, :2] / (w[:2] + 0.1), rtol=1e-9)
+
+
+def test_low_rank_kfac_trains_and_resumes_its_settings():
+    net = small_net(shape=(12, 10, 3))
+    opt = hf.opt.HessianFree(CG_iter=8, plotting=False,
+                             preconditioner=kfac.KFAC(rank=2, period=2))
+    errors = train(net, opt, epochs=6, n=60, shape=(12, 10, 3))
+    assert errors[-1] < errors[0]
+    inverses = opt.preconditioner.state.inverses
+    assert isinstance(inverses[0][0], kfac.LowRankInverse)  # A of 13 > 2 * 2
+    assert opt.settings()["preconditioner"]["rank"] == 2
+    with pytest.raises(ValueError, match="rank"):
+        kfac.KFAC(rank=0)

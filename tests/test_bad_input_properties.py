@@ -701,7 +701,7 @@ CASES = [
     *[Case("KFAC", name, numbers_and_junk(*good),
            lambda c, v, name=name: hf.kfac.KFAC(**{name: v}), pure=False)
       for name, good in [("period", (1, 4)), ("decay", (0.0, 0.95)),
-                         ("rebuild_ratio", (4.0,))]],
+                         ("rebuild_ratio", (4.0,)), ("rank", (None, 8))]],
     Case("KFAC", "sampled", junk_values(), lambda c, v: hf.kfac.KFAC(sampled=v),
          pure=False, check=constructor_check("sampled", bool)),
     Case("KFAC.load_state_dict", "state", st.one_of(junk_values(), st.dictionaries(

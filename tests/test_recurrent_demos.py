@@ -266,6 +266,18 @@ def test_plant_reaches_its_target(capsys):
     assert "mean distance to position 1" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("seed", [0, 6])  # the default, and the worst of --seed 0-7
+def test_plant_meets_the_documented_bounds(seed):
+    """docs/demos.rst: the mean distance to position 1 ends below 0.015,
+    the farthest mass (the printed max) below 0.025."""
+    net = demos.plant(plots=False, curves=False, seed=seed)
+    mass = net.layers[-1]
+    mass.reset()
+    net.forward(mass)
+    distance = np.abs(hf.backend.to_numpy(mass.state)[:, 0] - 1)
+    assert distance.mean() < 0.015 and distance.max() < 0.025
+
+
 class ShortTargets(demos.PointMass):
     def get_vecs(self):
         inputs, targets = super().get_vecs()

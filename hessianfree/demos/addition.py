@@ -102,7 +102,9 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1000, max_epochs=
     initialization, recurrent spectral radius 1.2, structural damping 1/30,
     trained with :func:`hessianfree.presets.pathological_settings` for
     addition (300 CG iterations on a fifth of each minibatch from initial
-    damping 1, the alternative update rules).  ``network=
+    damping 1, the alternative update rules).  With the defaults it reached
+    the target test MSE on seeds 0, 1, 2 and 3 after 72, 40, 119 and 47
+    epochs (docs/pathological.rst).  ``network=
     "leaky"`` trains the earlier deep leaky network instead
     (:func:`adding_network`: ``rec_layers=[2]`` between feed-forward
     layers, ``Continuous(ReLU, tau=20)`` units whose slow decay makes long

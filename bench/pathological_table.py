@@ -8,7 +8,7 @@ first.
 Usage::
 
     python bench/pathological_table.py RECORDS.jsonl [--criterion paper]
-        [--format rst|text]
+        [--format rst|text] [--no-cpu]
 
 It also prints one ``RESULT`` line per (task, T, preset) with the mean
 CPU seconds (``hf_s``, ``adam_s``: the best Adam configuration), the mean
@@ -100,29 +100,37 @@ def best_adam(rows, task, T, preset):
                                     else r["units"]))
 
 
-def render(rows, fmt="rst"):
+def render(rows, fmt="rst", cpu=True):
     """The Hessian-free rows beside the paper, with the best Adam
-    configuration of each."""
+    configuration of each (``cpu=False``: without the CPU seconds, for
+    records not measured on a quiet machine)."""
     header = ["task", "T", "preset", "failures (runs)", "paper failure rate",
-              "mean units to success", "paper units", "mean CPU s to success",
-              "CPU s / unit (GEMM floor)", "library criterion: runs, mean units, CPU s",
-              "best Adam: failures, units, CPU s"]
+              "mean units to success", "paper units"]
+    header += (["mean CPU s to success", "CPU s / unit (GEMM floor)",
+                "library criterion: runs, mean units, CPU s",
+                "best Adam: failures, units, CPU s"] if cpu else
+               ["library criterion: runs, mean units", "best Adam: failures, units"])
     lines = []
     for r in rows:
         if r["optimizer"] != "hf":
             continue
         rate, units = paper_cell(r["task"], r["T"])
         adam = best_adam(rows, r["task"], r["T"], r["preset"])
-        lines.append([
-            r["task"], str(r["T"]), r["preset"], f"{r['failures']} ({r['runs']})",
-            "-" if rate is None else f"{rate:g}", _fmt(r["units"]),
-            "-" if units is None else f"about {units:,}", _fmt(r["cpu_s"], 1),
-            f"{_fmt(r['cpu_s_per_unit'], 3)} ({_fmt(r['gemm_s_per_unit'], 4)})",
-            f"{len(r['library'])}, {_fmt(_mean([m['units'] for m in r['library']]))}, "
-            f"{_fmt(_mean([m['cpu_s'] for m in r['library']]), 1)}",
-            "-" if adam is None else
-            f"{adam['failures']}/{adam['runs']}, {_fmt(adam['units'])}, "
-            f"{_fmt(adam['cpu_s'], 1)} ({adam['config']})"])
+        library = f"{len(r['library'])}, {_fmt(_mean([m['units'] for m in r['library']]))}"
+        adam_text = "-" if adam is None else \
+            f"{adam['failures']}/{adam['runs']}, {_fmt(adam['units'])}"
+        line = [r["task"], str(r["T"]), r["preset"], f"{r['failures']} ({r['runs']})",
+                "-" if rate is None else f"{rate:g}", _fmt(r["units"]),
+                "-" if units is None else f"about {units:,}"]
+        if cpu:
+            line += [_fmt(r["cpu_s"], 1),
+                     f"{_fmt(r['cpu_s_per_unit'], 3)} ({_fmt(r['gemm_s_per_unit'], 4)})",
+                     f"{library}, {_fmt(_mean([m['cpu_s'] for m in r['library']]), 1)}",
+                     adam_text if adam is None else
+                     f"{adam_text}, {_fmt(adam['cpu_s'], 1)} ({adam['config']})"]
+        else:
+            line += [library, adam_text if adam is None else f"{adam_text} ({adam['config']})"]
+        lines.append(line)
     if fmt == "text":
         widths = [max(len(x) for x in col) for col in zip(header, *lines)]
         return "\n".join("  ".join(x.ljust(w) for x, w in zip(line, widths))
@@ -157,9 +165,11 @@ def main(argv=None):
     parser.add_argument("records")
     parser.add_argument("--criterion", choices=["paper", "library"], default="paper")
     parser.add_argument("--format", choices=["rst", "text"], default="rst")
+    parser.add_argument("--no-cpu", action="store_true",
+                        help="leave out the CPU seconds (records from a busy machine)")
     args = parser.parse_args(argv)
     rows = summarize(read_records(args.records), args.criterion)
-    print(render(rows, args.format))
+    print(render(rows, args.format, cpu=not args.no_cpu))
     print()
     print("\n".join(result_lines(rows)))
 

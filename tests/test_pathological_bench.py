@@ -136,6 +136,8 @@ def test_table_beside_the_paper(tmp_path):
     text = table.render(rows)
     assert "   * - addition" in text and "0/1, 900, 99.0 (lr0.001_b32)" in text
     assert "1 (4)" in text  # failures (runs), beside the paper's rate 0
+    assert "CPU" in text and "CPU" not in table.render(rows, cpu=False)
+    assert "900" in table.render(rows, "text", cpu=False)
     assert table.paper_cell("xor", 100) == (0.75, 10500)
     assert table.paper_cell("addition", 50) == (0, None)
     (line,) = table.result_lines(rows)

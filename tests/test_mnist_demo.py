@@ -174,21 +174,6 @@ def test_mnist_demo_smooths_the_training_targets_only(tmp_path, monkeypatch):
     assert set(np.unique(one_hot)) == set(np.unique(test)) == {0.0, 1.0}
     with pytest.raises(ValueError, match="label_smoothing must be below 1"):
         demos.mnist(**args, label_smoothing=1.0)
-    # a larger training set keeps one-hot targets unless asked
-    import dataclasses
-
-    small = datasets.load(path)
-    repeat = -(-(classify_module().SMALL_SET + 1) // len(small.train_labels))
-    large = dataclasses.replace(small, train_images=np.tile(small.train_images, (repeat, 1)),
-                                train_labels=np.tile(small.train_labels, repeat))
-    demos.mnist(**{**args, "data": large,
-                   "run_args": dict(max_epochs=1, print_period=None, minibatch_size=100)})
-    assert set(np.unique(seen[-1][0])) == {0.0, 1.0}
-
-
-def classify_module():
-    from hessianfree.demos import classify
-    return classify
 
 
 def test_mnist_demo_settings_by_training_set_size():

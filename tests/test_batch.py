@@ -121,3 +121,26 @@ def test_an_optimizers_chunk_size_stays_with_the_optimizer():
     net.optimizer = hf.opt.HessianFree()
     net.cache_minibatch(x, t)
     assert not net.batch.chunked
+
+
+def test_chunks_are_freed_when_their_pass_ends():
+    """A chunk's batch (and its activations) goes as soon as its pass is
+    done: no reference cycle keeps it for Python's cycle collector."""
+    import gc
+
+    from hessianfree.nets.batch import Batch
+    net = ff_net()
+    x, t = data(net, n=30)
+    net.chunk_size = 7
+    net.cache_minibatch(x, t)
+    net.cache_curvature_batch(np.arange(0, 30, 2))
+    gc.collect()  # what earlier tests left
+    gc.disable()
+    try:
+        for _ in range(3):
+            net.calc_G(np.ones(net.n_params))
+            net.calc_grad()
+        alive = [o for o in gc.get_objects() if isinstance(o, Batch)]
+    finally:
+        gc.enable()
+    assert alive == [net.batch]

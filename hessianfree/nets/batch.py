@@ -92,9 +92,6 @@ class Batch:
         Diagonal loss curvature per layer, scaled by ``scale``.
     scale : float
         ``1 / n_examples`` in the network's dtype.
-    curvature : Batch
-        The batch the curvature products use: ``self``, or a subset
-        (:meth:`hessianfree.FFNet.cache_curvature_batch`).
     curvature_indices : (k,) int array or None
         The subset's example indices (None: the whole batch).
     stacked : dict
@@ -119,7 +116,7 @@ class Batch:
         self.acts = self.d_acts = self.user_acts = self.d2_loss = None
         self.stacked, self.weight_arrays = {}, {}
         self.second_order = None
-        self.curvature, self.curvature_indices = self, None
+        self.subset, self.curvature_indices = None, None
 
     @property
     def size(self):
@@ -142,6 +139,15 @@ class Batch:
         self.acts, self.d_acts, self.user_acts = acts, d_acts, user_acts
         self.d2_loss = d2_loss
         return self
+
+    @property
+    def curvature(self):
+        """The batch the curvature products use: the subset that
+        :meth:`hessianfree.nets.ffnet.FFNet.cache_curvature_batch` chose,
+        else the batch itself.  (A property, not a reference to ``self``:
+        such a cycle would keep every chunk's activations alive until
+        Python's cycle collector happened to run.)"""
+        return self if self.subset is None else self.subset
 
     def n_curvature(self):
         """Number of examples the curvature products average over."""
@@ -175,7 +181,7 @@ def select_curvature(net, batch, indices):
     """Make the examples ``indices`` (checked; None: all) of ``batch`` its
     curvature batch: a subset :class:`Batch` that takes their rows of the
     cached activations (a chunked batch only keeps the indices)."""
-    batch.curvature, batch.curvature_indices = batch, indices
+    batch.subset, batch.curvature_indices = None, indices
     if indices is None or batch.chunked:
         return
     idx = net.xp.asarray(indices)
@@ -183,7 +189,7 @@ def select_curvature(net, batch, indices):
                    workspace=batch.workspace)
     take = [None if a is None else net._take(a, idx) for a in batch.acts]
     d_take = [None if d is None else net._take(d, idx) for d in batch.d_acts]
-    batch.curvature = _with_activations(net, subset, take, d_take)
+    batch.subset = _with_activations(net, subset, take, d_take)
 
 
 def check_chunk_size(chunk_size, name="chunk_size"):

@@ -25,19 +25,19 @@ task                      inputs  outputs  steps                 solved when
 Sutskever's criterion instead: the fraction of wrong test sequences below
 :data:`PAPER_THRESHOLD` (0.001), where a sequence is wrong when a scored
 step is misclassified, or for the regression tasks when its output is off
-by more than :data:`PAPER_TOLERANCE` (0.04).
+by more than :data:`~hessianfree.data.task_specs.PAPER_TOLERANCE` (0.04).
 
 The first five have variable lengths, as in the papers: each sequence's
 length is drawn uniformly from ``T, ..., T + T // 10``; the arrays are padded
 to the longest with more distractors, and the target sits on each
 sequence's own last step (a recurrent network is causal, so the padding
 cannot influence it).  The error of the success criterion is measured only
-where :meth:`Task.scored` leaves targets: every target for most tasks, the
-last step for ``random_permutation``.
+where :meth:`~hessianfree.data.task_specs.Task.scored` leaves targets: every
+target for most tasks, the last step for ``random_permutation``.
 
 Use :func:`generate` for the data, :func:`tanh_rnn` for Martens &
-Sutskever's network and :func:`test_error` / :attr:`Task.threshold` for the
-criterion.
+Sutskever's network and :func:`test_error` /
+:attr:`~hessianfree.data.task_specs.Task.threshold` for the criterion.
 """
 
 import numpy as np
@@ -294,7 +294,7 @@ def _float_dtype(dtype):
 
 def test_error(task, outputs, targets, criterion="library"):
     """The error the success criterion compares with its threshold
-    (:func:`threshold`).
+    (:func:`~hessianfree.data.task_specs.threshold`).
 
     Parameters
     ----------
@@ -302,7 +302,7 @@ def test_error(task, outputs, targets, criterion="library"):
     outputs, targets : (n_sequences, n_steps, n_out) array_like
         Network outputs (NumPy or CuPy) and the generated targets.
     criterion : {"library", "paper"}
-        ``"library"``: the criterion of :attr:`Task.threshold`.
+        ``"library"``: the criterion of :attr:`~hessianfree.data.task_specs.Task.threshold`.
         ``"paper"``: Martens & Sutskever's, the fraction of wrong sequences.
 
     Returns
@@ -314,8 +314,8 @@ def test_error(task, outputs, targets, criterion="library"):
         target class; a step with a NaN output counts as wrong (all-NaN
         outputs give 1.0).  ``"paper"``: the fraction of sequences with a
         wrong scored step, where a regression output is wrong when it is
-        off by more than :data:`PAPER_TOLERANCE` (or NaN).  Either way NaN
-        outputs never pass :func:`solved`.
+        off by more than :data:`~hessianfree.data.task_specs.PAPER_TOLERANCE`
+        (or NaN).  Either way NaN outputs never pass :func:`solved`.
     """
     spec = get_task(task)
     val.check_choice(criterion, "criterion", CRITERIA)
@@ -342,7 +342,7 @@ def test_error(task, outputs, targets, criterion="library"):
 
 
 def solved(task, outputs, targets, criterion="library"):
-    """Whether :func:`test_error` is below :func:`threshold`."""
+    """Whether :func:`test_error` is below :func:`~hessianfree.data.task_specs.threshold`."""
     return test_error(task, outputs, targets, criterion) < threshold(task, criterion)
 
 

@@ -23,7 +23,7 @@ def pathological(task="addition", T=50, plots=True, n_train=None, n_test=2000,
     Trains :func:`hessianfree.data.tasks.tanh_rnn` (100 ``tanh`` units, sparse
     initialization, recurrent spectral radius 1.2, structural damping) with
     the recipe :func:`~hessianfree.presets.pathological_recipe` names
-    (``preset="recommended"``: :func:`pathological_settings` on 10,000
+    (``preset="recommended"``: :func:`~hessianfree.presets.pathological_settings` on 10,000
     training sequences; ``"paper"``: Martens & Sutskever's own, fresh
     sequences every update) until the test error on ``n_test`` held-out
     sequences meets the task's success criterion (``criterion="library"``:

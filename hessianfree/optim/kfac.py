@@ -84,10 +84,10 @@ def damped_inverse(F, shift):
     -----
     An explicit inverse per refresh, rather than an eigendecomposition that
     would turn a new damping into a diagonal rescale: for the 785 x 785
-    input factor of ``bench/fmnist.py`` the float64 ``eigh`` takes 134 ms
-    and the inverse 66 ms, and with ``rebuild_ratio=4`` the inverses are
-    rebuilt between refreshes too seldom for the rescale to pay back
-    (``docs/tuning.rst``).
+    input factor of ``bench/fmnist.py`` the float64 ``eigh`` takes about
+    twice as long as the inverse, and with ``rebuild_ratio=4`` the inverses
+    are rebuilt between refreshes too seldom for the rescale to pay back
+    (``docs/tuning.rst``; ``KFAC(rank=k)`` uses the eigendecomposition).
     """
     xp = array_module(F)
     F64 = F.astype(np.float64)

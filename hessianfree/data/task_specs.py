@@ -16,6 +16,7 @@ MEMORY_BITS = 5
 #: The 20-bit memorization problem: this many symbols out of
 #: :data:`MEMORY_20BIT_SYMBOLS` (5 ** 10, about 2 ** 23 patterns).
 MEMORY_20BIT_LENGTH = 10
+#: The 20-bit memorization problem's number of symbols.
 MEMORY_20BIT_SYMBOLS = 5
 #: Martens & Sutskever's success criterion (``criterion="paper"``): fewer
 #: than this fraction of the test sequences wrong ...

@@ -23,8 +23,8 @@ task                      inputs  outputs  steps                 solved when
 
 ``criterion="paper"`` (:func:`test_error`, :func:`solved`) is Martens &
 Sutskever's criterion instead: the fraction of wrong test sequences below
-:data:`PAPER_THRESHOLD` (0.001), where a sequence is wrong when a scored
-step is misclassified, or for the regression tasks when its output is off
+:data:`~hessianfree.data.task_specs.PAPER_THRESHOLD` (0.001), where a sequence
+is wrong when a scored step is misclassified, or for the regression tasks when its output is off
 by more than :data:`~hessianfree.data.task_specs.PAPER_TOLERANCE` (0.04).
 
 The first five have variable lengths, as in the papers: each sequence's
@@ -241,7 +241,7 @@ def generate(task, T, n_sequences, rng=None, dtype=np.float32):
     Parameters
     ----------
     task : str
-        One of :data:`TASKS`: ``"addition"``, ``"multiplication"``,
+        One of :data:`~hessianfree.data.task_specs.TASKS`: ``"addition"``, ``"multiplication"``,
         ``"xor"``, ``"temporal_order"``, ``"temporal_order_3bit"``,
         ``"random_permutation"``, ``"memorization"``, ``"memorization_20bit"``.
     T : int

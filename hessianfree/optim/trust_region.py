@@ -23,9 +23,13 @@ import numpy as np
 
 #: :func:`steihaug_path` statuses.
 CONVERGED = "converged"
+#: The path reached the trust region's boundary.
 BOUNDARY = "boundary"
+#: CG met a direction of negative curvature (the path follows it to the boundary).
 NEGATIVE_CURVATURE = "negative_curvature"
+#: CG ran its iterations without converging.
 MAX_ITERS = "max_iters"
+#: A curvature product or step was not finite.
 NONFINITE = "nonfinite"
 
 #: Radius rule of :func:`next_radius`: shrink below this reduction ratio,

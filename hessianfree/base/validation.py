@@ -212,3 +212,13 @@ def instance_of(value, base, name):
             raise TypeError(f"{name}: {value.__name__} cannot be created without "
                             f"arguments; pass an instance") from e
     return None
+
+
+def float_dtype(value):
+    """``value`` as a NumPy floating point dtype, or None if it names no
+    dtype or another kind (the callers say why they need a float)."""
+    try:
+        dtype = np.dtype(value)
+    except Exception:  # numpy raises several kinds for odd specifications
+        return None
+    return dtype if dtype.kind == "f" else None

@@ -281,11 +281,8 @@ def generate(task, T, n_sequences, rng=None, dtype=np.float32):
 def _float_dtype(dtype):
     """``dtype`` as a NumPy floating point dtype, else TypeError: the targets
     hold NaN, which no other dtype can."""
-    try:
-        checked = np.dtype(dtype)
-    except TypeError:
-        checked = None
-    if checked is None or checked.kind != "f":
+    checked = val.float_dtype(dtype)
+    if checked is None:
         raise TypeError(f"dtype must be a floating point dtype such as np.float32 "
                         f"(the targets hold NaN where there is no target), got "
                         f"{val.describe(dtype)}")

@@ -250,11 +250,8 @@ def _check_dtype(value, where):
     if not isinstance(value, str):
         raise TypeError(f"{where} must be the name of a float dtype, got "
                         f"{val.describe(value)}")
-    try:
-        dtype = np.dtype(value)
-    except TypeError:
-        dtype = None
-    if dtype is None or dtype.kind != "f":
+    dtype = val.float_dtype(value)
+    if dtype is None:
         raise ValueError(f"{where} must be the name of a float dtype such as "
                          f"'float32', got {value!r}")
     return dtype

@@ -35,14 +35,11 @@ from hessianfree.nets.passes import FeedForwardPasses, apply_derivative, layer_p
 
 
 def _as_float_dtype(dtype):
-    try:
-        dtype = np.dtype(dtype)
-    except Exception:  # numpy raises several kinds for odd specifications
+    checked = val.float_dtype(dtype)
+    if checked is None:
         raise TypeError(f"dtype must be a floating point type such as np.float32, "
-                        f"got {val.describe(dtype)}") from None
-    if dtype.kind != "f":
-        raise TypeError(f"dtype must be a floating point type, got {dtype}")
-    return dtype
+                        f"got {val.describe(dtype)}")
+    return checked
 
 
 @architecture.register_network

@@ -90,7 +90,8 @@ def make_hf(args, rng):
     overrides = {name: value for name, value in (
         ("CG_iter", args.cg), ("init_damping", args.init_damping),
         ("curvature_fraction", args.curvature_fraction),
-        ("preconditioner", args.preconditioner), ("min_damping", args.min_damping))
+        ("preconditioner", args.preconditioner), ("min_damping", args.min_damping),
+        ("objective_fraction", args.objective_fraction))
         if value is not None}
     if args.rules is not None:
         overrides.update(hf.opt.RULE_SETS[args.rules])
@@ -227,6 +228,8 @@ def parse_args(argv):
     g.add_argument("--curvature-fraction", type=float)
     g.add_argument("--init-damping", type=float)
     g.add_argument("--min-damping", type=float)
+    g.add_argument("--objective-fraction", type=float,
+                   help="HessianFree objective_fraction (the step's error on a subset)")
     g.add_argument("--preconditioner",
                    type=lambda v: {"none": False}.get(v, v),
                    help="none, diagonal or kfac")

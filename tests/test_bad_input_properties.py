@@ -676,6 +676,7 @@ CASES = [
                          ("cg_decay", (0.5,)), ("min_damping", (0, 1e-6)),
                          ("max_damping", (1e8,)), ("cg_rel_tol", (5e-4,)),
                          ("curvature_fraction", (None, 0.5)),
+                         ("objective_fraction", (None, 0.5)),
                          ("precond_exponent", (0.75,))]],
     Case("HessianFree.damping", "damping", numbers_and_junk(0.5),
          lambda c, v: setattr(c["opt"], "damping", v), with_hf, pure=False,

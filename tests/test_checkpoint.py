@@ -5,6 +5,8 @@ written atomically, load without pickle, and are checked before use."""
 import json
 import os
 
+import math
+
 import numpy as np
 import pytest
 
@@ -52,6 +54,8 @@ def assert_same_state(value, other, where="state"):
             assert_same_state(v, o, f"{where}[{k}]")
     elif isinstance(value, np.ndarray):
         np.testing.assert_array_equal(value, other, err_msg=where)
+    elif isinstance(value, float) and math.isnan(value):
+        assert isinstance(other, float) and math.isnan(other), where
     else:
         assert value == other, where
 
@@ -307,11 +311,13 @@ def _features(kind):
         net = hf.RNNet([2, 6, 1], layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear()],
                        truncation=(3, 3), rng=np.random.default_rng(3))
         opt = hf.opt.HessianFree(CG_iter=6, preconditioner="diagonal",
-                                 curvature_fraction=0.5, chunk_size=5)
+                                 curvature_fraction=0.5, chunk_size=5,
+                                 objective_fraction=0.5)
         return net, opt, dict(inputs=SEQ_X, targets=SEQ_T, minibatch_size=12)
     net = ffnet("Generator")
     opt = hf.opt.HessianFree(CG_iter=6, preconditioner=hf.kfac.KFAC(period=2),
                              curvature_fraction=0.5, chunk_size=16,
+                             objective_fraction=0.7,
                              curvature="hessian" if kind == "ff_hessian" else "gauss-newton")
     return net, opt, dict(inputs=X[:90], targets=T[:90], minibatch_size="auto")
 
@@ -319,7 +325,7 @@ def _features(kind):
 @pytest.mark.parametrize("kind", ["ff", "ff_hessian", "rnn"])
 def test_resume_is_bit_identical_with_every_feature_on(tmp_path, kind):
     """K-FAC (its factors and counters), a minibatch schedule, chunking,
-    curvature subsets, the exact Hessian, a truncated RNN with the diagonal
+    curvature and objective subsets, the exact Hessian, a truncated RNN with the diagonal
     preconditioner: a run stopped twice and resumed ends as one that was not."""
     net, opt, args = _features(kind)
     expected = net.run_epochs(optimizer=opt, max_epochs=8, print_period=None, **args)

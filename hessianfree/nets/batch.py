@@ -177,19 +177,29 @@ def _with_activations(net, batch, acts, d_acts):
                                  net._to_internal(d2, batch.scale))
 
 
+def subset(net, batch, indices):
+    """A :class:`Batch` of the examples ``indices`` (checked) of ``batch``
+    that takes their rows of the cached activations; for a chunked batch, a
+    batch of their data alone (chunked too if it is still large)."""
+    idx = net.xp.asarray(indices)
+    if batch.chunked:
+        return Batch(batch.inputs[idx], batch.targets[idx], batch.version,
+                     chunk_size=batch.chunk_size, workspace=batch.workspace)
+    part = Batch(batch.inputs[idx], batch.targets[idx], batch.version,
+                 workspace=batch.workspace)
+    take = [None if a is None else net._take(a, idx) for a in batch.acts]
+    d_take = [None if d is None else net._take(d, idx) for d in batch.d_acts]
+    return _with_activations(net, part, take, d_take)
+
+
 def select_curvature(net, batch, indices):
     """Make the examples ``indices`` (checked; None: all) of ``batch`` its
-    curvature batch: a subset :class:`Batch` that takes their rows of the
-    cached activations (a chunked batch only keeps the indices)."""
+    curvature batch (:func:`subset`; a chunked batch only keeps the
+    indices)."""
     batch.subset, batch.curvature_indices = None, indices
     if indices is None or batch.chunked:
         return
-    idx = net.xp.asarray(indices)
-    subset = Batch(batch.inputs[idx], batch.targets[idx], batch.version,
-                   workspace=batch.workspace)
-    take = [None if a is None else net._take(a, idx) for a in batch.acts]
-    d_take = [None if d is None else net._take(d, idx) for d in batch.d_acts]
-    batch.subset = _with_activations(net, subset, take, d_take)
+    batch.subset = subset(net, batch, indices)
 
 
 def check_chunk_size(chunk_size, name="chunk_size"):

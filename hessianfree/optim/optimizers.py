@@ -30,11 +30,11 @@ from hessianfree.optim.cg import NONFINITE, conjugate_gradient
 from hessianfree.nets.batch import check_chunk_size
 from hessianfree.nets.curvature import check_kind, product_function
 from hessianfree.optim.damping import MAX_DAMPING, MIN_DAMPING, ORIGINAL_DECREASE
-from hessianfree.nets.derivative_checks import check_product
 from hessianfree.optim.hf_state import HFState
 from hessianfree.optim.update_rules import (RATIO_DAMPED, RULE_SETS,  # noqa: F401
                                       check_update_rules)
-from hessianfree.optim.step import StepRules, error_along, select_step
+from hessianfree.optim.step import (StepRules, checked_product, draw_objective_batch,
+                                    error_along, error_on, select_step)
 from hessianfree.optim.optimizer_base import (UPDATE_ACCEPTED, UPDATE_NONFINITE,
                                         UPDATE_REJECTED, NonFiniteWarning, Optimizer,
                                         all_finite, check_number)
@@ -138,6 +138,13 @@ class HessianFree(Optimizer):
         minibatch.  None (default) uses the whole minibatch.  Each CG
         iteration then costs about this fraction as much; see
         ``docs/tuning.rst`` for measurements.
+    objective_fraction : float in (0, 1], optional
+        Evaluate the error for backtracking, the reduction ratio and the
+        line search on a random subset of this fraction of the cached
+        minibatch, drawn afresh each update with ``net.rng`` independently of
+        the curvature subset (as Martens & Sutskever's code evaluates them on
+        other sequences than the gradient's); :attr:`last_error` is then that
+        subset's error.  None (default) uses the whole minibatch.
     preconditioner : bool, "diagonal", "kfac" or a Preconditioner
         True/``"diagonal"``/``Diagonal(...)``: Martens' (2010, §4.7) diagonal
         :math:`M = \\left(\\mathrm{diag}\\big(\\tfrac1N\\sum_i g_i^2\\big)
@@ -203,12 +210,13 @@ class HessianFree(Optimizer):
                  max_damping=MAX_DAMPING, cg_rel_tol=None, curvature_fraction=None,
                  preconditioner=False, precond_exponent=0.75, curvature="gauss-newton",
                  chunk_size=None, cg_storage="original", cg_stopping="original",
-                 damping_decrease=ORIGINAL_DECREASE, ratio_model=RATIO_DAMPED):
+                 damping_decrease=ORIGINAL_DECREASE, ratio_model=RATIO_DAMPED,
+                 objective_fraction=None):
         val.check_positive_int(CG_iter, "CG_iter")
-        if curvature_fraction is not None:
-            curvature_fraction = check_number("curvature_fraction", curvature_fraction,
-                                              0.0, 1.0, low_open=True)
-        self.curvature_fraction = curvature_fraction
+        for name, fraction in (("curvature_fraction", curvature_fraction),
+                               ("objective_fraction", objective_fraction)):
+            setattr(self, name, None if fraction is None else
+                    check_number(name, fraction, 0.0, 1.0, low_open=True))
         for name, flag in (("plotting", plotting), ("use_backtracking", use_backtracking),
                            ("use_linesearch", use_linesearch)):
             val.check_bool(flag, name)
@@ -253,7 +261,7 @@ class HessianFree(Optimizer):
         names = ("CG_iter", "cg_decay", "use_backtracking", "use_linesearch",
                  "min_damping", "max_damping", "cg_rel_tol", "curvature_fraction",
                  "precond_exponent", "curvature", "chunk_size", "cg_storage",
-                 "cg_stopping", "damping_decrease", "ratio_model")
+                 "cg_stopping", "damping_decrease", "ratio_model", "objective_fraction")
         settings = {name: getattr(self, name) for name in names}
         settings["preconditioner"] = None if self.preconditioner is None else {
             "type": type(self.preconditioner).__name__,
@@ -403,6 +411,7 @@ class HessianFree(Optimizer):
         if net.debug and getattr(net, "truncation", None) is None:
             net.check_grad(grad)  # a truncated gradient is not the loss's gradient
         schedule.select_curvature_batch(net, self.curvature_fraction)
+        objective_batch = draw_objective_batch(net, self.objective_fraction)
         precond = None if self.preconditioner is None else \
             self.preconditioner.prepare(net, self.damping, sq_grad)
         self.conjugate_gradient(self._warm_start(grad), grad,
@@ -411,7 +420,9 @@ class HessianFree(Optimizer):
         if self.last_cg.status == NONFINITE:
             return self._reject(net, "the curvature product in CG (net.calc_G())",
                                 printing, cg_ran=True)
-        return self._take_step(net, grad, f0, printing)
+        if objective_batch is not None:
+            f0 = error_on(net, objective_batch)
+        return self._take_step(net, grad, f0, printing, objective_batch)
 
     def step_rules(self):
         """The rules that choose the step and the next damping, as a
@@ -419,21 +430,10 @@ class HessianFree(Optimizer):
         return StepRules(self.use_backtracking, self.use_linesearch, self.ratio_model,
                          self.damping_decrease, self.min_damping, self.max_damping)
 
-    def _curvature_product(self, net):
-        """``product(delta, damping)`` for the step's predicted change, with
-        the debug check of the undamped product."""
-        product = product_function(net, self.curvature)
-
-        def curvature_product(delta, damping):
-            G_delta = product(delta, damping=damping)
-            if net.debug:
-                check_product(net, self.curvature, G_delta - damping * delta, delta)
-            return G_delta
-        return curvature_product
-
-    def _take_step(self, net, grad, f0, printing):
-        step = select_step(self.last_cg.iterates, error_along(net), f0, grad,
-                           self._curvature_product(net), self.damping, self.step_rules())
+    def _take_step(self, net, grad, f0, printing, objective_batch):
+        step = select_step(self.last_cg.iterates, error_along(net, objective_batch), f0,
+                           grad, checked_product(net, self.curvature), self.damping,
+                           self.step_rules())
         if not math.isfinite(step.predicted):
             return self._reject(net, "the curvature product for the reduction "
                                 "ratio (net.calc_G(delta, damping=0))", printing,

@@ -23,7 +23,13 @@ records its result.
 import dataclasses
 import math
 
+import numpy as np
+
 from hessianfree.base.backend import array_module
+from hessianfree.nets import batch as batches
+from hessianfree.nets import chunking
+from hessianfree.nets.curvature import product_function
+from hessianfree.nets.derivative_checks import check_product
 from hessianfree.optim.damping import (MAX_DAMPING, MIN_DAMPING, ORIGINAL_DECREASE,
                                  reduction_ratio, update_damping)
 from hessianfree.optim.linesearch import armijo_line_search, backtrack_cg_iterates
@@ -88,15 +94,51 @@ class Step:
     predicted: float
 
 
-def error_along(net):
-    """``objective(delta) = net.error(W + delta)`` on the cached minibatch,
-    evaluated in one reused trial vector."""
+def error_on(net, batch, W=None):
+    """The network's loss on ``batch`` (a :class:`~hessianfree.nets.batch.Batch`
+    of ``net``'s, e.g. a subset of the cached minibatch) at ``W`` (None:
+    ``net.W``, from the cached activations where they belong to it), averaged
+    over processes as :meth:`~hessianfree.nets.ffnet.FFNet.error` does."""
+    value = chunking.error(net, batch, W, net.loss_type)
+    return net.reduction.mean_error(value, net.loss_type, batch.targets)
+
+
+def error_along(net, batch=None):
+    """``objective(delta)``: the error at ``net.W + delta`` on ``batch``
+    (None: the cached minibatch), evaluated in one reused trial vector."""
     xp = array_module(net.W)
     trial = xp.empty_like(net.W)
+    if batch is None:
+        return lambda delta: net.error(W=xp.add(net.W, delta, out=trial))
+    return lambda delta: error_on(net, batch, xp.add(net.W, delta, out=trial))
 
-    def objective(delta):
-        return net.error(W=xp.add(net.W, delta, out=trial))
-    return objective
+
+def draw_objective_batch(net, fraction):
+    """The examples of the cached minibatch on which an update's step is
+    chosen: None (the whole minibatch) if ``fraction`` is None or covers it,
+    else a random ``fraction`` of them drawn with ``net.rng``, as a subset
+    :class:`~hessianfree.nets.batch.Batch` (:func:`hessianfree.nets.batch.subset`)."""
+    if fraction is None:
+        return None
+    n = net.batch.size
+    size = max(1, math.ceil(fraction * n))
+    if size >= n:
+        return None
+    return batches.subset(net, net.batch, np.sort(net.rng.permutation(n)[:size]))
+
+
+def checked_product(net, curvature):
+    """``product(delta, damping)``: the damped curvature product of kind
+    ``curvature`` for the step's predicted change, with the debug check of
+    the undamped product when ``net.debug``."""
+    product = product_function(net, curvature)
+
+    def curvature_product(delta, damping):
+        G_delta = product(delta, damping=damping)
+        if net.debug:
+            check_product(net, curvature, G_delta - damping * delta, delta)
+        return G_delta
+    return curvature_product
 
 
 def predicted_change(grad, delta, G_delta):

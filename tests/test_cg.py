@@ -121,6 +121,27 @@ def test_warm_start_near_solution_converges_faster():
     assert warm.n_iters < cold.n_iters
 
 
+def test_a_warm_start_worse_than_zero_is_dropped():
+    """phi(x0) > 0 = phi(0): CG runs as from zeros (a start far off in the
+    wrong direction would otherwise leave phi > 0 after a few iterations)."""
+    case = CASES[1]
+    x_star = np.linalg.solve(case.A, case.b)
+    bad = -3 * x_star
+    assert phi(case.A, case.b, bad) > 0
+    kwargs = dict(max_iters=4, rel_tol=0, keep_worse_start=False)
+    cold = conjugate_gradient(matvec_of(case.A), case.b, None, **kwargs)
+    warm = conjugate_gradient(matvec_of(case.A), case.b, bad, **kwargs)
+    np.testing.assert_array_equal(warm.x, cold.x)
+    assert warm.values == cold.values and warm.values[-1] < 0
+    np.testing.assert_array_equal(bad, -3 * x_star)  # the caller's x0 is untouched
+    good = 0.5 * x_star  # phi(good) < 0: kept
+    kept = conjugate_gradient(matvec_of(case.A), case.b, good, max_iters=0,
+                              keep_worse_start=False)
+    np.testing.assert_array_equal(kept.x, good)
+    by_default = conjugate_gradient(matvec_of(case.A), case.b, bad, max_iters=0)
+    np.testing.assert_array_equal(by_default.x, bad)
+
+
 def test_negative_curvature_stops_with_iterate_so_far():
     # d_0 = b: d^T A d = 1 > 0, x_1 = (2, 2); then d_1 = (6, 12), d^T A d < 0
     A, b = np.diag([2.0, -1.0]), np.ones(2)

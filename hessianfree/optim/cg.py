@@ -22,6 +22,10 @@ import numpy as np
 
 from hessianfree.base import validation as val
 from hessianfree.base.backend import array_module
+from hessianfree.optim.cg_rules import (  # noqa: F401  (also cg's names)
+    GRID_BASE, ORIGINAL_RESIDUAL_FLOOR, STOPPING_ORIGINAL, STOPPING_RELATIVE,
+    STORAGE_GEOMETRIC, STORAGE_ORIGINAL, check_rules, original_storage_grid,
+    relative_progress_met, residual_floor, storage_grid)
 
 #: Stopped by Martens' (2010, §4.4) relative-progress test.
 CONVERGED_RELATIVE_PROGRESS = "converged_relative_progress"
@@ -41,27 +45,6 @@ CALLBACK_STOP = "callback_stop"
 STATUSES = (CONVERGED_RELATIVE_PROGRESS, CONVERGED_RESIDUAL, MAX_ITERS,
             NEGATIVE_CURVATURE, NONFINITE, CALLBACK_STOP)
 
-#: Growth factor of the iterate storage grid (Martens 2010, §4.6).
-GRID_BASE = 1.3
-
-#: Storage grid of the original ``hessianfree`` 0.4.0 (see
-#: :func:`original_storage_grid`); the default of
-#: :class:`hessianfree.optim.optimizers.HessianFree`.
-STORAGE_ORIGINAL = "original"
-#: Storage grid :math:`\lceil 1.3^k \rceil` (see :func:`storage_grid`).
-STORAGE_GEOMETRIC = "geometric"
-#: Stopping rules of the original ``hessianfree`` 0.4.0: relative progress
-#: with a 0-based iteration count and a floor gap, and an absolute floor
-#: :data:`ORIGINAL_RESIDUAL_FLOOR` on the squared residual norm.
-STOPPING_ORIGINAL = "original"
-#: Relative progress with a ceiling gap, and a residual norm relative to that
-#: of ``b`` (``res_tol``).
-STOPPING_RELATIVE = "relative"
-#: Squared residual norm :math:`r^T M^{-1} r` below which the original rules
-#: stop.
-ORIGINAL_RESIDUAL_FLOOR = 1e-20
-
-
 @dataclass(frozen=True)
 class CGResult:
     """Outcome of :func:`conjugate_gradient`.
@@ -71,8 +54,9 @@ class CGResult:
     x : (n,) array
         Final iterate (the last finite one if the run hit a non-finite value).
     iterates : list of (int, (n,) array)
-        ``(iteration, copy of x)`` at the iterations of :func:`storage_grid`
-        that were reached, plus the final iteration (always the last entry).
+        ``(iteration, copy of x)`` at the iterations of
+        :func:`~hessianfree.optim.cg_rules.storage_grid` that were reached,
+        plus the final iteration (always the last entry).
     n_iters : int
         Number of completed iterations (the iteration number of ``x``).
     values : list of float
@@ -92,108 +76,6 @@ class CGResult:
     def value(self):
         """:math:`\\phi(x)` of the final iterate."""
         return self.values[-1]
-
-
-def storage_grid(max_iters, base=GRID_BASE):
-    """Iteration numbers at which CG keeps a copy of its iterate.
-
-    The grid :math:`\\lceil 1.3^k \\rceil,\\ k = 0, 1, \\dots` of Martens (2010,
-    §4.6) is dense early and geometric later, so backtracking can choose among
-    O(log n) candidates.
-
-    Parameters
-    ----------
-    max_iters : int
-        Largest iteration number.
-    base : float
-        Growth factor (> 1).
-
-    Returns
-    -------
-    list of int
-        Sorted, unique iteration numbers in ``[1, max_iters]``.
-    """
-    grid, k = [], 0
-    while True:
-        i = math.ceil(base ** k)
-        if i > max_iters:
-            return grid
-        if not grid or i != grid[-1]:
-            grid.append(i)
-        k += 1
-
-
-def original_storage_grid(max_iters):
-    """Iteration numbers at which the original ``hessianfree`` 0.4.0 keeps a
-    copy of the CG iterate.
-
-    The original counts iterations from 0 and stores after its iterations
-    :math:`j = 5, 6, 7, 9, 11, 14, 18, 23, \\dots`, each
-    :math:`\\lfloor 1.3 j_{prev} \\rfloor`; after iteration :math:`j` the
-    iterate has had :math:`j + 1` updates, which is the number returned here.
-
-    Parameters
-    ----------
-    max_iters : int
-        Largest iteration number (number of updates).
-
-    Returns
-    -------
-    list of int
-        Sorted iteration numbers in ``[6, max_iters]``: 6, 7, 8, 10, 12, 15, ...
-    """
-    grid, j = [], 5
-    while j + 1 <= max_iters:
-        grid.append(j + 1)
-        j = int(j * GRID_BASE)
-    return grid
-
-
-def relative_progress_met(values, i, rel_tol, rule=STOPPING_RELATIVE):
-    """Martens' (2010, §4.4) relative-progress termination test.
-
-    With :math:`k = \\max(10, \\lceil 0.1 i \\rceil)`, stop when :math:`i > k`,
-    :math:`\\phi_i < 0` and
-
-    .. math:: \\frac{\\phi_i - \\phi_{i-k}}{\\phi_i} < k \\, \\epsilon .
-
-    With ``rule="original"`` (the original ``hessianfree`` 0.4.0), the count
-    is 0-based, :math:`j = i - 1`, the gap is :math:`k = \\max(10,
-    \\lfloor 0.1 j \\rfloor)`, and the test needs :math:`j > k` and
-    :math:`\\phi_{i-k} < 0` instead of :math:`\\phi_i < 0`.
-
-    Parameters
-    ----------
-    values : sequence of float
-        :math:`\\phi_0, \\dots, \\phi_i` (indexed by iteration).
-    i : int
-        Current iteration.
-    rel_tol : float
-        :math:`\\epsilon` (Martens uses 0.0005, the original package 5e-6).
-    rule : {"relative", "original"}
-        Which variant (:data:`STOPPING_RELATIVE` or :data:`STOPPING_ORIGINAL`).
-
-    Returns
-    -------
-    bool
-    """
-    if rule == STOPPING_ORIGINAL:
-        k = max(10, int(0.1 * (i - 1)))
-        if i - 1 <= k or values[i - k] >= 0:
-            return False
-    else:
-        k = max(10, math.ceil(0.1 * i))
-        if i <= k or values[i] >= 0:
-            return False
-    return (values[i] - values[i - k]) / values[i] < k * rel_tol
-
-
-def check_rules(storage, stopping, names=("storage", "stopping")):
-    """Raise TypeError or ValueError unless ``storage`` and ``stopping`` name
-    rules of :func:`conjugate_gradient` (``names``: the parameter names to
-    report)."""
-    val.check_choice(storage, names[0], (STORAGE_ORIGINAL, STORAGE_GEOMETRIC))
-    val.check_choice(stopping, names[1], (STOPPING_ORIGINAL, STOPPING_RELATIVE))
 
 
 def _check_args(matvec, b, x0, max_iters, precond, min_iters, rel_tol, res_tol):
@@ -324,6 +206,12 @@ class _Workspace:
         phi0 = -0.5 * host[1] if self.x0 is not None else 0.0
         return rz, host[0], phi0, host[-1] if need_bz else None
 
+    def restart_from_zero(self):
+        """Forget the warm start: :math:`x = 0`, :math:`r = b`."""
+        self.x0 = None
+        self.x.fill(0)
+        self.xp.copyto(self.r, self.b)
+
     def keep_finite(self):
         """If ``x`` is not finite, go back to the last finite stored iterate
         (or ``x0``), dropping later ones and their :math:`\\phi`; returns
@@ -342,20 +230,10 @@ class _Workspace:
         return True
 
 
-def _residual_floor(rz0, bz, res_tol, dtype, stopping):
-    """Threshold on :math:`r^T M^{-1} r` below which CG has converged (``bz``:
-    :math:`b^T M^{-1} b`)."""
-    if stopping == STOPPING_ORIGINAL:
-        return ORIGINAL_RESIDUAL_FLOOR
-    if res_tol is None:
-        res_tol = math.sqrt(np.finfo(dtype).eps)
-    return res_tol ** 2 * (bz if bz > 0 else rz0)
-
-
 def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
                        rel_tol=5e-4, store_iterates=True, callback=None,
                        res_tol=None, storage=STORAGE_GEOMETRIC,
-                       stopping=STOPPING_RELATIVE):
+                       stopping=STOPPING_RELATIVE, keep_worse_start=True):
     """Minimise :math:`\\phi(x) = \\tfrac12 x^T A x - b^T x` by (preconditioned)
     conjugate gradient.
 
@@ -382,7 +260,7 @@ def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
         The relative-progress test is not applied before this iteration.
     rel_tol : float
         :math:`\\epsilon` of the relative-progress test
-        (:func:`relative_progress_met`, Martens 2010 §4.4).
+        (:func:`~hessianfree.optim.cg_rules.relative_progress_met`, Martens 2010 §4.4).
     store_iterates : bool
         Keep copies on the storage grid (``storage``) for backtracking; if
         False only the final iterate is returned in ``iterates``.
@@ -395,13 +273,19 @@ def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
         (default :math:`\\sqrt{\\epsilon_{mach}}` of ``b.dtype``).  Only used
         with ``stopping="relative"``.
     storage : {"geometric", "original"}
-        Iterations whose iterates are kept: :func:`storage_grid` or
-        :func:`original_storage_grid`.
+        Iterations whose iterates are kept: :func:`~hessianfree.optim.cg_rules.storage_grid` or
+        :func:`~hessianfree.optim.cg_rules.original_storage_grid`.
+    keep_worse_start : bool
+        False: a start with :math:`\\phi(x_0) > 0 = \\phi(0)` is dropped for
+        zeros (one more host transfer).  From such a start, CG stopped early
+        can end where the model still predicts an increase, which
+        Hessian-free's reduction ratio counts as a failure (its damping then
+        grows, and with it the next start's :math:`\\phi`).
     stopping : {"relative", "original"}
-        ``"relative"``: :func:`relative_progress_met` and the relative residual
-        test of ``res_tol``.  ``"original"``: the original package's variant of
-        the progress test (``rule="original"``) and a stop once
-        :math:`r^T M^{-1} r <` :data:`ORIGINAL_RESIDUAL_FLOOR`.
+        ``"relative"``: :func:`~hessianfree.optim.cg_rules.relative_progress_met`
+        and the relative residual test of ``res_tol``.  ``"original"``: the
+        original package's variant of the progress test (``rule="original"``) and a stop once
+        :math:`r^T M^{-1} r <` :data:`~hessianfree.optim.cg_rules.ORIGINAL_RESIDUAL_FLOOR`.
 
     Returns
     -------
@@ -432,15 +316,19 @@ def conjugate_gradient(matvec, b, x0, *, max_iters, precond=None, min_iters=1,
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         # NaN and inf are reported through the status, not NumPy warnings
         return _run(matvec, b, x0, max_iters, precond, min_iters, rel_tol,
-                    store_iterates, callback, res_tol, storage, stopping)
+                    store_iterates, callback, res_tol, storage, stopping,
+                    bool(keep_worse_start))
 
 
 def _run(matvec, b, x0, max_iters, precond, min_iters, rel_tol, store_iterates,
-         callback, res_tol, storage, stopping):
+         callback, res_tol, storage, stopping, keep_worse_start):
     ws = _Workspace(matvec, b, x0, precond)
     rz_dev, rz, phi0, bz = ws.start(need_bz=stopping == STOPPING_RELATIVE)
+    if phi0 > 0 and not keep_worse_start:  # worse than x = 0, where phi = 0
+        ws.restart_from_zero()
+        rz_dev, rz, phi0, bz = ws.start(need_bz=stopping == STOPPING_RELATIVE)
     ws.phis.append(phi0)
-    floor = _residual_floor(rz, bz, res_tol, b.dtype, stopping)
+    floor = residual_floor(rz, bz, res_tol, b.dtype, stopping)
     if not (math.isfinite(rz) and math.isfinite(phi0)):
         status = NONFINITE
     elif rz <= floor:
@@ -463,7 +351,8 @@ def _run(matvec, b, x0, max_iters, precond, min_iters, rel_tol, store_iterates,
 def _iterate(ws, rz_dev, rz, floor, grid, max_iters, min_iters, progress_rule, callback):
     """The CG loop on workspace ``ws``; returns the status.  ``rz_dev`` and
     ``rz``: :math:`r_0^T z_0` on the device and the host; ``progress_rule``:
-    ``(rel_tol, stopping)`` of :func:`relative_progress_met`.  ``r`` moves
+    ``(rel_tol, stopping)`` of
+    :func:`~hessianfree.optim.cg_rules.relative_progress_met`.  ``r`` moves
     before the one transfer of :math:`d^T A d` and :math:`r^T z`, ``x`` after
     their checks."""
     xp, x, r, d = ws.xp, ws.x, ws.r, ws.d

@@ -95,6 +95,8 @@ def make_hf(args, rng):
         if value is not None}
     if args.rules is not None:
         overrides.update(hf.opt.RULE_SETS[args.rules])
+    if args.kfac_rank is not None:
+        overrides["preconditioner"] = hf.kfac.KFAC(rank=args.kfac_rank)
     opt, schedule = hf.presets.classifier_settings(**overrides)
     opt.plotting = False
     return net, opt, minibatch_setting(args, schedule)
@@ -233,6 +235,9 @@ def parse_args(argv):
     g.add_argument("--preconditioner",
                    type=lambda v: {"none": False}.get(v, v),
                    help="none, diagonal or kfac")
+    g.add_argument("--kfac-rank", type=int, default=None,
+                   help="K-FAC through each large factor's k largest eigenpairs "
+                        "(hf.kfac.KFAC(rank=k))")
     g.add_argument("--rules", choices=sorted(hf.opt.RULE_SETS), default=None,
                    help="HessianFree's CG and damping rules (hf.opt.RULE_SETS; "
                         "default: the library's)")

@@ -147,7 +147,8 @@ def _write_json(path, value):
 
 def _settings(optimizer, recipe):
     names = ("CG_iter", "init_damping", "curvature_fraction", "cg_decay", "cg_storage",
-             "cg_stopping", "cg_rel_tol", "damping_decrease", "ratio_model")
+             "cg_stopping", "cg_rel_tol", "damping_decrease", "ratio_model", "cg_start",
+             "objective_fraction")
     settings = {n: getattr(optimizer, n, None) for n in names}
     settings["init_damping"] = optimizer.state.damping
     settings.update(minibatch=recipe.minibatch_size, n_train=recipe.n_train,

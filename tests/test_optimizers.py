@@ -300,6 +300,25 @@ def test_warm_start_is_decayed_last_cg_solution(monkeypatch):
     np.testing.assert_allclose(starts[1], 0.5 * last_solution)
 
 
+@pytest.mark.parametrize("cg_start", ["warm", "warm-if-better"])
+def test_cg_start_drops_a_warm_start_worse_than_zero(cg_start):
+    """A start uphill (phi > 0) is kept by the original rule and replaced by
+    zeros with ``cg_start="warm-if-better"``; a good start is kept by both."""
+    net = FakeNet("lsq")
+    hf = attach(HessianFree(init_damping=1.0, cg_start=cg_start, CG_iter=2), net)
+    grad = net.calc_grad()
+    G = net.G_matrix(1.0)
+    for start, worse in ((10 * grad, True), (-0.5 * np.linalg.solve(G, grad), False)):
+        assert (0.5 * start @ G @ start + grad @ start > 0) == worse
+        hf.conjugate_gradient(start, grad, iters=2)
+        cold = cg.conjugate_gradient(lambda v, out: net.calc_G(v, damping=1.0, out=out),
+                                     -grad, None, max_iters=2,
+                                     storage=hf.cg_storage, stopping=hf.cg_stopping,
+                                     rel_tol=hf.cg_rel_tol)
+        same_as_cold = np.array_equal(hf.last_cg.x, cold.x)
+        assert same_as_cold == (worse and cg_start == "warm-if-better")
+
+
 def test_state_and_damping_property():
     hf = HessianFree(init_damping=2)
     assert hf.state == HFState(damping=2.0, init_delta=None, epoch=0, n_failures=0)
@@ -377,7 +396,8 @@ def test_one_extra_curvature_product_per_update():
     (dict(min_damping=1.0, max_damping=0.5), "max_damping"),
     (dict(damping_decrease=1.0), "damping_decrease"),
     (dict(cg_storage="ceil"), "cg_storage"), (dict(cg_stopping="martens"), "cg_stopping"),
-    (dict(ratio_model="exact"), "ratio_model"),
+    (dict(ratio_model="exact"), "ratio_model"), (dict(cg_start="cold"), "cg_start"),
+    (dict(objective_fraction=1.5), "objective_fraction"),
 ])
 def test_hf_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

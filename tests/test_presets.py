@@ -54,9 +54,12 @@ def test_classifier_and_pathological_settings():
     optimizer, schedule = presets.classifier_settings(CG_iter=7)
     assert optimizer.CG_iter == 7 and optimizer.curvature_fraction == 0.1
     assert isinstance(optimizer.preconditioner, hf.kfac.KFAC)
+    assert optimizer.preconditioner.rank == 64 and optimizer.objective_fraction == 0.25
     assert isinstance(schedule, hf.schedule.VarianceSchedule)
     optimizer, minibatch = presets.pathological_settings("memorization")
     assert minibatch == 1000 and optimizer.CG_iter == 300
+    assert optimizer.cg_start == "warm-if-better"
+    assert presets.martens_sutskever_2011("addition").optimizer.cg_start == "warm"
     assert optimizer.cg_storage == hf.opt.RULE_SETS["original"]["cg_storage"]
     with pytest.raises(ValueError, match="task"):
         presets.pathological_settings("adding")

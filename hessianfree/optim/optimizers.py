@@ -32,7 +32,7 @@ from hessianfree.nets.curvature import check_kind, product_function
 from hessianfree.optim.damping import MAX_DAMPING, MIN_DAMPING, ORIGINAL_DECREASE
 from hessianfree.optim.hf_state import HFState
 from hessianfree.optim.update_rules import (RATIO_DAMPED, RULE_SETS,  # noqa: F401
-                                      check_update_rules)
+                                      START_WARM, check_update_rules)
 from hessianfree.optim.step import (StepRules, checked_product, draw_objective_batch,
                                     error_along, error_on, select_step)
 from hessianfree.optim.optimizer_base import (UPDATE_ACCEPTED, UPDATE_NONFINITE,
@@ -166,15 +166,20 @@ class HessianFree(Optimizer):
         the network (``net.chunk_size`` stays as it is).
     cg_storage : {"original", "geometric"}
         CG iterates kept for backtracking: the original package's iterations
-        (:func:`hessianfree.optim.cg.original_storage_grid`, 0-based 5, 6, 7, 9,
+        (:func:`hessianfree.optim.cg_rules.original_storage_grid`, 0-based 5, 6, 7, 9,
         11, 14, ...) or :math:`\\lceil 1.3^k \\rceil`
-        (:func:`hessianfree.optim.cg.storage_grid`).
+        (:func:`hessianfree.optim.cg_rules.storage_grid`).
     cg_stopping : {"original", "relative"}
         CG stopping rules (``stopping`` of
         :func:`hessianfree.optim.cg.conjugate_gradient`): the original package's
         (progress test on a 0-based count, squared residual norm below 1e-20)
         or a progress test on a 1-based count with a residual norm relative
         to the gradient's.
+    cg_start : {"warm", "warm-if-better"}
+        CG starts from ``cg_decay`` times the last solution (the original
+        package), or from zeros when that start's model value is positive
+        (``keep_worse_start=False`` of
+        :func:`hessianfree.optim.cg.conjugate_gradient`; see docs/pathological.rst).
     damping_decrease : float in (0, 1)
         Factor applied to :math:`\\lambda` when :math:`\\rho > 3/4` (0.66 in
         the original package, 2/3 in Martens 2010).
@@ -211,7 +216,7 @@ class HessianFree(Optimizer):
                  preconditioner=False, precond_exponent=0.75, curvature="gauss-newton",
                  chunk_size=None, cg_storage="original", cg_stopping="original",
                  damping_decrease=ORIGINAL_DECREASE, ratio_model=RATIO_DAMPED,
-                 objective_fraction=None):
+                 objective_fraction=None, cg_start="warm"):
         val.check_positive_int(CG_iter, "CG_iter")
         for name, fraction in (("curvature_fraction", curvature_fraction),
                                ("objective_fraction", objective_fraction)):
@@ -232,7 +237,7 @@ class HessianFree(Optimizer):
             raise ValueError(f"min_damping ({min_damping!r}) must not exceed "
                              f"max_damping ({max_damping!r})")
         vars(self).update(check_update_rules(cg_storage, cg_stopping, cg_rel_tol,
-                                             damping_decrease, ratio_model))
+                                             damping_decrease, ratio_model, cg_start))
         self.curvature = check_kind(curvature, "curvature")
         self.chunk_size = check_chunk_size(chunk_size)
         super().__init__()
@@ -261,7 +266,8 @@ class HessianFree(Optimizer):
         names = ("CG_iter", "cg_decay", "use_backtracking", "use_linesearch",
                  "min_damping", "max_damping", "cg_rel_tol", "curvature_fraction",
                  "precond_exponent", "curvature", "chunk_size", "cg_storage",
-                 "cg_stopping", "damping_decrease", "ratio_model", "objective_fraction")
+                 "cg_stopping", "damping_decrease", "ratio_model", "objective_fraction",
+                 "cg_start")
         settings = {name: getattr(self, name) for name in names}
         settings["preconditioner"] = None if self.preconditioner is None else {
             "type": type(self.preconditioner).__name__,
@@ -308,8 +314,8 @@ class HessianFree(Optimizer):
         threw the last update away (see :meth:`Optimizer.discard_update`)."""
         counted = self.last_status != UPDATE_ACCEPTED  # already a failure
         super().discard_update()
-        self.state = HFState(damping=self._raised_damping(), init_delta=None,
-                             epoch=self.state.epoch,
+        self.state = HFState(damping=self.step_rules().raised_damping(self.damping),
+                             init_delta=None, epoch=self.state.epoch,
                              n_failures=self.state.n_failures + (not counted))
         if self.plotting and self.plots.get("step size"):
             self.plots["step size"][-1] = 0.0
@@ -349,15 +355,13 @@ class HessianFree(Optimizer):
             val.check_vector(init_delta, "init_delta", net.W.shape[0])
 
         product = product_function(net, self.curvature)
-
-        def matvec(v, out):
-            return product(v, damping=damping, out=out)
-
+        matvec = lambda v, out: product(v, damping=damping, out=out)  # noqa: E731
         self.last_cg = conjugate_gradient(matvec, -grad, init_delta, max_iters=iters,
                                           precond=precond, rel_tol=self.cg_rel_tol,
                                           callback=_cg_callback(self.progress, iters),
                                           storage=self.cg_storage,
-                                          stopping=self.cg_stopping)
+                                          stopping=self.cg_stopping,
+                                          keep_worse_start=self.cg_start == START_WARM)
         if printing:
             print(f"CG: {self.last_cg.n_iters} iterations ({self.last_cg.status}), "
                   f"model value {self.last_cg.value:.4g}")
@@ -455,9 +459,6 @@ class HessianFree(Optimizer):
         x = self.last_cg.x
         return array_module(x).multiply(x, self.cg_decay)
 
-    def _raised_damping(self):
-        return self.step_rules().raised_damping(self.damping)
-
     def _finish(self, damping, accepted, alpha, rho, init_delta, cg_iters=None):
         """Store the new state and append the plot series."""
         self.state = HFState(damping=damping, init_delta=init_delta,
@@ -476,7 +477,7 @@ class HessianFree(Optimizer):
         """Zero update after a non-finite ``quantity``: warn and raise the
         damping.  If CG ran into it, its solution is not trusted as the next
         warm start."""
-        damping = self._raised_damping()
+        damping = self.step_rules().raised_damping(self.damping)
         warnings.warn(f"HessianFree: {quantity} holds NaN or inf; returning a zero "
                       f"update and raising the damping to {damping:.3g}",
                       NonFiniteWarning, stacklevel=stacklevel)

@@ -22,6 +22,13 @@ from hessianfree.optim.damping import ORIGINAL_DECREASE
 RATIO_DAMPED = "damped"
 #: ``ratio_model``: the prediction comes from the undamped model :math:`q_0`.
 RATIO_UNDAMPED = "undamped"
+#: ``cg_start``: CG always starts from the decayed last solution (the
+#: original package).
+START_WARM = "warm"
+#: ``cg_start``: from zeros instead when that start's model value is
+#: positive (``keep_worse_start=False`` of
+#: :func:`hessianfree.optim.cg.conjugate_gradient`).
+START_WARM_IF_BETTER = "warm-if-better"
 #: Martens' (2010, §4.4) :math:`\epsilon` as the original package sets it.
 ORIGINAL_CG_REL_TOL = 5e-6
 #: Martens' (2010, §4.4) :math:`\epsilon` as the paper sets it.
@@ -42,7 +49,7 @@ RULE_SETS = {
 
 
 def check_update_rules(cg_storage, cg_stopping, cg_rel_tol, damping_decrease,
-                       ratio_model):
+                       ratio_model, cg_start=START_WARM):
     """Check :class:`~hessianfree.optim.optimizers.HessianFree`'s rule arguments.
 
     Returns
@@ -59,6 +66,7 @@ def check_update_rules(cg_storage, cg_stopping, cg_rel_tol, damping_decrease,
     """
     cg.check_rules(cg_storage, cg_stopping, names=("cg_storage", "cg_stopping"))
     val.check_choice(ratio_model, "ratio_model", (RATIO_DAMPED, RATIO_UNDAMPED))
+    val.check_choice(cg_start, "cg_start", (START_WARM, START_WARM_IF_BETTER))
     decrease = val.check_real(damping_decrease, "damping_decrease", 0.0, 1.0,
                               low_open=True)
     if decrease == 1.0:
@@ -68,4 +76,4 @@ def check_update_rules(cg_storage, cg_stopping, cg_rel_tol, damping_decrease,
                       else PAPER_CG_REL_TOL)
     return dict(cg_storage=cg_storage, cg_stopping=cg_stopping,
                 cg_rel_tol=val.check_real(cg_rel_tol, "cg_rel_tol", 0.0),
-                damping_decrease=decrease, ratio_model=ratio_model)
+                damping_decrease=decrease, ratio_model=ratio_model, cg_start=cg_start)

@@ -9,19 +9,19 @@ a script can start from them::
     optimizer, schedule = hf.presets.classifier_settings(CG_iter=20)
     net.run_epochs(inputs, targets, optimizer=optimizer, minibatch_size=schedule)
 
-=============================  ==================================================
-preset                         measured in
-=============================  ==================================================
-:func:`classifier_settings`    docs/tuning.rst, ``bench/fmnist.py`` (Fashion-MNIST)
-:func:`pathological_settings`  docs/pathological.rst, ``bench/pathological.py``
-:data:`PATHOLOGICAL_RULES`     docs/pathological.rst
-:func:`pathological_recipe`    docs/pathological.rst, ``bench/pathological.py --suite``
-:func:`martens_sutskever_2011` Martens & Sutskever (2011) and their released code
-:data:`AUTOENCODER_HF`         docs/demos.rst, ``bench/autoencoder.py``
-:data:`AUTOENCODER_MINIBATCH`  docs/demos.rst, ``bench/autoencoder.py``
-:data:`AUTOENCODER_ENCODER`    Martens (2010, §6)
-:data:`MNIST_HIDDEN`           docs/tuning.rst (the mnist demo's network)
-=============================  ==================================================
+==============================  ==================================================
+preset                          measured in
+==============================  ==================================================
+:func:`classifier_settings`     docs/tuning.rst, ``bench/fmnist.py`` (Fashion-MNIST)
+:func:`pathological_settings`   docs/pathological.rst, ``bench/pathological.py``
+:data:`PATHOLOGICAL_RULES`      docs/pathological.rst
+:func:`pathological_recipe`     docs/pathological.rst, ``bench/pathological.py --suite``
+:func:`martens_sutskever_2011`  Martens & Sutskever (2011) and their released code
+:data:`AUTOENCODER_HF`          docs/demos.rst, ``bench/autoencoder.py``
+:data:`AUTOENCODER_MINIBATCH`   docs/demos.rst, ``bench/autoencoder.py``
+:data:`AUTOENCODER_ENCODER`     Martens (2010, §6)
+:data:`MNIST_HIDDEN`            docs/tuning.rst (the mnist demo's network)
+==============================  ==================================================
 
 :func:`autoencoder_network` builds Martens' deep autoencoder and
 :func:`reconstruction_error` measures it the way Martens reports it.

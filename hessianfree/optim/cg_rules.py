@@ -132,7 +132,7 @@ def relative_progress_met(values, i, rel_tol, rule=STOPPING_RELATIVE):
 
 def check_rules(storage, stopping, names=("storage", "stopping")):
     """Raise TypeError or ValueError unless ``storage`` and ``stopping`` name
-    rules of :func:`conjugate_gradient` (``names``: the parameter names to
+    rules of :func:`~hessianfree.optim.cg.conjugate_gradient` (``names``: the parameter names to
     report)."""
     val.check_choice(storage, names[0], (STORAGE_ORIGINAL, STORAGE_GEOMETRIC))
     val.check_choice(stopping, names[1], (STOPPING_ORIGINAL, STOPPING_RELATIVE))

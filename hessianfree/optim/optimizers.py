@@ -134,8 +134,8 @@ class HessianFree(Optimizer):
         Compute the curvature products (every CG iteration and the reduction
         ratio) on a random subset of this fraction of the cached minibatch,
         drawn afresh each update with ``net.rng`` (Martens 2010, §4.3); the
-        gradient, the error and the step selection still use the whole
-        minibatch.  None (default) uses the whole minibatch.  Each CG
+        gradient and the error use the whole minibatch, the step selection
+        too unless ``objective_fraction``.  None (default) uses the whole minibatch.  Each CG
         iteration then costs about this fraction as much; see
         ``docs/tuning.rst`` for measurements.
     objective_fraction : float in (0, 1], optional

@@ -103,7 +103,7 @@ def adding(T=50, plots=True, n_sequences=10000, minibatch_size=1000, max_epochs=
     trained with :func:`hessianfree.presets.pathological_settings` for
     addition (300 CG iterations on a fifth of each minibatch from initial
     damping 1, the alternative update rules).  With the defaults it reached
-    the target test MSE on seeds 0, 1, 2 and 3 after 72, 40, 119 and 47
+    the target test MSE on seeds 0, 1, 2 and 3 after 82, 49, 135 and 53
     epochs (docs/pathological.rst).  ``network=
     "leaky"`` trains the earlier deep leaky network instead
     (:func:`adding_network`: ``rec_layers=[2]`` between feed-forward

@@ -25,6 +25,7 @@ the network holds the current one in ``net.batch``.  Nothing else about
 the minibatch lives on the network.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -175,6 +176,16 @@ def _with_activations(net, batch, acts, d_acts):
     d2 = net.loss_type.d2_loss(user_acts, batch.targets)
     return batch.set_activations(acts, d_acts, user_acts,
                                  net._to_internal(d2, batch.scale))
+
+
+def random_rows(rng, n, fraction):
+    """Sorted indices of a random ``fraction`` of ``n`` examples, drawn with
+    ``rng`` (at least one); None when ``fraction`` is None or the subset
+    would hold all ``n``."""
+    if fraction is None:
+        return None
+    size = max(1, math.ceil(fraction * n))
+    return None if size >= n else np.sort(rng.permutation(n)[:size])
 
 
 def subset(net, batch, indices):

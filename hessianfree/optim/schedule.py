@@ -18,10 +18,9 @@ squared per-example gradients).
 
 import math
 
-import numpy as np
-
 from hessianfree.base import validation as val
 from hessianfree.base.backend import array_module
+from hessianfree.nets.batch import random_rows
 
 
 def sample_variance_l1(grad, sq_grad, n):
@@ -85,12 +84,7 @@ def select_curvature_batch(net, fraction):
     minibatch the subset grows with it."""
     if fraction is None:
         return
-    n = int(net.inputs.shape[0])
-    size = max(1, math.ceil(fraction * n))
-    if size >= n:
-        net.cache_curvature_batch(None)
-    else:
-        net.cache_curvature_batch(np.sort(net.rng.permutation(n)[:size]))
+    net.cache_curvature_batch(random_rows(net.rng, int(net.inputs.shape[0]), fraction))
 
 
 def required_sample_size(variance_l1, grad_sq_norm, theta):

@@ -23,8 +23,6 @@ records its result.
 import dataclasses
 import math
 
-import numpy as np
-
 from hessianfree.base.backend import array_module
 from hessianfree.nets import batch as batches
 from hessianfree.nets import chunking
@@ -118,13 +116,8 @@ def draw_objective_batch(net, fraction):
     chosen: None (the whole minibatch) if ``fraction`` is None or covers it,
     else a random ``fraction`` of them drawn with ``net.rng``, as a subset
     :class:`~hessianfree.nets.batch.Batch` (:func:`hessianfree.nets.batch.subset`)."""
-    if fraction is None:
-        return None
-    n = net.batch.size
-    size = max(1, math.ceil(fraction * n))
-    if size >= n:
-        return None
-    return batches.subset(net, net.batch, np.sort(net.rng.permutation(n)[:size]))
+    indices = batches.random_rows(net.rng, net.batch.size, fraction)
+    return None if indices is None else batches.subset(net, net.batch, indices)
 
 
 def checked_product(net, curvature):

@@ -116,6 +116,8 @@ def draw_objective_batch(net, fraction):
     chosen: None (the whole minibatch) if ``fraction`` is None or covers it,
     else a random ``fraction`` of them drawn with ``net.rng``, as a subset
     :class:`~hessianfree.nets.batch.Batch` (:func:`hessianfree.nets.batch.subset`)."""
+    if fraction is None:
+        return None
     indices = batches.random_rows(net.rng, net.batch.size, fraction)
     return None if indices is None else batches.subset(net, net.batch, indices)
 

@@ -8,7 +8,12 @@ first.
 Usage::
 
     python bench/pathological_table.py RECORDS.jsonl [--criterion paper]
-        [--format rst|text] [--no-cpu]
+        [--format rst|text] [--no-cpu] [--checkpoints DIR]
+
+With ``--checkpoints`` (the suite's checkpoint folder) a second table lists
+the runs that have no record yet, those stopped by the suite's
+``--max-cpu``: their units so far, updates and last test error.  They are
+in neither the failure rates nor the means.
 
 It also prints one ``RESULT`` line per (task, T, preset) with the mean
 CPU seconds (``hf_s``, ``adam_s``: the best Adam configuration), the mean
@@ -16,8 +21,11 @@ units to success and the failure rate of Hessian-free.
 """
 
 import argparse
+import glob
+import json
 import math
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -100,6 +108,66 @@ def best_adam(rows, task, T, preset):
                                     else r["units"]))
 
 
+#: A Hessian-free run's counts file in the checkpoint folder
+#: (``pathological_suite.run_name`` + ``_work.json``).
+_WORK_FILE = re.compile(r"hf-(?P<preset>[a-z]+)-(?P<task>[a-z0-9_]+)-T(?P<T>[0-9]+)"
+                        r"-s(?P<seed>[0-9]+)_work\.json")
+
+
+def unfinished(checkpoints, records, criterion="paper"):
+    """The Hessian-free runs with counts in ``checkpoints`` but no record
+    under ``criterion``: stopped by ``--max-cpu`` and resumable.
+
+    Returns
+    -------
+    list of dict
+        ``task, T, preset, seed, units`` (gradient and curvature examples
+        / 1000 so far), ``updates`` and ``error`` (the last test error), by
+        T, task (in the suite's order), preset and seed.
+    """
+    recorded = {(r["task"], r["T"], r["preset"], r["seed"]) for r in records
+                if r.get("optimizer") == "hf" and r.get("criterion") == criterion}
+    rows = []
+    for path in glob.glob(os.path.join(glob.escape(checkpoints), "hf-*_work.json")):
+        match = _WORK_FILE.fullmatch(os.path.basename(path))
+        if match is None:
+            continue
+        key = (match["task"], int(match["T"]), match["preset"], int(match["seed"]))
+        if key in recorded:
+            continue
+        with open(path) as f:
+            side = json.load(f)
+        work = side.get("work", {})
+        rows.append(dict(zip(("task", "T", "preset", "seed"), key),
+                         units=(work.get("gradient", 0) + work.get("curvature", 0)) / 1000,
+                         updates=side.get("updates", 0), error=side.get("error")))
+    return sorted(rows, key=lambda r: (r["T"], ALL_TASKS.index(r["task"])
+                                       if r["task"] in ALL_TASKS else 99,
+                                       r["preset"], r["seed"]))
+
+
+def render_unfinished(rows, fmt="rst"):
+    """The runs of :func:`unfinished` as a table."""
+    header = ["task", "T", "preset", "seed", "units so far", "updates",
+              "last test error"]
+    lines = [[r["task"], str(r["T"]), r["preset"], str(r["seed"]), _fmt(r["units"]),
+              str(r["updates"]), "-" if r["error"] is None else f"{r['error']:.3f}"]
+             for r in rows]
+    return _format_table(header, lines, fmt)
+
+
+def _format_table(header, lines, fmt):
+    if fmt == "text":
+        widths = [max(len(x) for x in col) for col in zip(header, *lines)]
+        return "\n".join("  ".join(x.ljust(w) for x, w in zip(line, widths))
+                         for line in [header] + lines)
+    out = [".. list-table::", "   :header-rows: 1", ""]
+    for line in [header] + lines:
+        out.append(f"   * - {line[0]}")
+        out.extend(f"     - {x}" for x in line[1:])
+    return "\n".join(out)
+
+
 def render(rows, fmt="rst", cpu=True):
     """The Hessian-free rows beside the paper, with the best Adam
     configuration of each (``cpu=False``: without the CPU seconds, for
@@ -131,15 +199,7 @@ def render(rows, fmt="rst", cpu=True):
         else:
             line += [library, adam_text if adam is None else f"{adam_text} ({adam['config']})"]
         lines.append(line)
-    if fmt == "text":
-        widths = [max(len(x) for x in col) for col in zip(header, *lines)]
-        return "\n".join("  ".join(x.ljust(w) for x, w in zip(line, widths))
-                         for line in [header] + lines)
-    out = [".. list-table::", "   :header-rows: 1", ""]
-    for line in [header] + lines:
-        out.append(f"   * - {line[0]}")
-        out.extend(f"     - {x}" for x in line[1:])
-    return "\n".join(out)
+    return _format_table(header, lines, fmt)
 
 
 def result_lines(rows):
@@ -167,10 +227,20 @@ def main(argv=None):
     parser.add_argument("--format", choices=["rst", "text"], default="rst")
     parser.add_argument("--no-cpu", action="store_true",
                         help="leave out the CPU seconds (records from a busy machine)")
+    parser.add_argument("--checkpoints", metavar="DIR",
+                        help="the suite's checkpoint folder: also list the runs "
+                             "stopped by --max-cpu")
     args = parser.parse_args(argv)
-    rows = summarize(read_records(args.records), args.criterion)
+    records = read_records(args.records)
+    rows = summarize(records, args.criterion)
     print(render(rows, args.format, cpu=not args.no_cpu))
     print()
+    if args.checkpoints is not None:
+        if not os.path.isdir(args.checkpoints):
+            parser.error(f"--checkpoints: {args.checkpoints!r} is not a folder")
+        print(render_unfinished(unfinished(args.checkpoints, records, args.criterion),
+                                args.format))
+        print()
     print("\n".join(result_lines(rows)))
 
 

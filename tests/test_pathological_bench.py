@@ -146,3 +146,40 @@ def test_table_beside_the_paper(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records) + '{"cut short')
     assert len(table.read_records(path)) == len(records)
+
+
+def test_table_lists_the_runs_without_a_record(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import pathological_table as table
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+
+    def side(name, gradient, curvature, updates, error):
+        (ckpt / f"{name}_work.json").write_text(json.dumps(
+            {"work": {"gradient": gradient, "curvature": curvature, "error": 7},
+             "updates": updates, "error": error, "cpu_s": 1.0}))
+
+    side("hf-recommended-addition-T50-s0", 1000, 1000, 3, 0.0)       # recorded
+    side("hf-recommended-xor-T30-s1", 2000, 500, 5, 0.4)             # stopped
+    side("hf-paper-addition-T30-s2", 3000, 0, 2, 0.9)                # stopped
+    (ckpt / "hf-recommended-xor-T30-s1_weights.npy").write_text("")  # not a counts file
+    record = dict(task="addition", T=50, seed=0, preset="recommended", optimizer="hf",
+                  criterion="paper", solved=True, units=2.0, cpu_s=1.0,
+                  cpu_s_per_unit=0.5)
+    rows = table.unfinished(str(ckpt), [record])
+    assert [(r["task"], r["T"], r["preset"], r["seed"]) for r in rows] == [
+        ("addition", 30, "paper", 2), ("xor", 30, "recommended", 1)]
+    assert rows[1]["units"] == pytest.approx(2.5) and rows[1]["updates"] == 5
+    assert rows[1]["error"] == 0.4
+    # a record under the other criterion does not finish the run
+    assert len(table.unfinished(str(ckpt), [record], criterion="library")) == 3
+    text = table.render_unfinished(rows, "text")
+    assert "xor" in text and "0.400" in text and "3" in text.splitlines()[1]
+    records = tmp_path / "r.jsonl"
+    records.write_text(json.dumps(dict(record, gemm_s_per_unit=0.1)) + "\n")
+    table.main([str(records), "--checkpoints", str(ckpt), "--format", "text"])
+    out = capsys.readouterr().out
+    assert "last test error" in out and "RESULT task=addition T=50" in out
+    with pytest.raises(SystemExit):
+        table.main([str(records), "--checkpoints", str(tmp_path / "missing")])
+    assert "is not a folder" in capsys.readouterr().err

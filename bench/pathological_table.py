@@ -32,6 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from pathological_suite import ALL_TASKS, read_records  # noqa: E402
 
+from hessianfree.nets.work import WorkCounter  # noqa: E402
+
 #: Martens & Sutskever (2011), Figure 3, as read from the figure: failure
 #: rates at T = 30, 50, 100, 200, and the mean minibatches to success at
 #: T=200 (xor: at T=100; None where no run succeeded).
@@ -137,9 +139,9 @@ def unfinished(checkpoints, records, criterion="paper"):
             continue
         with open(path) as f:
             side = json.load(f)
-        work = side.get("work", {})
-        rows.append(dict(zip(("task", "T", "preset", "seed"), key),
-                         units=(work.get("gradient", 0) + work.get("curvature", 0)) / 1000,
+        counter = WorkCounter()
+        counter.add(side.get("work", {}))
+        rows.append(dict(zip(("task", "T", "preset", "seed"), key), units=counter.units(),
                          updates=side.get("updates", 0), error=side.get("error")))
     return sorted(rows, key=lambda r: (r["T"], ALL_TASKS.index(r["task"])
                                        if r["task"] in ALL_TASKS else 99,

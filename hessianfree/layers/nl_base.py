@@ -76,6 +76,18 @@ class Nonlinearity:
         raise NotImplementedError(
             f"{type(self).__name__} must implement d_activation(x, a)")
 
+    def cached_derivative(self, x, a):
+        """The derivative that a network's passes keep for a minibatch and
+        multiply by (:func:`hessianfree.nets.passes.apply_derivative`).
+
+        :meth:`d_activation`'s value by default.  A non-element-wise
+        nonlinearity whose Jacobian has structure returns a
+        :class:`~hessianfree.layers.jacobians.JacobianOperator` instead,
+        which multiplies by it without forming the ``(..., n, n)`` array
+        (:class:`~hessianfree.layers.nonlinearities.Softmax`).
+        """
+        return self.d_activation(x, a)
+
     def state_derivatives(self, x):
         """The derivatives of a stateful layer's state
         :math:`s_t = f(s_{t-1}, x_t)` that do not depend on the data, or None.

@@ -33,6 +33,7 @@ import scipy.special
 from hessianfree.base import backend
 from hessianfree.base import validation as val
 from hessianfree.base.backend import array_module
+from hessianfree.layers.jacobians import SoftmaxJacobian
 from hessianfree.layers.nl_base import Nonlinearity, Plant
 from hessianfree.layers.plants import PointMass
 
@@ -211,8 +212,12 @@ class Softmax(Nonlinearity):
         return e
 
     def d_activation(self, x, a):
-        eye = array_module(a).eye(a.shape[-1], dtype=a.dtype)
-        return a[..., :, None] * (eye - a[..., None, :])
+        return SoftmaxJacobian(a).toarray()
+
+    def cached_derivative(self, x, a):
+        if type(self).d_activation is not Softmax.d_activation:
+            return self.d_activation(x, a)  # a subclass with its own derivative
+        return SoftmaxJacobian(a)
 
     def d2_activation(self, x, a):
         eye = array_module(a).eye(a.shape[-1], dtype=a.dtype)

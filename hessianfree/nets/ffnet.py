@@ -25,6 +25,7 @@ from hessianfree.nets import input_derivatives
 from hessianfree.nets import layout
 from hessianfree.losses import loss_funcs
 from hessianfree.layers import nonlinearities as nl
+from hessianfree.layers import jacobians
 from hessianfree.nets import reduction
 from hessianfree.base import validation as val
 from hessianfree.nets.derivative_checks import CheckMethods
@@ -392,7 +393,8 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
         (None before the first or for a chunked one)."""
         if self.batch is None or self.batch.chunked:
             return None
-        return [None if d is None else self._external(d) for d in self.batch.d_acts]
+        return [None if d is None else self._external(jacobians.as_array(d))
+                for d in self.batch.d_acts]
 
     #: Number of axes of the data (batch, units); RNNet adds time.
     _data_ndim = 2
@@ -400,6 +402,7 @@ class FFNet(FeedForwardPasses, WholeModel, CheckMethods):
     def _take(self, x, indices):
         """Examples ``indices`` of an internal-layout array."""
         return x[indices]
+
     def cache_curvature_batch(self, indices=None):
         """Use a subset of the cached minibatch for :meth:`calc_G`.
 

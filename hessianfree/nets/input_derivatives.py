@@ -44,6 +44,7 @@ import collections
 
 import numpy as np
 
+from hessianfree.layers import jacobians
 from hessianfree.layers import nonlinearities as nl
 from hessianfree.base import validation as val
 from hessianfree.base.backend import array_module
@@ -199,7 +200,8 @@ class _Graph:
         network's own forward pass."""
         record = ForwardRecord(len(self.layers), second=(
             (lambda i, layer: not _is_affine(layer)) if second else None))
-        self.a, self.f1 = self.net._forward(x, self.net.W, True, record)
+        self.a, f1 = self.net._forward(x, self.net.W, True, record)
+        self.f1 = [None if d is None else jacobians.as_array(d) for d in f1]
         self.z, self.f2 = record.inputs, record.d2
 
     def input_terms(self, i, Ja, Ha=None, La=None, pairs=None):

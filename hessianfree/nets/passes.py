@@ -30,6 +30,8 @@ from hessianfree.nets import curvature
 from hessianfree.nets import hessian
 from hessianfree.nets import work
 from hessianfree.base import validation as val
+from hessianfree.layers import jacobians
+from hessianfree.layers.jacobians import JacobianOperator
 from hessianfree.nets.records import record_errors
 
 
@@ -38,9 +40,12 @@ def apply_derivative(d, x, out, transpose=False):
 
     Parameters
     ----------
-    d : (..., n) or (..., n, n) array
-        Elementwise derivative, or per-example Jacobian with
-        ``d[..., i, j] = da_i / dx_j``.
+    d : (..., n) or (..., n, n) array, or JacobianOperator
+        Elementwise derivative, per-example Jacobian with
+        ``d[..., i, j] = da_i / dx_j``, or a
+        :class:`~hessianfree.layers.jacobians.JacobianOperator` standing for
+        the Jacobians (what :meth:`Nonlinearity.cached_derivative
+        <hessianfree.layers.nl_base.Nonlinearity.cached_derivative>` gives).
     x : (..., n) array
         Vector to multiply (an R-input going forward, an error going back).
     out : (..., n) array
@@ -48,6 +53,8 @@ def apply_derivative(d, x, out, transpose=False):
     transpose : bool
         Multiply by the transposed Jacobian (used going backward).
     """
+    if isinstance(d, JacobianOperator):
+        return d.matvec(x, out, transpose)
     xp = backend.array_module(x)
     if d.ndim <= x.ndim:  # element-wise, or per-unit constants
         return xp.multiply(d, x, out=out)
@@ -130,7 +137,10 @@ class FeedForwardPasses:
         params = self._check_params(params)
         deriv = val.check_bool(deriv, "deriv")
         inputs = val.as_batch(inputs, "inputs", self.shape[0], 2, self.dtype, self.xp)
-        return self._forward(inputs, params, deriv)
+        if not deriv:
+            return self._forward(inputs, params, False)
+        acts, d_acts = self._forward(inputs, params, True)
+        return acts, [None if d is None else jacobians.as_array(d) for d in d_acts]
 
     def _forward(self, inputs, params, deriv, record=None):
         """:meth:`forward` on inputs and parameters already checked (user
@@ -141,7 +151,7 @@ class FeedForwardPasses:
             x = inputs if i == 0 else self._layer_input(i, acts, params)
             acts[i] = layer.activation(x)
             if deriv:
-                d_acts[i] = layer.d_activation(x, acts[i])
+                d_acts[i] = layer.cached_derivative(x, acts[i])
             if record is not None:
                 record.keep(i, layer, x, acts[i])
         return (acts, d_acts) if deriv else acts

@@ -24,6 +24,8 @@ from hessianfree.base.backend import matmul_add
 from hessianfree.nets.closed_loop import ClosedLoop
 from hessianfree.nets.ffnet import FFNet
 from hessianfree.nets.layout import check_init_params
+from hessianfree.layers import jacobians
+from hessianfree.layers.jacobians import JacobianOperator
 from hessianfree.nets.passes import apply_derivative, record_errors
 
 
@@ -182,7 +184,7 @@ class RNNet(ClosedLoop, FFNet):
         acts, d_acts = self._run(source, params, deriv, init_acts, init_state)
         acts = [self._external(a) for a in acts]
         if deriv:
-            return acts, [self._external(d) for d in d_acts]
+            return acts, [self._external(jacobians.as_array(d)) for d in d_acts]
         return acts
 
     def _forward(self, inputs, params, deriv, record=None):
@@ -190,7 +192,8 @@ class RNNet(ClosedLoop, FFNet):
                                  record)
         acts = [self._external(a) for a in acts]
         if deriv:
-            return acts, [None if d is None else self._external(d) for d in d_acts]
+            return acts, [None if d is None else self._external(jacobians.as_array(d))
+                          for d in d_acts]
         return acts
 
     def _check_init(self, init, name, n_batch):
@@ -235,7 +238,7 @@ class RNNet(ClosedLoop, FFNet):
             else:
                 acts[i] = layer.activation(x)
                 if deriv:
-                    d_acts[i] = layer.d_activation(x, acts[i])
+                    d_acts[i] = layer.cached_derivative(x, acts[i])
                 if record is not None:
                     record.keep(i, layer, x, acts[i])
         return acts, d_acts
@@ -255,7 +258,7 @@ class RNNet(ClosedLoop, FFNet):
         if acts[i] is None:
             acts[i] = self.xp.empty((n_steps,) + a.shape, dtype=self.dtype)
         acts[i][t] = a
-        if deriv:
+        if deriv:  # arrays: the passes through time index them step by step
             d = self.layers[i].d_activation(x, a)
             if d_acts[i] is None:
                 d_acts[i] = self.xp.empty((len(acts[i]),) + d.shape, dtype=self.dtype)
@@ -270,6 +273,8 @@ class RNNet(ClosedLoop, FFNet):
     def _take(self, x, indices):
         # NumPy lays out x[:, indices] with the indexed axis first in memory;
         # a contiguous copy keeps every later reshape a view.
+        if isinstance(x, JacobianOperator):
+            return x.map(lambda a: self._take(a, indices))
         return self.xp.ascontiguousarray(x[:, indices])
 
     # ------------------------------------------------- gradient and curvature

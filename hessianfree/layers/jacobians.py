@@ -7,7 +7,7 @@ an ``(..., n, n)`` array, :math:`n^2` numbers per example and time step,
 and each product costs :math:`O(n^2)`; when the Jacobian has structure, a
 small object that multiplies in :math:`O(n)` does the same job.  A
 :class:`~hessianfree.layers.nl_base.Nonlinearity` hands one out from
-:meth:`~hessianfree.layers.nl_base.Nonlinearity.cached_derivative`, and
+:meth:`~hessianfree.layers.nonlinearities.Nonlinearity.cached_derivative`, and
 :func:`hessianfree.nets.passes.apply_derivative` multiplies by it.
 """
 
@@ -18,7 +18,7 @@ class JacobianOperator:
     """Per-example Jacobians :math:`J[..., i, j] = \\partial a_i / \\partial x_j`
     of a batch, represented by the arrays they are built from.
 
-    Subclasses hold their arrays in :attr:`arrays` (each with the batch's
+    Subclasses hold their arrays in ``arrays`` (each with the batch's
     leading axes first) and implement :meth:`matvec` and :meth:`toarray`.
     Indexing on the leading axes (time steps, examples) and :meth:`map`
     act on every array, so the passes slice an operator as they slice an
@@ -30,7 +30,8 @@ class JacobianOperator:
 
     @property
     def ndim(self):
-        """Axes of the equivalent Jacobian array: the leading axes plus two."""
+        """The number of axes of the equivalent Jacobian array (the leading
+        axes and two more)."""
         return self.arrays[0].ndim + 1
 
     @property

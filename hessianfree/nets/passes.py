@@ -45,7 +45,7 @@ def apply_derivative(d, x, out, transpose=False):
         ``d[..., i, j] = da_i / dx_j``, or a
         :class:`~hessianfree.layers.jacobians.JacobianOperator` standing for
         the Jacobians (what :meth:`Nonlinearity.cached_derivative
-        <hessianfree.layers.nl_base.Nonlinearity.cached_derivative>` gives).
+        <hessianfree.layers.nonlinearities.Nonlinearity.cached_derivative>` gives).
     x : (..., n) array
         Vector to multiply (an R-input going forward, an error going back).
     out : (..., n) array

@@ -91,9 +91,9 @@ def test_pathological_recipes():
     recipe = presets.pathological_recipe("addition")
     assert recipe.n_train == 10000 and recipe.minibatch_size == 1000
     assert recipe.optimizer.CG_iter == 300
-    assert recipe.network == {"init_scale": pytest.approx(15 ** -0.5), "input_scale": 0.25}
+    assert recipe.network == {"input_scale": 0.25}
     recipe.network["input_scale"] = 1  # each recipe has its own dict
-    assert presets.MARTENS_SUTSKEVER_INIT["input_scale"] == 0.25
+    assert presets.PATHOLOGICAL_NETWORK["input_scale"] == 0.25
     paper = presets.pathological_recipe("temporal_order_3bit", "paper", plotting=False)
     assert paper.optimizer.state.damping == pytest.approx(0.08)
     paper = presets.martens_sutskever_2011("temporal_order_3bit")

@@ -174,7 +174,7 @@ def run_hf(task, T, seed, preset, args):
         recipe.n_train = args.n_train
     optimizer = recipe.optimizer
     settings = _settings(optimizer, recipe)
-    net = tasks.tanh_rnn(task, optimizer=optimizer, rng=seed, **recipe.network)
+    net = initial_network(task, preset, seed, recipe)
     test_x, test_t = tasks.generate(task, T, args.suite_test, rng=10 ** 6 + seed)
     if recipe.n_train is None:
         train = (data_source.from_generator(
@@ -255,6 +255,21 @@ def adam_budget(task, T, preset, args):
     return args.adam_factor * float(np.mean(units)) if units else args.budget_units
 
 
+def initial_network(task, preset, seed, recipe=None):
+    """The network of a run, with its initial weights: those of ``preset``'s
+    recipe (``recipe``, if given, whose optimizer the structural damping
+    follows) for ``seed``.  Adam's runs start from the same weights."""
+    import hessianfree as hf
+    from hessianfree.data import tasks
+
+    if recipe is None:
+        recipe = hf.presets.pathological_recipe(task, preset, plotting=False)
+        optimizer = None
+    else:
+        optimizer = recipe.optimizer
+    return tasks.tanh_rnn(task, optimizer=optimizer, rng=seed, **recipe.network)
+
+
 def run_adam(task, T, seed, preset, config, args):
     """One Adam configuration in units, fresh sequences every step; returns
     its record (no checkpoint: an interrupted Adam run starts again)."""
@@ -266,7 +281,7 @@ def run_adam(task, T, seed, preset, config, args):
     budget = adam_budget(task, T, preset, args)
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    net = tasks.tanh_rnn(task, rng=seed)
+    net = initial_network(task, preset, seed)
     rnn, readout = bench.torch_model(task, net)
     params = list(rnn.parameters()) + list(readout.parameters())
     opt = torch.optim.Adam(params, lr=lr)

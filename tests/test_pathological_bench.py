@@ -183,3 +183,22 @@ def test_table_lists_the_runs_without_a_record(tmp_path, capsys):
     with pytest.raises(SystemExit):
         table.main([str(records), "--checkpoints", str(tmp_path / "missing")])
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_adam_and_hessian_free_runs_start_from_the_recipes_weights():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import pathological_suite as suite
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    recipe = hf.presets.pathological_recipe("temporal_order", plotting=False)
+    for_hf = suite.initial_network("temporal_order", "recommended", 3, recipe)
+    for_adam = suite.initial_network("temporal_order", "recommended", 3)
+    assert (for_hf.W == for_adam.W).all()
+    unscaled = hf.data.tasks.tanh_rnn("temporal_order", rng=3)
+    W_in, _ = for_adam.get_weights(for_adam.W, (0, 1))
+    W_in_unscaled, _ = unscaled.get_weights(unscaled.W, (0, 1))
+    assert W_in.any()
+    assert (W_in == 0.25 * W_in_unscaled).all()  # the recipe's input scale
+    paper = suite.initial_network("temporal_order", "paper", 3)
+    assert not (paper.W == for_adam.W).all()

@@ -155,7 +155,7 @@ MARTENS_SUTSKEVER_INIT = {"init_scale": 1 / math.sqrt(15), "input_scale": 0.25}
 #: ``T=50`` (seeds 0, 1, 3: 5,500-10,000 units of work) and on the 3-bit
 #: temporal order at ``T=100`` (seeds 0-2: about 4,000 units); the input
 #: scale alone solved both (seed 1 of the first in 387 units, seed 0 of the
-#: second in about 2,000), where ``init_scale`` alone left the second at
+#: second in 5,630), where ``init_scale`` alone left the second at
 #: chance, and both scales together took twice the units on addition at
 #: ``T=30`` (docs/pathological.rst).
 PATHOLOGICAL_NETWORK = {"input_scale": 0.25}

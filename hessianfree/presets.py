@@ -152,7 +152,7 @@ MARTENS_SUTSKEVER_INIT = {"init_scale": 1 / math.sqrt(15), "input_scale": 0.25}
 #: :func:`hessianfree.data.tasks.tanh_rnn` arguments of the recommended
 #: recipe: the input weights scaled by 0.25, the other sparse weights
 #: unscaled.  With no scaling the recipe sat at chance on temporal order at
-#: ``T=50`` (seeds 0, 1, 3: 5,500-10,000 units of work) and on the 3-bit
+#: ``T=50`` (seeds 0, 1, 3: 5,400-10,400 units of work) and on the 3-bit
 #: temporal order at ``T=100`` (seeds 0-2: about 4,000 units); the input
 #: scale alone solved both (seed 1 of the first in 387 units, seed 0 of the
 #: second in 5,630), where ``init_scale`` alone left the second at

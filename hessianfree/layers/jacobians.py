@@ -81,7 +81,9 @@ class SoftmaxJacobian(JacobianOperator):
     def matvec(self, x, out, transpose=False):
         (a,) = self.arrays
         xp = array_module(a)
-        dot = xp.sum(a * x, axis=-1, keepdims=True)  # before out (maybe x) changes
+        # a . x of every example, without an (..., n) temporary; before out
+        # (which may be x) changes
+        dot = xp.einsum("...i,...i->...", a, x)[..., None]
         xp.subtract(x, dot, out=out)
         out *= a
         return out

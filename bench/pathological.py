@@ -67,7 +67,9 @@ def parse_args():
     parser.add_argument("--budget", type=float, help="seconds of training per run "
                         "(default: 200 at T=50, 400 at T=100, 800 at T=200)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--n-train", type=int, default=10000)
+    parser.add_argument("--n-train", type=int,
+                        help="a fixed set of this many training sequences (default 10,000; with "
+                        "--suite, the recipe's: fresh sequences every update)")
     parser.add_argument("--n-test", type=int, default=1000)
     hf_group = parser.add_argument_group(
         "Hessian-free settings (default: hf.presets.pathological_settings(task))")
@@ -120,7 +122,8 @@ def load():
 
 def make_problem(task, T, args):
     """Training and test data and the initial network of one (task, T)."""
-    train = tasks.generate(task, T, args.n_train, rng=args.seed)
+    n_train = 10000 if args.n_train is None else args.n_train
+    train = tasks.generate(task, T, n_train, rng=args.seed)
     test = tasks.generate(task, T, args.n_test, rng=args.seed + 1)
     return train, test
 

@@ -170,7 +170,7 @@ def run_hf(task, T, seed, preset, args):
     recipe = hf.presets.pathological_recipe(task, preset, plotting=False, **overrides)
     if args.minibatch is not None:
         recipe.minibatch_size = args.minibatch
-    if recipe.n_train is not None:
+    if args.n_train is not None:
         recipe.n_train = args.n_train
     optimizer = recipe.optimizer
     settings = _settings(optimizer, recipe)

@@ -224,7 +224,7 @@ def martens_sutskever_2011(task, **optimizer_args):
 
 def _recommended(task, **optimizer_args):
     optimizer, minibatch = pathological_settings(task, **optimizer_args)
-    return PathologicalRecipe(optimizer, minibatch, 10000, dict(PATHOLOGICAL_NETWORK))
+    return PathologicalRecipe(optimizer, minibatch, None, dict(PATHOLOGICAL_NETWORK))
 
 
 #: The recipes of :func:`pathological_recipe` by name.
@@ -240,9 +240,15 @@ def pathological_recipe(task, preset="recommended", **optimizer_args):
     task : str
         One of ``hessianfree.data.tasks.TASKS``.
     preset : {"recommended", "paper"}
-        ``"recommended"``: :func:`pathological_settings` on a fixed training
-        set of 10,000 sequences, :func:`~hessianfree.data.tasks.tanh_rnn`
-        with :data:`PATHOLOGICAL_NETWORK`'s initialization.
+        ``"recommended"``: :func:`pathological_settings` on fresh sequences
+        every update, :func:`~hessianfree.data.tasks.tanh_rnn` with
+        :data:`PATHOLOGICAL_NETWORK`'s initialization.  A fixed set of
+        10,000 training sequences, this recipe's earlier choice, let the
+        network fit that set instead of the problem: on xor at ``T=50``
+        (seed 0) the training error fell to 0.39 while the test error
+        stayed at chance after 4,600 units, where fresh sequences solved
+        it in 841; fresh sequences also took fewer units on addition at
+        ``T=30`` and on 20-bit memorization (docs/pathological.rst).
         ``"paper"``: :func:`martens_sutskever_2011`.
     **optimizer_args
         HessianFree arguments that replace the preset's.

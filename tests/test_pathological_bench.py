@@ -118,6 +118,19 @@ def test_paper_preset_draws_fresh_data(tmp_path):
     assert r["curvature_examples"] % 20 == 0
 
 
+def test_recommended_preset_draws_fresh_data_unless_given_a_training_set(tmp_path):
+    out = tmp_path / "suite.jsonl"
+    common = [*SUITE[:3], "--T", "10", "--seeds", "0", "--minibatch", "100",
+              "--cg-iter", "2", "--suite-test", "100", "--budget-units", "0.1"]
+    run_bench(*common, "--out", str(out), "--checkpoints", str(tmp_path / "a"))
+    run_bench(*common, "--n-train", "300", "--out", str(tmp_path / "fixed.jsonl"),
+              "--checkpoints", str(tmp_path / "b"))
+    (fresh,) = _records(out)
+    (fixed,) = _records(tmp_path / "fixed.jsonl")
+    assert fresh["settings"]["fresh_data"] and fresh["settings"]["n_train"] is None
+    assert not fixed["settings"]["fresh_data"] and fixed["settings"]["n_train"] == 300
+
+
 def test_table_beside_the_paper(tmp_path):
     sys.path.insert(0, str(ROOT / "bench"))
     import pathological_table as table

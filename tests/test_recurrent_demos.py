@@ -154,6 +154,13 @@ def test_pathological_demo(capsys):
     assert net.shape == [2, 100, 2]
     out = capsys.readouterr().out
     assert "xor, T=10" in out and "after 2 epochs" in out
+    assert "recommended preset: 200 training sequences" in out
+
+
+def test_pathological_demo_draws_fresh_sequences_by_default(capsys):
+    demos.pathological("addition", T=10, plots=False, n_test=100, minibatch_size=100,
+                       CG_iter=2, max_epochs=1)
+    assert "recommended preset: fresh sequences every update" in capsys.readouterr().out
 
 
 def test_pathological_demo_is_not_stopped_by_a_plateau(capsys):

@@ -23,9 +23,9 @@ def pathological(task="addition", T=50, plots=True, n_train=None, n_test=2000,
     Trains :func:`hessianfree.data.tasks.tanh_rnn` (100 ``tanh`` units, sparse
     initialization, recurrent spectral radius 1.2, structural damping) with
     the recipe :func:`~hessianfree.presets.pathological_recipe` names
-    (``preset="recommended"``: :func:`~hessianfree.presets.pathological_settings` on 10,000
-    training sequences; ``"paper"``: Martens & Sutskever's own, fresh
-    sequences every update) until the test error on ``n_test`` held-out
+    (``preset="recommended"``: :func:`~hessianfree.presets.pathological_settings`;
+    ``"paper"``: Martens & Sutskever's own; both on fresh sequences every
+    update) until the test error on ``n_test`` held-out
     sequences meets the task's success criterion (``criterion="library"``:
     test MSE < 0.01 or test error < 1%; ``"paper"``: fewer than 0.1% of the
     sequences wrong, see :func:`hessianfree.data.tasks.test_error`), and
@@ -46,8 +46,8 @@ def pathological(task="addition", T=50, plots=True, n_train=None, n_test=2000,
     plots : bool
         Draw the test error over the epochs.
     n_train : int, optional
-        Training sequences (default: the preset's; the paper's preset draws
-        fresh ones every update and ignores this).
+        A fixed set of this many training sequences (default: the preset's,
+        fresh sequences every update).
     n_test : int
         Held-out sequences of the criterion.
     minibatch_size : int, optional
@@ -76,12 +76,12 @@ def pathological(task="addition", T=50, plots=True, n_train=None, n_test=2000,
     optimizer = recipe.optimizer
     minibatch_size = recipe.minibatch_size if minibatch_size is None else minibatch_size
     test_x, test_t = tasks.generate(task, T, n_test, rng=10 ** 6 + seed)
-    if recipe.n_train is None:
+    n_train = recipe.n_train if n_train is None else n_train
+    if n_train is None:
         train = (data_source.from_generator(
             lambda rng, n: tasks.generate(task, T, n, rng=rng)), None)
         what = "fresh sequences every update"
     else:
-        n_train = recipe.n_train if n_train is None else n_train
         train = tasks.generate(task, T, n_train, rng=seed)
         minibatch_size = min(minibatch_size, n_train)
         what = f"{n_train} training sequences"
